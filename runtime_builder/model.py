@@ -1,0 +1,156 @@
+"""The typed release matrix: what `versions.yaml` means once it has been validated.
+
+Everything here is immutable data; the functions that walk it live in their own modules
+(tags, specs, render, lifecycle).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from functools import total_ordering
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    """A strict `major.minor.patch` version (Runtime and Airflow releases both use it)."""
+
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = SEMVER.match(text)
+        if not match:
+            raise ValueError(f"{text!r} is not a major.minor.patch version")
+        return cls(*(int(part) for part in match.groups()))
+
+    @property
+    def minor_line(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    def __lt__(self, other: Version) -> bool:
+        return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
+
+
+class Channel(Enum):
+    STABLE = "stable"
+    DEPRECATED = "deprecated"
+    NIGHTLY = "nightly"
+
+
+class Variant(Enum):
+    """The two kinds of image: `-base` and the ONBUILD image users build their project on."""
+
+    BASE = "base"
+    ONBUILD = "onbuild"
+
+
+class Platform(Enum):
+    AMD64 = "linux/amd64"
+    ARM64 = "linux/arm64"
+
+    @property
+    def arch(self) -> str:
+        """Docker's TARGETARCH spelling, also the lock file's name."""
+        return self.value.split("/")[1]
+
+    @property
+    def uv_platform(self) -> str:
+        """The target triple uv resolves and installs wheels for."""
+        return {"amd64": "x86_64", "arm64": "aarch64"}[self.arch] + "-unknown-linux-gnu"
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        for platform in cls:
+            if text in (platform.value, platform.arch):
+                return platform
+        allowed = ", ".join(p.value for p in cls)
+        raise ValueError(f"unknown platform {text!r}; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The lifecycle policy: how long a Runtime line is maintained, then basically supported."""
+
+    maintenance_months: int
+    basic_support_months: int
+    maintenance_ends_at_month_end: bool
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    debian: str
+    python: str  # the Python version the suite's own packages provide
+
+
+@dataclass(frozen=True)
+class Release:
+    """One Runtime version, with every value it inherits already resolved."""
+
+    version: Version
+    airflow: Version
+    suite: Suite
+    python: str  # the default Python
+    pythons: tuple[str, ...]
+    platforms: tuple[Platform, ...]
+    packages: tuple[tuple[str, str], ...]  # (PyPI name, exact version), sorted by name
+    environment: tuple[tuple[str, str], ...]  # (variable, value), sorted by name
+    released: date
+    channel: Channel
+    end_of_maintenance: date
+    end_of_basic_support: date
+    known_issues: str
+    yanked: str | None  # the reason, when yanked
+
+    @property
+    def line(self) -> int:
+        """The Runtime line a release belongs to is its major version."""
+        return self.version.major
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not None
+
+    def package_version(self, name: str) -> str | None:
+        return dict(self.packages).get(name)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    releases: tuple[Release, ...]  # sorted by version
+    policy: Policy
+    uv_version: str
+    # A fact about Airflow, not about a release: the Pythons each Airflow minor supports.
+    airflow_pythons: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def release(self, version: str) -> Release:
+        for release in self.releases:
+            if str(release.version) == version:
+                return release
+        known = ", ".join(str(r.version) for r in self.releases)
+        raise LookupError(f"no Runtime version {version!r} in the matrix; known: {known}")
+
+    def line(self, major: int) -> tuple[Release, ...]:
+        return tuple(r for r in self.releases if r.line == major)
+
+    @property
+    def lines(self) -> tuple[int, ...]:
+        return tuple(sorted({r.line for r in self.releases}))
+
+    def default_release(self) -> Release:
+        """The newest stable, non-yanked release: what `build` builds with no arguments."""
+        stable = [r for r in self.releases if r.channel is Channel.STABLE and not r.is_yanked]
+        if not stable:
+            raise LookupError("the matrix has no stable, non-yanked release")
+        return max(stable, key=lambda r: r.version)

@@ -1,0 +1,113 @@
+"""One spec per image: (release, Python, variant, platform), and the build matrix CI reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import PurePosixPath
+
+from .model import Channel, Matrix, Platform, Release, Variant
+from .tags import image_tags
+
+DEFAULT_REPOSITORY = "airflow-runtime"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    release: Release
+    python: str
+    variant: Variant
+    platform: Platform
+
+    @property
+    def is_default_python(self) -> bool:
+        return self.python == self.release.python
+
+    @property
+    def context(self) -> PurePosixPath:
+        """The build context, relative to the repository root."""
+        return context_dir(self.release, self.python, self.variant)
+
+    @property
+    def name(self) -> str:
+        """A short label for logs: 14.0.2-python-3.13-base linux/amd64."""
+        suffix = "-base" if self.variant is Variant.BASE else ""
+        return f"{self.release.version}-python-{self.python}{suffix} {self.platform.value}"
+
+    def reference(self, repository: str = DEFAULT_REPOSITORY) -> str:
+        """The immutable, platform-specific local reference a build produces."""
+        suffix = "-base" if self.variant is Variant.BASE else ""
+        return f"{repository}:{self.release.version}-python-{self.python}{suffix}-{self.platform.arch}"
+
+    def base_spec(self) -> ImageSpec:
+        """The -base image an ONBUILD image is built on."""
+        return ImageSpec(self.release, self.python, Variant.BASE, self.platform)
+
+
+def context_dir(release: Release, python: str, variant: Variant) -> PurePosixPath:
+    return PurePosixPath("distributions", str(release.version), f"python-{python}", variant.value)
+
+
+def lock_path(release: Release, python: str, platform: Platform) -> PurePosixPath:
+    return context_dir(release, python, Variant.BASE) / "locks" / f"{platform.arch}.txt"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Selects matrix cells; every field left empty matches everything."""
+
+    versions: tuple[str, ...] = ()
+    lines: tuple[int, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    pythons: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    default_python_only: bool = False
+
+    def matches(self, spec: ImageSpec) -> bool:
+        release = spec.release
+        return (
+            (not self.versions or str(release.version) in self.versions)
+            and (not self.lines or release.line in self.lines)
+            and (not self.channels or release.channel in self.channels)
+            and (not self.variants or spec.variant in self.variants)
+            and (not self.pythons or spec.python in self.pythons)
+            and (not self.platforms or spec.platform in self.platforms)
+            and (not self.default_python_only or spec.is_default_python)
+        )
+
+
+def all_specs(matrix: Matrix) -> list[ImageSpec]:
+    return [
+        ImageSpec(release, python, variant, platform)
+        for release in matrix.releases
+        for python in release.pythons
+        for variant in Variant
+        for platform in release.platforms
+    ]
+
+
+def select(matrix: Matrix, filters: Filters) -> list[ImageSpec]:
+    return [spec for spec in all_specs(matrix) if filters.matches(spec)]
+
+
+def matrix_row(matrix: Matrix, spec: ImageSpec, repository: str, nightly: date | None = None) -> dict:
+    """One row of `build.py matrix --json`: everything a CI job needs to build one cell."""
+    release = spec.release
+    return {
+        "version": str(release.version),
+        "line": release.line,
+        "channel": release.channel.value,
+        "yanked": release.is_yanked,
+        "airflow": str(release.airflow),
+        "variant": spec.variant.value,
+        "python": spec.python,
+        "default_python": spec.is_default_python,
+        "platform": spec.platform.value,
+        "arch": spec.platform.arch,
+        "suite": release.suite.name,
+        "context": str(spec.context),
+        "image": spec.reference(repository),
+        "tags": [tag.name for tag in image_tags(matrix, release, spec.python, spec.variant, nightly)],
+        "cache_scope": f"{release.version}-python-{spec.python}-{spec.variant.value}-{spec.platform.arch}",
+    }
