@@ -1,0 +1,342 @@
+"""The command-line front: parse arguments, call the package, turn errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import log, render
+from .model import Channel, Matrix, Platform, Variant
+from .schema import MatrixError, load_matrix
+from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
+from .tags import image_tags
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class UsageError(Exception):
+    """A command was asked for something the matrix does not have."""
+
+
+def _matrix(args: argparse.Namespace) -> Matrix:
+    return load_matrix(args.root / "versions.yaml")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    matrix = _matrix(args)
+    print(f"versions.yaml is valid: {len(matrix.releases)} releases in {len(matrix.lines)} Runtime lines")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    matrix = _matrix(args)
+    files = render.render_tree(matrix, args.root / "templates")
+    if args.check:
+        drift = render.check(args.root, files)
+        if not drift.clean:
+            print("distributions/ does not match templates/ and versions.yaml; run `python build.py render`:",
+                  file=sys.stderr)
+            print(drift.report(), file=sys.stderr)
+            return 1
+        print(f"distributions/ is up to date ({len(files)} generated files)")
+        return 0
+    dropped = render.write(args.root, files)
+    for path in dropped:
+        print(f"dropped lock of a release or Python no longer in the matrix: {path}", file=sys.stderr)
+    print(f"rendered {len(files)} files into distributions/")
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    try:
+        return Filters(
+            versions=tuple(args.version or ()),
+            lines=tuple(args.line or ()),
+            channels=tuple(Channel(c) for c in args.channel or ()),
+            variants=tuple(Variant(v) for v in args.variant or ()),
+            pythons=tuple(args.python or ()),
+            platforms=tuple(Platform.parse(p) for p in args.platform or ()),
+            default_python_only=args.default_python,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    matrix = _matrix(args)
+    for version in args.version or ():
+        matrix.release(version)  # an unknown version is an error, not an empty matrix
+    specs = select(matrix, _filters(args))
+    rows = [matrix_row(matrix, spec, args.repository) for spec in specs]
+    if args.json:
+        print(json.dumps({"include": rows}, indent=None if args.compact else 2))
+    else:
+        for row in rows:
+            print(f"{row['version']:>8}  {row['variant']:<8} python {row['python']:<5} {row['platform']:<12} "
+                  f"{' '.join(row['tags'])}")
+    if not rows:
+        print("no matrix cell matches these filters", file=sys.stderr)
+    return 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    matrix = _matrix(args)
+    try:
+        release = matrix.release(args.version)
+    except LookupError as error:
+        raise UsageError(str(error)) from error
+    nightly = None
+    if args.nightly:
+        nightly = date.fromisoformat(_iso(args.date)) if args.date else date.today()
+    pythons = [args.python] if args.python else list(release.pythons)
+    variants = [Variant(args.variant)] if args.variant else list(Variant)
+    for python in pythons:
+        for variant in variants:
+            try:
+                tags = image_tags(matrix, release, python, variant, nightly)
+            except ValueError as error:
+                raise UsageError(str(error)) from error
+            for tag in tags:
+                print(f"{args.repository}:{tag.name}\t{tag.kind.value}\tpython-{python}\t{variant.value}")
+    return 0
+
+
+def _iso(text: str) -> str:
+    """Accept YYYYMMDD (the tag's own form) as well as YYYY-MM-DD."""
+    if len(text) == 8 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return text
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from .lock import LockError, cells, write_locks
+
+    matrix = _matrix(args)
+    try:
+        platforms = tuple(Platform.parse(p) for p in args.platform or ())
+        selected = cells(matrix, tuple(args.versions), tuple(args.python or ()), platforms)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    try:
+        with log.step(f"lock {len(selected)} cells with uv"):
+            written = write_locks(matrix, args.root, selected, jobs=args.jobs, only_stale=args.stale)
+    except LockError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _engine() -> Engine:
+    from .engine import Engine
+    from .host import ensure_engine
+
+    ensure_engine()
+    return Engine.detect()
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from . import bootstrap
+    from .host import ensure_host
+
+    matrix = _matrix(args)
+    platforms = sorted({p.value for r in matrix.releases for p in r.platforms} if not args.platform
+                       else {Platform.parse(p).value for p in args.platform})
+    ensure_host(arm64=Platform.ARM64.value in platforms)
+    suites = {r.suite.name: r.suite.python for r in matrix.releases}
+    if args.suite:
+        suites = {name: suites[name] for name in args.suite}
+    digests = bootstrap.bootstrap(suites=suites, platforms=platforms, registry=args.registry,
+                                  engine=_engine(), workdir=args.root / "build" / "bases", force=args.force)
+    for ref, digest in sorted(digests.items()):
+        print(f"{ref}@{digest}")
+    return 0
+
+
+def _build_specs(args: argparse.Namespace, matrix: Matrix) -> list:
+    from .builder import native_platform
+
+    releases = [matrix.release(v) for v in args.versions] if args.versions else [matrix.default_release()]
+    try:
+        platforms = [Platform.parse(p) for p in args.platform] if args.platform else [native_platform()]
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    variants = [Variant(v) for v in args.variant] if args.variant else list(Variant)
+    specs = []
+    for release in releases:
+        pythons = args.python or [release.python]
+        for python in pythons:
+            if python not in release.pythons:
+                raise UsageError(f"Runtime {release.version} does not support Python {python}; "
+                                 f"supported: {', '.join(release.pythons)}")
+            for platform in platforms:
+                if platform not in release.platforms:
+                    raise UsageError(f"Runtime {release.version} is not built for {platform.value}")
+                specs += [ImageSpec(release, python, variant, platform) for variant in variants]
+    return specs
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .builder import BuildOptions, BuildPlanError, build
+    from .engine import EngineError
+    from .host import HostError, ensure_host
+    from .secrets import build_secrets, host_cacert, host_index_url
+
+    matrix = _matrix(args)
+    specs = _build_specs(args, matrix)
+    try:
+        ensure_host(arm64=any(s.platform is Platform.ARM64 for s in specs))
+        engine = _engine()
+        secrets = {} if args.no_secrets else build_secrets(
+            args.root / "build" / "secrets", host_cacert(args.cacert), host_index_url(args.index_url))
+        options = BuildOptions(repository=args.repository, registry=args.registry,
+                               python_base=args.python_base, secrets=secrets)
+        built = build(matrix, args.root, specs, engine, options)
+    except (BuildPlanError, EngineError, HostError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\nbuilt:")
+    for image in built:
+        print(f"  {image.reference:<60} {image.spec.platform.value:<12} {image.seconds:6.1f}s  {image.image_id[:19]}")
+    if not args.versions and not args.no_smoke:
+        return _smoke(engine, matrix, built)
+    return 0
+
+
+def _smoke(engine: Engine, matrix: Matrix, built: list) -> int:
+    """The default build ends by running Airflow in what it built, as a user would."""
+    image = next(b for b in built if b.spec.variant is Variant.BASE)
+    result = subprocess.run([engine.client, "run", "--rm", "--platform", image.spec.platform.value,
+                             image.reference, "airflow", "version"], capture_output=True, text=True, check=False)
+    printed = result.stdout.strip()
+    expected = str(image.spec.release.airflow)
+    if result.returncode != 0 or printed != expected:
+        print(f"error: `airflow version` in {image.reference} printed {printed!r} (exit {result.returncode}), "
+              f"expected {expected}\n{result.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    print(f"\n`docker run --rm {image.reference} airflow version` -> {printed}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run the image test suite on image references, or on the cells a matrix filter selects."""
+    matrix = _matrix(args)
+    images = list(args.image or ())
+    if not images:
+        for spec in select(matrix, _filters(args)):
+            images.append(spec.reference(args.repository))
+    if not images:
+        raise UsageError("no image selected: give --image REF or matrix filters that match a cell")
+    argv = [sys.executable, "-m", "pytest", str(args.root / "tests" / "image"), "-p", "no:cacheprovider"]
+    for image in images:
+        argv += ["--image", image]
+    if args.junitxml:
+        argv += ["--junitxml", str(args.junitxml)]
+    argv += args.pytest_args
+    return subprocess.run(argv, cwd=args.root, check=False).returncode
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
+    parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
+    parser.add_argument("--channel", action="append", choices=[c.value for c in Channel])
+    parser.add_argument("--variant", action="append", choices=[v.value for v in Variant])
+    parser.add_argument("--python", action="append", help="a Python version such as 3.13 (repeatable)")
+    parser.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable)")
+    parser.add_argument("--default-python", action="store_true", help="only each release's default Python")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="build.py", description="Build the Airflow Runtime images.")
+    top.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    top.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository name (default: %(default)s)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("validate", help="check versions.yaml against the schema and the versioning rules")
+
+    p = sub.add_parser("render", help="render templates/ into distributions/")
+    p.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+
+    p = sub.add_parser("matrix", help="print the build matrix (one row per version, variant, python, platform)")
+    p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
+    p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
+    _add_filters(p)
+
+    p = sub.add_parser("tags", help="print every tag the images of a version get")
+    p.add_argument("version")
+    p.add_argument("--python")
+    p.add_argument("--variant", choices=[v.value for v in Variant])
+    p.add_argument("--nightly", action="store_true", help="the nightly tags instead")
+    p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
+
+    p = sub.add_parser("lock", help="resolve hash-pinned lock files with uv")
+    p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
+    p.add_argument("--python", action="append")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default: %(default)s)")
+    p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
+
+    p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
+    p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--registry", default="127.0.0.1:5000")
+    p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
+
+    p = sub.add_parser("build", help="build images (default: the newest stable release, default Python, "
+                                     "native platform, base and ONBUILD, then run `airflow version` in it)")
+    p.add_argument("versions", nargs="*")
+    p.add_argument("--variant", action="append", choices=[v.value for v in Variant])
+    p.add_argument("--python", action="append")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--registry", default="127.0.0.1:5000", help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
+                                         "e.g. python:3.12-slim-bookworm from a registry mirror")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
+    p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
+    p = sub.add_parser("test", help="run the image tests (testinfra) on images or matrix cells")
+    p.add_argument("--image", action="append", help="an image reference (repeatable)")
+    p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    _add_filters(p)
+    return top
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "render": cmd_render,
+    "matrix": cmd_matrix,
+    "tags": cmd_tags,
+    "lock": cmd_lock,
+    "bootstrap": cmd_bootstrap,
+    "build": cmd_build,
+    "test": cmd_test,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MatrixError as error:
+        print(f"versions.yaml is invalid ({len(error.problems)} problems):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem.render(error.filename)}", file=sys.stderr)
+        return 2
+    except (UsageError, LookupError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,153 @@
+"""Hash-pinned lock files, one per (release, Python, architecture), resolved with uv.
+
+uv resolves for a Python version and platform it does not have, so every cell of the
+matrix is locked from this one host. Resolution only sees packages published by the day
+after the release date (`--exclude-newer`), so re-locking an old release gives the same
+answer it gave then instead of dragging in today's dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from .model import Matrix, Platform, Release
+from .specs import lock_path
+
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
+BUILD_TOOLS = "build-tools.txt"
+
+
+class LockError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LockCell:
+    release: Release
+    python: str
+    platform: Platform
+
+    @property
+    def path(self) -> str:
+        return str(lock_path(self.release, self.python, self.platform))
+
+    def requirements(self) -> str:
+        """What the lock must satisfy: Airflow, the pins, and pip (so the venv has a pinned pip)."""
+        lines = [f"apache-airflow=={self.release.airflow}"]
+        lines += [f"{name}=={version}" for name, version in self.release.packages]
+        lines.append("pip")
+        return "\n".join(lines) + "\n"
+
+
+def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ...] = (),
+          platforms: tuple[Platform, ...] = ()) -> list[LockCell]:
+    releases = [matrix.release(v) for v in versions] if versions else list(matrix.releases)
+    return [
+        LockCell(release, python, platform)
+        for release in releases
+        for python in release.pythons
+        for platform in release.platforms
+        if (not pythons or python in pythons) and (not platforms or platform in platforms)
+    ]
+
+
+def _uv() -> list[str]:
+    return [sys.executable, "-m", "uv"]
+
+
+def _compile(requirements: str, python: str, platform: Platform, exclude_newer: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "requirements.in"
+        source.write_text(requirements)
+        result = subprocess.run(
+            [*_uv(), "pip", "compile", str(source), "--quiet", "--no-header", "--generate-hashes",
+             "--python-version", python, "--python-platform", platform.uv_platform,
+             "--exclude-newer", exclude_newer, "--no-build", "--no-annotate"],
+            capture_output=True, text=True, check=False,
+        )
+    if result.returncode != 0:
+        raise LockError(result.stderr.strip() or result.stdout.strip())
+    return result.stdout
+
+
+def lock_text(cell: LockCell) -> str:
+    release = cell.release
+    exclude_newer = (release.released + timedelta(days=1)).isoformat()
+    try:
+        body = _compile(cell.requirements(), cell.python, cell.platform, exclude_newer)
+    except LockError as error:
+        raise LockError(f"cannot lock Runtime {release.version}, Python {cell.python}, {cell.platform.value}:\n"
+                        f"{error}") from error
+    head = (f"# Lock of Runtime {release.version} for Python {cell.python} on {cell.platform.value}.\n"
+            f"# Written by `build.py lock` (uv, packages published before {exclude_newer}); do not edit.\n")
+    return head + body
+
+
+def build_tools_text(matrix: Matrix) -> str:
+    """uv itself, hash-pinned, for the builder stage (same file in every build context)."""
+    body = _compile(f"uv=={matrix.uv_version}\n", "3.11", Platform.AMD64, "2100-01-01")
+    return "# The builder stage's tools. Written by `build.py lock`; do not edit.\n" + body
+
+
+def pins(text: str) -> dict[str, str]:
+    return {canonicalize_name(name): version for name, version in PIN.findall(text)}
+
+
+def verify(cell: LockCell, text: str) -> list[str]:
+    """Why a lock no longer matches versions.yaml (empty when it does)."""
+    locked = pins(text)
+    wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.release.packages)}
+    return [
+        f"{cell.path}: {name} is {'missing' if name not in locked else f'locked at {locked[name]}'}, "
+        f"versions.yaml pins {version}"
+        for name, version in sorted(wanted.items())
+        if locked.get(name) != version
+    ]
+
+
+def stale_locks(matrix: Matrix, root: Path) -> list[str]:
+    """Every lock that is missing or disagrees with versions.yaml."""
+    problems = []
+    for cell in cells(matrix):
+        path = root / cell.path
+        if not path.exists():
+            problems.append(f"{cell.path}: missing; run `python build.py lock {cell.release.version}`")
+        else:
+            problems += verify(cell, path.read_text())
+    for context in sorted({Path(cell.path).parent for cell in cells(matrix)}):
+        if not (root / context / BUILD_TOOLS).exists():
+            problems.append(f"{context / BUILD_TOOLS}: missing; run `python build.py lock`")
+    return problems
+
+
+def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int = 4,
+                only_stale: bool = False) -> list[str]:
+    """Resolve and write the selected locks in parallel; return the paths written.
+
+    All resolutions finish before anything is written, so a failure writes nothing.
+    """
+    if only_stale:
+        selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        texts = list(pool.map(lock_text, selected))
+    tools = build_tools_text(matrix)
+    written = []
+    for cell, text in zip(selected, texts, strict=True):
+        path = root / cell.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(cell.path)
+    for context in sorted({Path(cell.path).parent for cell in cells(matrix)}):
+        if (root / context).parent.exists():
+            (root / context).mkdir(exist_ok=True)
+            (root / context / BUILD_TOOLS).write_text(tools)
+    return written

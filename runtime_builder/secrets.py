@@ -1,0 +1,65 @@
+"""The CA bundle and package index a build should use, taken from the host's own clients.
+
+Builds reach PyPI the way pip on this host does: the same CA bundle (for an intercepting
+proxy) and the same index URL (for a private mirror), handed to BuildKit as secrets so
+neither is ever stored in a layer. Nothing here names an index host: without any
+configuration, no `indexurl` secret is passed and the clients in the build use their
+defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "UV_CA_BUNDLE")
+INDEX_ENV = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL")
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _pip_config(key: str) -> str | None:
+    result = subprocess.run([sys.executable, "-m", "pip", "config", "get", key],
+                            capture_output=True, text=True, check=False)
+    value = result.stdout.strip()
+    return value if result.returncode == 0 and value else None
+
+
+def host_cacert(explicit: Path | None = None) -> Path | None:
+    """The CA bundle: --cacert, then the clients' env and pip config, then the system bundle."""
+    candidates = [explicit] if explicit else []
+    candidates += [Path(os.environ[name]) for name in CA_ENV if os.environ.get(name)]
+    configured = _pip_config("global.cert")
+    if configured:
+        candidates.append(Path(configured))
+    candidates.append(SYSTEM_BUNDLE)
+    for path in candidates:
+        if path.is_file():
+            return path
+    if explicit:
+        raise FileNotFoundError(f"--cacert {explicit}: no such file")
+    return None
+
+
+def host_index_url(explicit: str | None = None) -> str | None:
+    if explicit:
+        return explicit
+    for name in INDEX_ENV:
+        if os.environ.get(name):
+            return os.environ[name]
+    return _pip_config("global.index-url")
+
+
+def build_secrets(workdir: Path, cacert: Path | None, index_url: str | None) -> dict[str, Path]:
+    """The `--secret` files: `cacert` and `indexurl`, each only when there is one."""
+    secrets: dict[str, Path] = {}
+    if cacert:
+        secrets["cacert"] = cacert
+    if index_url:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "indexurl"
+        path.write_text(index_url)
+        path.chmod(0o600)
+        secrets["indexurl"] = path
+    return secrets
