@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import jinja2
+
 from . import log, render
 from .model import Channel, Matrix, Platform, Variant
 from .schema import MatrixError, load_matrix
@@ -96,7 +98,10 @@ def cmd_tags(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     nightly = None
     if args.nightly:
-        nightly = date.fromisoformat(_iso(args.date)) if args.date else date.today()
+        try:
+            nightly = date.fromisoformat(_iso(args.date)) if args.date else date.today()
+        except ValueError as error:
+            raise UsageError(f"--date {args.date!r}: {error}; use YYYYMMDD or YYYY-MM-DD") from error
     pythons = [args.python] if args.python else list(release.pythons)
     variants = [Variant(args.variant)] if args.variant else list(Variant)
     for python in pythons:
@@ -336,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (UsageError, LookupError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except jinja2.TemplateError as error:
+        where = f"{error.name}:{error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else "templates/"
+        print(f"error: rendering failed in {where}: {error}; distributions/ was not changed", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

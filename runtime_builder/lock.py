@@ -4,6 +4,10 @@ uv resolves for a Python version and platform it does not have, so every cell of
 matrix is locked from this one host. Resolution only sees packages published by the day
 after the release date (`--exclude-newer`), so re-locking an old release gives the same
 answer it gave then instead of dragging in today's dependencies.
+
+Sources are allowed in the resolution: Airflow 2 depends on python-nvd3, which publishes
+no wheel. Such packages are pure Python, so the builder stage builds them natively into
+`py3-none-any` wheels that are right for every target architecture.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def _compile(requirements: str, python: str, platform: Platform, exclude_newer: 
         result = subprocess.run(
             [*_uv(), "pip", "compile", str(source), "--quiet", "--no-header", "--generate-hashes",
              "--python-version", python, "--python-platform", platform.uv_platform,
-             "--exclude-newer", exclude_newer, "--no-build", "--no-annotate"],
+             "--exclude-newer", exclude_newer, "--no-annotate"],
             capture_output=True, text=True, check=False,
         )
     if result.returncode != 0:

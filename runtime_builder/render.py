@@ -194,7 +194,13 @@ def write(root: Path, files: dict[PurePosixPath, RenderedFile]) -> list[PurePosi
         if dest.exists():
             retired = Path(tempfile.mkdtemp(prefix=".distributions.old-", dir=root))
             os.rename(dest, retired / "distributions")
-            os.rename(staging, dest)
+            try:
+                os.rename(staging, dest)
+            except BaseException:
+                # Put the old tree back: a failed swap must not leave distributions/ missing.
+                os.rename(retired / "distributions", dest)
+                shutil.rmtree(retired)
+                raise
             shutil.rmtree(retired)
         else:
             os.rename(staging, dest)

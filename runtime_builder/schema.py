@@ -14,7 +14,7 @@ import calendar
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class Problem:
 
     def render(self, filename: str) -> str:
         location = " > ".join(part for part in (self.where, self.field) if part)
-        return f"{filename}: {location}: {self.message}"
+        return f"{filename}: {location}: {self.message}" if location else f"{filename}: {self.message}"
 
 
 class MatrixError(Exception):
@@ -120,7 +120,7 @@ class _Reader:
         return value
 
     def day(self, value: Any, where: str, field: str) -> date | None:
-        if isinstance(value, date):
+        if isinstance(value, date) and not isinstance(value, datetime):
             return value
         self.problem(where, field, f"must be a date written YYYY-MM-DD, got {_describe(value)}")
         return None
@@ -178,6 +178,8 @@ def parse_document(text: str) -> tuple[Matrix | None, list[Problem]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(error, "problem", None) or str(error)
         return None, [Problem(where, "", f"YAML syntax error: {reason}")]
+    except ValueError as error:  # PyYAML's own date parsing, e.g. 2026-02-30
+        return None, [Problem("", "", f"invalid value: {error} (dates are YYYY-MM-DD and must exist)")]
     reader = _Reader()
     top = reader.mapping(
         raw, "", "(top level)",
@@ -186,7 +188,7 @@ def parse_document(text: str) -> tuple[Matrix | None, list[Problem]]:
     )
     if reader.problems:
         return None, reader.problems
-    if top["schema"] != SCHEMA_VERSION:
+    if type(top["schema"]) is not int or top["schema"] != SCHEMA_VERSION:
         reader.problem("", "schema", f"{top['schema']!r} is not supported; this build.py reads schema {SCHEMA_VERSION}")
     policy = _policy(reader, top["policy"])
     uv_version = _build_tools(reader, top["build_tools"])
@@ -293,6 +295,7 @@ def _packages(reader: _Reader, raw: Any, where: str) -> dict[str, str]:
         reader.problem(where, "packages", f"must be a mapping of PyPI name to exact version, got {_describe(raw)}")
         return {}
     result: dict[str, str] = {}
+    spelled: dict[str, str] = {}  # canonical name -> the spelling written first
     for name, version in raw.items():
         field = f"packages > {name}"
         if not isinstance(name, str) or not PACKAGE_NAME.match(name):
@@ -302,9 +305,10 @@ def _packages(reader: _Reader, raw: Any, where: str) -> dict[str, str]:
         if canonical == "apache-airflow":
             reader.problem(where, field, "apache-airflow is set by the 'airflow' field, not pinned as a package")
             continue
-        if canonical in result:
-            reader.problem(where, field, f"pinned twice (as {canonical!r} and {name!r})")
+        if canonical in spelled:
+            reader.problem(where, field, f"pinned twice (as {spelled[canonical]!r} and {name!r})")
             continue
+        spelled[canonical] = name
         text = reader.string(version, where, field)
         if text is None:
             continue

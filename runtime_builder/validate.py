@@ -106,7 +106,10 @@ def _compare(earlier: Release, later: Release) -> Iterator[Problem]:
             yield Problem(where, f"packages > {name}", f"added at {new[name]}; a patch release may not add packages")
     for name in sorted(old.keys() & new.keys()):
         before, after = Pep440(old[name]), Pep440(new[name])
-        if before.major != after.major:
+        if after < before:
+            yield Problem(where, f"packages > {name}",
+                          f"downgraded {before} -> {after}; a later release may not go back on a pin")
+        elif before.major != after.major:
             yield Problem(where, f"packages > {name}",
                           f"major moved {before} -> {after}; only a Runtime major may move a package major")
         elif patch_release and before.minor != after.minor:
