@@ -1,0 +1,200 @@
+"""Base images made from Debian's packages, for hosts that can pull from no registry.
+
+For each suite: a Debian image (``debian:<suite>``) and a Python image with the
+interpreter Debian packages for that suite, each built per platform from an mmdebstrap
+root file system (``FROM scratch`` / ``ADD rootfs.tar /``, the way Debian's official images
+are made) and published to the local registry as one multi-platform manifest list.
+
+Speed: installing python3.X under QEMU spends minutes byte-compiling the standard library.
+Byte-code depends on the Python minor version, not on the CPU, so the foreign root file
+system is installed with compilation switched off and then compiled by the native image of
+the same suite (see ``NO_COMPILE_HOOK`` and ``COMPILE_HOOK``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform as host_platform
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime_builder.engine import Engine
+
+NAMESPACE = "runtime-bases"
+ROOTFS_DOCKERFILE = 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n'
+MANIFEST_LIST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+def python_packages(python: str) -> list[str]:
+    """What every stage of a runtime image needs from Debian, beyond minbase."""
+    return [
+        f"python{python}",
+        f"python{python}-venv",  # ensurepip: the builder stage makes a venv for uv
+        "ca-certificates",
+        "tini",  # the images' init process
+        "tzdata",  # zoneinfo, for DAG schedules in local time zones
+        "netbase",  # /etc/services and /etc/protocols, read by socket-level libraries
+    ]
+
+
+# Runs inside the chroot under QEMU before python3.X is unpacked: park the script the
+# postinst scripts call to byte-compile, and leave a no-op in its place.
+NO_COMPILE_HOOK = """\
+set -e
+chroot "$1" dpkg-divert --quiet --local --rename \
+    --divert /usr/lib/python{py}/py_compile.py.real --add /usr/lib/python{py}/py_compile.py
+mkdir -p "$1/usr/lib/python{py}"
+echo 'raise SystemExit(0)  # runtime-bootstrap: compiled natively after install' \
+    > "$1/usr/lib/python{py}/py_compile.py"
+"""
+
+# Runs after all packages are installed: put the real py_compile back, then compile the
+# files the postinst scripts would have compiled, with the native interpreter of the same
+# Python version, recording the in-image path in each .pyc as Debian's postinst does.
+COMPILE_HOOK = """\
+set -e
+rm "$1/usr/lib/python{py}/py_compile.py"
+chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/lib/python{py}/py_compile.py
+cat "$1"/var/lib/dpkg/info/*.list | grep -E '^/usr/lib/python{py}/.*[.]py$' | sort -u \
+  | {client} run --rm -i --network none --platform {native} -v "$1:/target" {compiler} \
+      python{py} -E -S -c '{script}'
+"""
+COMPILE_SCRIPT = (
+    "import py_compile, sys\n"
+    "for path in sys.stdin.read().split():\n"
+    '    py_compile.compile("/target" + path, dfile=path, doraise=True)\n'
+)
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """One base image of one suite: ``debian:trixie`` or ``python:3.13-trixie``."""
+
+    registry: str
+    suite: str
+    python: str | None  # None for the plain Debian image
+
+    @property
+    def ref(self) -> str:
+        name, tag = ("python", f"{self.python}-{self.suite}") if self.python else ("debian", self.suite)
+        return f"{self.registry}/{NAMESPACE}/{name}:{tag}"
+
+    def platform_ref(self, platform: str) -> str:
+        return f"{self.ref}-{_arch(platform)}"
+
+    def packages(self) -> list[str]:
+        return python_packages(self.python) if self.python else []
+
+
+def bootstrap(
+    *,
+    suites: Mapping[str, str],
+    platforms: list[str],
+    registry: str,
+    engine: Engine,
+    workdir: Path,
+    force: bool = False,
+) -> dict[str, str]:
+    """Build and publish missing base images; return image reference -> manifest digest."""
+    native = native_platform()
+    # The native image must exist before a foreign one can borrow its interpreter.
+    ordered = sorted(platforms, key=lambda p: p != native)
+    digests: dict[str, str] = {}
+    for suite, python in suites.items():
+        for image in (BaseImage(registry, suite, None), BaseImage(registry, suite, python)):
+            digests[image.ref] = _ensure_image(image, ordered, engine, workdir, force=force)
+    return digests
+
+
+def native_platform() -> str:
+    return "linux/arm64" if host_platform.machine() == "aarch64" else "linux/amd64"
+
+
+def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdir: Path, *, force: bool) -> str:
+    existing = _published(image.registry, image.ref)
+    if existing and not force and set(platforms) <= existing[1]:
+        return existing[0]
+    per_platform = []
+    for platform in platforms:
+        context = workdir / image.ref.rsplit("/", 1)[-1].replace(":", "-") / _arch(platform)
+        _make_rootfs(image, platform, context, engine)
+        ref = image.platform_ref(platform)
+        started = time.monotonic()
+        engine.build(
+            context=context,
+            tag=ref,
+            platform=platform,
+            build_args={},
+            secrets={},
+            log_path=context / "build.log",
+        )
+        engine.push(ref)
+        print(f"built and pushed {ref} in {time.monotonic() - started:.0f} s")
+        per_platform.append(ref)
+    digest = engine.manifest_push(image.ref, per_platform, insecure=True)
+    print(f"published {image.ref}@{digest} ({', '.join(platforms)})")
+    return digest
+
+
+def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine) -> None:
+    context.mkdir(parents=True, exist_ok=True)
+    arch = _arch(platform)
+    argv = ["mmdebstrap", "--variant=minbase", f"--architectures={arch}", "--quiet"]
+    if image.packages():
+        argv.append(f"--include={','.join(image.packages())}")
+    if image.python and platform != native_platform():
+        argv += _native_compile_hooks(image, engine)
+    argv += [image.suite, str(context / "rootfs.tar")]
+    (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"mmdebstrap for {image.ref} {arch} failed:\n{result.stderr[-3000:]}")
+    print(f"made {arch} root file system for {image.ref} in {time.monotonic() - started:.0f} s")
+
+
+def _native_compile_hooks(image: BaseImage, engine: Engine) -> list[str]:
+    assert image.python
+    native = native_platform()
+    compiler = image.platform_ref(native)
+    if engine.image_id(compiler) is None:
+        # No native interpreter of this version here: let QEMU compile, slowly but right.
+        return []
+    values = {"py": image.python, "client": engine.client, "native": native}
+    no_compile = NO_COMPILE_HOOK.format(**values)
+    compile_ = COMPILE_HOOK.format(**values, compiler=compiler, script=COMPILE_SCRIPT)
+    return [f"--essential-hook={no_compile}", f"--customize-hook={compile_}"]
+
+
+def _published(registry: str, ref: str) -> tuple[str, set[str]] | None:
+    """(digest, platforms) of the manifest list ``ref`` in the registry, if there is one."""
+    repository, tag = ref.removeprefix(f"{registry}/").rsplit(":", 1)
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": MANIFEST_LIST_TYPES},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            digest = response.headers["Docker-Content-Digest"]
+            manifest = json.load(response)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest.get("manifests", [])}
+    return digest, platforms
+
+
+def _arch(platform: str) -> str:
+    """``linux/arm64`` -> ``arm64`` (Debian and Docker use the same names for these)."""
+    return platform.split("/", 1)[1]

@@ -1,0 +1,193 @@
+"""One thin adapter over the Docker engine: build, inspect, tag, push.
+
+Two drivers, same Dockerfiles:
+- ``buildx``: ``docker buildx build --load`` where a buildx plugin exists (laptops, CI).
+- ``embedded``: ``DOCKER_BUILDKIT=1 docker build`` with a Docker 20.10-22.x client, which
+  talks to the engine's embedded BuildKit. Clients from 23 on refuse BuildKit without
+  buildx ("buildx component is missing"), so they are not usable without the plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Debian's docker.io ships a 20.10 client here; it may sit behind a newer one on PATH.
+DEBIAN_CLIENT = "/usr/bin/docker"
+LAST_BUILDKIT_WITHOUT_BUILDX = 22
+LOG_TAIL_LINES = 30
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class EngineError(RuntimeError):
+    """A docker command failed or no usable client exists."""
+
+
+class BuildError(EngineError):
+    """An image build failed; the message carries the tail of the build log."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    client: str
+    driver: str  # "buildx" or "embedded"
+
+    @classmethod
+    def detect(cls) -> Engine:
+        """Pick the first client that can run BuildKit builds."""
+        candidates = dict.fromkeys(c for c in (shutil.which("docker"), DEBIAN_CLIENT) if c)
+        for client in candidates:
+            if not Path(client).exists():
+                continue
+            if _succeeds([client, "buildx", "version"]):
+                return cls(client, "buildx")
+            if _client_major(client) <= LAST_BUILDKIT_WITHOUT_BUILDX:
+                return cls(client, "embedded")
+        raise EngineError(
+            "no Docker client can run BuildKit builds: install the buildx plugin "
+            "(docker-buildx-plugin) or, on Debian, `apt-get install docker.io` "
+            f"(its {DEBIAN_CLIENT} 20.10 uses the engine's embedded BuildKit)"
+        )
+
+    # -- commands -------------------------------------------------------------------------
+
+    def build(
+        self,
+        *,
+        context: Path,
+        tag: str,
+        platform: str,
+        build_args: Mapping[str, str],
+        secrets: Mapping[str, Path],
+        target: str | None = None,
+        log_path: Path | None = None,
+    ) -> str:
+        """Build ``context`` into ``tag`` for one platform and return the image id."""
+        with tempfile.TemporaryDirectory(prefix="runtime-build-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            argv = [*self._build_command(), "--progress=plain", "--platform", platform]
+            argv += ["--tag", tag, "--iidfile", str(iidfile)]
+            for name, value in build_args.items():
+                argv += ["--build-arg", f"{name}={value}"]
+            for secret_id, path in secrets.items():
+                argv += ["--secret", f"id={secret_id},src={path}"]
+            if target:
+                argv += ["--target", target]
+            argv.append(str(context))
+            returncode, tail = _stream(argv, self._env(), log_path)
+            if returncode != 0:
+                where = f" (full log: {log_path})" if log_path else ""
+                raise BuildError(f"build of {tag} failed{where}:\n" + "\n".join(tail))
+            return iidfile.read_text().strip()
+
+    def image_id(self, ref: str) -> str | None:
+        result = self._run(["image", "inspect", "--format", "{{.Id}}", ref], check=False)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    def repo_digest(self, ref: str) -> str | None:
+        """The registry digest recorded for ``ref``'s repository, if it was pushed/pulled."""
+        result = self._run(
+            ["image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref],
+            check=False,
+        )
+        repository = _repository(ref)
+        for line in result.stdout.split():
+            name, _, digest = line.partition("@")
+            if name == repository:
+                return digest
+        return None
+
+    def push(self, ref: str) -> str:
+        """Push ``ref`` and return the manifest digest the registry stored."""
+        output = self._run(["push", ref]).stdout
+        return _last_digest(output, ref)
+
+    def tag(self, src: str, dst: str) -> None:
+        self._run(["tag", src, dst])
+
+    def remove_image(self, ref: str) -> None:
+        # Removing what is already gone is not an error for a cleanup step.
+        self._run(["image", "rm", ref], check=False)
+
+    def manifest_push(self, ref: str, images: Sequence[str], *, insecure: bool) -> str:
+        """Publish a manifest list ``ref`` over per-platform ``images``; return its digest."""
+        flag = ["--insecure"] if insecure else []
+        # --amend: the client keeps a local copy of every list it created; replace it.
+        self._run(["manifest", "create", *flag, "--amend", ref, *images])
+        output = self._run(["manifest", "push", *flag, "--purge", ref]).stdout
+        return _last_digest(output, ref)
+
+    def info(self) -> bool:
+        """True when the engine answers."""
+        return _succeeds([self.client, "info"], env=self._env())
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _build_command(self) -> list[str]:
+        if self.driver == "buildx":
+            return [self.client, "buildx", "build", "--load"]
+        return [self.client, "build"]
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.driver == "embedded":
+            env["DOCKER_BUILDKIT"] = "1"
+        return env
+
+    def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [self.client, *args]
+        result = subprocess.run(argv, capture_output=True, text=True, env=self._env())
+        if check and result.returncode != 0:
+            raise EngineError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+        return result
+
+
+def _succeeds(argv: list[str], env: Mapping[str, str] | None = None) -> bool:
+    result = subprocess.run(argv, capture_output=True, env=env)
+    return result.returncode == 0
+
+
+def _client_major(client: str) -> int:
+    result = subprocess.run([client, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+    # The client prints its own version even when no daemon answers (exit code 1).
+    match = re.match(r"(\d+)\.", result.stdout.strip())
+    return int(match.group(1)) if match else 10**6
+
+
+def _stream(argv: list[str], env: Mapping[str, str], log_path: Path | None) -> tuple[int, list[str]]:
+    """Run ``argv``, copy its output to ``log_path``, keep the last lines for errors."""
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    log = log_path.open("w") if log_path else None
+    try:
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                tail.append(line.rstrip("\n"))
+                if log:
+                    log.write(line)
+                    log.flush()
+        return process.returncode, list(tail)
+    finally:
+        if log:
+            log.close()
+
+
+def _repository(ref: str) -> str:
+    """``host:5000/a/b:tag`` -> ``host:5000/a/b`` (a port colon is not a tag)."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def _last_digest(output: str, ref: str) -> str:
+    digests = _DIGEST.findall(output)
+    if not digests:
+        raise EngineError(f"pushing {ref} printed no digest:\n{output}")
+    return digests[-1]
