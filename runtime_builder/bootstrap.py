@@ -76,6 +76,10 @@ COMPILE_SCRIPT = (
 )
 
 
+class BootstrapError(RuntimeError):
+    """A base image could not be made; the message names the image and the failing tool."""
+
+
 @dataclass(frozen=True)
 class BaseImage:
     """One base image of one suite: ``debian:trixie`` or ``python:3.13-trixie``."""
@@ -104,14 +108,19 @@ def bootstrap(
     engine: Engine,
     workdir: Path,
     force: bool = False,
+    debian: bool = True,
 ) -> dict[str, str]:
-    """Build and publish missing base images; return image reference -> manifest digest."""
+    """Build and publish missing base images; return image reference -> manifest digest.
+
+    ``debian=False`` makes only the Python bases, which are all an image build needs.
+    """
     native = native_platform()
     # The native image must exist before a foreign one can borrow its interpreter.
     ordered = sorted(platforms, key=lambda p: p != native)
     digests: dict[str, str] = {}
     for suite, python in suites.items():
-        for image in (BaseImage(registry, suite, None), BaseImage(registry, suite, python)):
+        images = [BaseImage(registry, suite, None)] if debian else []
+        for image in [*images, BaseImage(registry, suite, python)]:
             digests[image.ref] = _ensure_image(image, ordered, engine, workdir, force=force)
     return digests
 
@@ -159,7 +168,7 @@ def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine)
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"mmdebstrap for {image.ref} {arch} failed:\n{result.stderr[-3000:]}")
+        raise BootstrapError(f"mmdebstrap for {image.ref} {arch} failed:\n{result.stderr[-3000:]}")
     print(f"made {arch} root file system for {image.ref} in {time.monotonic() - started:.0f} s")
 
 

@@ -96,7 +96,7 @@ def python_bases(matrix: Matrix, specs: list[ImageSpec], engine: Engine, options
         platforms.add(spec.platform.value)
     with log.step(f"base images for {', '.join(f'{s}/python {p}' for s, p in sorted(wanted.items()))}"):
         digests = bootstrap.bootstrap(suites=wanted, platforms=sorted(platforms), registry=options.registry,
-                                      engine=engine, workdir=workdir)
+                                      engine=engine, workdir=workdir, debian=False)
     result = {}
     for suite, python in wanted.items():
         ref = bootstrap.BaseImage(options.registry, suite, python).ref

@@ -19,7 +19,8 @@ from pathlib import Path
 from runtime_builder.engine import Engine
 
 HOST_PACKAGES = ["docker.io", "docker-registry", "mmdebstrap"]
-EMULATION_PACKAGES = ["qemu-user-static", "binfmt-support"]
+# arch-test: mmdebstrap needs it to make a root file system of a foreign architecture.
+EMULATION_PACKAGES = ["qemu-user-static", "binfmt-support", "arch-test"]
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 REGISTRY_LOG = Path("/var/log/runtime-registry.log")
