@@ -1,0 +1,435 @@
+"""What an image must be, compared with what it is: pure functions over facts.
+
+`expected_for` turns a matrix release, a Python, a platform and the cell's lock file into an
+`Expected`; the image tests gather facts (the JSON of `probe.py`, `docker image inspect`,
+`docker history`) and each `check_*` function returns the problems it finds, worded for the
+person reading a failed CI job. An empty list means the image is right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .lock import pins
+from .model import Platform, Release, Version
+
+# The image contract; the same values as templates/partials/_paths.j2.
+VENV = "/opt/runtime/venv"
+AIRFLOW_HOME = "/usr/local/airflow"
+CONSTRAINTS = "/opt/runtime/constraints.txt"
+ENTRYPOINT = ("/usr/bin/tini", "--", "/opt/runtime/entrypoint")
+UID, GID = 50000, 0
+MONITORING_DAG = "runtime_monitoring"
+MONITORING_SCHEDULE = "*/5 * * * *"
+MONITORING_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
+SCHEDULE_OVERRIDE = "17 3 * * *"  # any cron expression other than the default
+PROVIDER_PREFIX = "apache-airflow-providers-"
+MACHINES = {Platform.AMD64: "x86_64", Platform.ARM64: "aarch64"}
+SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+AIRFLOW_OPTION = re.compile(r"^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Everything one image must show, from versions.yaml and its lock file."""
+
+    runtime_version: str
+    airflow_version: str
+    python: str
+    debian: str
+    platform: Platform
+    pins: Mapping[str, str]  # canonical name -> version: exactly what the venv holds
+    environment: Mapping[str, str]  # variable -> value, set in the image
+    other_airflow: str  # a version a `pip install` must refuse
+    monitoring_schedule: str = MONITORING_SCHEDULE
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def machine(self) -> str:
+        return MACHINES[self.platform]
+
+    @property
+    def providers(self) -> dict[str, str]:
+        return {name: version for name, version in self.pins.items() if name.startswith(PROVIDER_PREFIX)}
+
+    @property
+    def config(self) -> dict[tuple[str, str], str]:
+        """(section, key) -> value for every AIRFLOW__SECTION__KEY variable of the environment."""
+        return {option: value for name, value in self.environment.items() if (option := config_option(name))}
+
+
+def config_option(variable: str) -> tuple[str, str] | None:
+    """AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY -> (scheduler, max_tis_per_query); None otherwise."""
+    match = AIRFLOW_OPTION.match(variable)
+    return (match.group(1).lower(), match.group(2).lower()) if match else None
+
+
+def expected_for(release: Release, python: str, platform: Platform, lock_text: str) -> Expected:
+    runtime = str(release.version)
+    instance = "AIRFLOW__API__INSTANCE_NAME" if release.airflow.major >= 3 else "AIRFLOW__WEBSERVER__INSTANCE_NAME"
+    environment = {
+        **dict(release.environment),
+        "AIRFLOW_HOME": AIRFLOW_HOME,
+        "PIP_CONSTRAINT": CONSTRAINTS,
+        instance: f"Airflow Runtime {runtime}",
+    }
+    airflow = release.airflow
+    return Expected(
+        runtime_version=runtime,
+        airflow_version=str(airflow),
+        python=python,
+        debian=release.suite.debian,
+        platform=platform,
+        pins=pins(lock_text),
+        environment=environment,
+        other_airflow=str(Version(airflow.major, airflow.minor, airflow.patch + 1)),
+        labels={
+            "org.opencontainers.image.version": runtime,
+            "io.airflow-runtime.version": runtime,
+            "io.airflow-runtime.airflow-version": str(airflow),
+            "io.airflow-runtime.python-version": python,
+            "io.airflow-runtime.debian": release.suite.debian,
+        },
+    )
+
+
+def probe_request(expected: Expected, sections: list[str] | None = None,
+                  secrets: Mapping[str, tuple[int, str]] | None = None,
+                  override: tuple[str, str, str] | None = None) -> dict:
+    """What probe.py must collect to check `expected` (all sections unless named)."""
+    return {
+        "sections": sections or [],
+        "config": [list(option) for option in sorted(expected.config)],
+        "override": list(override) if override else None,
+        "other_airflow": expected.other_airflow,
+        "monitoring_dag": MONITORING_DAG,
+        "schedule_override": SCHEDULE_OVERRIDE,
+        "secrets": {name: list(value) for name, value in (secrets or {}).items()},
+    }
+
+
+def _section(facts: Mapping, name: str) -> tuple[Mapping, list[str]]:
+    """A section of the probe's facts, or the problem that it could not be collected."""
+    if name in facts.get("errors", {}):
+        return {}, [f"the probe could not collect {name}:\n{facts['errors'][name]}"]
+    if name not in facts:
+        return {}, [f"the probe did not collect {name}"]
+    return facts[name], []
+
+
+# -- Python and Airflow -------------------------------------------------------------------------
+
+def check_python(expected: Expected, facts: Mapping) -> list[str]:
+    identity, problems = _section(facts, "identity")
+    if problems:
+        return problems
+    minor = ".".join(identity["python_version"].split(".")[:2])
+    if minor != expected.python:
+        problems.append(f"Python is {identity['python_version']}, expected {expected.python}")
+    if identity["machine"] != expected.machine:
+        problems.append(f"machine is {identity['machine']}, expected {expected.machine} ({expected.platform.value})")
+    if identity["prefix"] != VENV:
+        problems.append(f"`python` runs from {identity['prefix']}, expected the venv {VENV}")
+    return problems
+
+
+def check_airflow_version(expected: Expected, facts: Mapping) -> list[str]:
+    airflow, problems = _section(facts, "airflow")
+    if problems:
+        return problems
+    if airflow["version"] != expected.airflow_version:
+        return [f"airflow.__version__ is {airflow['version']}, expected {expected.airflow_version}"]
+    return []
+
+
+def check_airflow_cli_version(expected: Expected, returncode: int, output: str) -> list[str]:
+    """The output of `docker run IMAGE version` (the entrypoint hands `version` to airflow)."""
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    if returncode != 0 or last != expected.airflow_version:
+        return [f"`airflow version` printed {last!r} (exit {returncode}), expected {expected.airflow_version}:\n"
+                f"{output[-2000:]}"]
+    return []
+
+
+def check_constraint(expected: Expected, facts: Mapping) -> list[str]:
+    """A plain `pip install apache-airflow==<other>` fails, and the shipped constraint is why."""
+    pip, problems = _section(facts, "pip")
+    if problems:
+        return problems
+    wanted = f"apache-airflow=={expected.airflow_version}"
+    if pip["constraint_file"] != CONSTRAINTS:
+        problems.append(f"PIP_CONSTRAINT is {pip['constraint_file']!r}, expected {CONSTRAINTS}")
+    text = pip.get("constraint_text") or ""
+    if wanted not in [line.strip() for line in text.splitlines()]:
+        problems.append(f"{pip['constraint_file']} does not pin {wanted}:\n{text}")
+    refused = pip["refuse_other"]
+    if refused["returncode"] == 0:
+        problems.append(f"`pip install apache-airflow=={expected.other_airflow}` was not refused:\n{refused['output']}")
+    elif f"(constraint) {wanted}" not in refused["output"]:
+        problems.append(f"`pip install apache-airflow=={expected.other_airflow}` failed, but not because of the "
+                        f"constraint {wanted}:\n{refused['output']}")
+    return problems
+
+
+# -- pins and providers ---------------------------------------------------------------------------
+
+def check_pins(expected: Expected, facts: Mapping) -> list[str]:
+    """The venv holds exactly the lock: every pin at its version, nothing else, nothing broken."""
+    section, problems = _section(facts, "distributions")
+    if problems:
+        return problems
+    installed = section["distributions"]
+    for name, version in sorted(expected.pins.items()):
+        found = installed.get(name)
+        if not found:
+            problems.append(f"{name}=={version} is locked but not installed")
+        elif [d["version"] for d in found] != [version]:
+            problems.append(f"{name} is installed as {', '.join(d['version'] for d in found)}, locked at {version}")
+    for name, found in sorted(installed.items()):
+        if name not in expected.pins:
+            where = ", ".join(d["path"] for d in found)
+            problems.append(f"{name} {', '.join(str(d['version']) for d in found)} is installed but not in the lock "
+                            f"({where})")
+    for name, found in sorted(installed.items()):
+        for dist in found:
+            if dist.get("missing_files"):
+                problems.append(f"{name} {dist['version']}: {dist['missing_files']} files of its RECORD are missing, "
+                                f"e.g. {', '.join(dist['missing_examples'])}")
+    return problems
+
+
+def check_providers(expected: Expected, facts: Mapping) -> list[str]:
+    """Every locked provider is registered with Airflow at its version, and its package imports."""
+    airflow, problems = _section(facts, "airflow")
+    if problems:
+        return problems
+    manager = airflow["providers_manager"]
+    if "error" in manager:
+        return [f"Airflow's ProvidersManager failed (`airflow providers list` would too):\n{manager['error']}"]
+    registered = manager["providers"]
+    imports = airflow["provider_imports"]
+    for name, version in sorted(expected.providers.items()):
+        if registered.get(name) != version:
+            shown = f"at {registered[name]}" if name in registered else "missing"
+            problems.append(f"{name}: `airflow providers list` shows it {shown}, locked at {version}")
+        result = imports.get(name)
+        if result is None:
+            problems.append(f"{name}: not found among the installed providers' entry points")
+        elif not result["ok"]:
+            problems.append(f"{name}: its package does not import: {result['error']}")
+    for name in sorted(set(registered) - set(expected.providers)):
+        problems.append(f"{name} {registered[name]} is registered with Airflow but not in the lock")
+    return problems
+
+
+def check_pip_check(facts: Mapping) -> list[str]:
+    pip, problems = _section(facts, "pip")
+    if problems:
+        return problems
+    result = pip["check"]
+    if result["returncode"] != 0:
+        return [f"`pip check` failed:\n{result['output']}"]
+    return []
+
+
+# -- environment and configuration ------------------------------------------------------------------
+
+def check_environment(expected: Expected, facts: Mapping) -> list[str]:
+    identity, problems = _section(facts, "identity")
+    if problems:
+        return problems
+    environment = identity["environment"]
+    for name, value in sorted(expected.environment.items()):
+        if name not in environment:
+            problems.append(f"{name} is not set, expected {value!r}")
+        elif environment[name] != value:
+            problems.append(f"{name} is {environment[name]!r}, expected {value!r}")
+    path = environment.get("PATH", "").split(":")
+    if not path or path[0] != f"{VENV}/bin":
+        problems.append(f"PATH does not start with {VENV}/bin: {environment.get('PATH')!r}")
+    return problems
+
+
+def check_config(expected: Expected, facts: Mapping) -> list[str]:
+    """Airflow reads every AIRFLOW__* default as a current, known option with the expected value."""
+    airflow, problems = _section(facts, "airflow")
+    if problems:
+        return problems
+    config = airflow["config"]
+    for (section, key), value in sorted(expected.config.items()):
+        label = f"[{section}] {key} (AIRFLOW__{section.upper()}__{key.upper()})"
+        fact = config.get(f"{section}/{key}")
+        if fact is None:
+            problems.append(f"{label}: not read by the probe")
+            continue
+        if "error" in fact:
+            problems.append(f"{label}: Airflow cannot read it: {fact['error']}")
+            continue
+        if fact["renamed_to"]:
+            problems.append(f"{label}: renamed in Airflow {expected.airflow_version} to "
+                            f"{', '.join(fact['renamed_to'])}")
+        elif not fact["known"]:
+            problems.append(f"{label}: not an option of Airflow {expected.airflow_version} or of its installed "
+                            "providers, so nothing reads it")
+        if fact["value"] != value:
+            problems.append(f"{label}: Airflow reads {fact['value']!r}, expected {value!r}")
+    return problems
+
+
+def check_config_override(facts: Mapping) -> list[str]:
+    """Inside Airflow: changing the variable changes what the configuration returns."""
+    airflow, problems = _section(facts, "airflow")
+    if problems:
+        return problems
+    override = airflow.get("override")
+    if override is None:
+        return ["the probe was not asked to override an option"]
+    if override.get("read") != override["set"]:
+        return [f"with {override['variable']}={override['set']!r}, Airflow reads "
+                f"{override.get('read', override.get('error'))!r}"]
+    return []
+
+
+def check_environment_override(variable: str, value: str, facts: Mapping) -> list[str]:
+    """`docker run -e VARIABLE=value` wins over the image's default."""
+    identity, problems = _section(facts, "identity")
+    if problems:
+        return problems
+    found = identity["environment"].get(variable)
+    return [] if found == value else [f"with `docker run -e {variable}={value}`, the container has {found!r}"]
+
+
+# -- the image contract ------------------------------------------------------------------------------
+
+def check_identity(facts: Mapping) -> list[str]:
+    identity, problems = _section(facts, "identity")
+    if problems:
+        return problems
+    if (identity["uid"], identity["gid"]) != (UID, GID):
+        problems.append(f"runs as uid {identity['uid']} gid {identity['gid']}, expected uid {UID} gid {GID}")
+    if identity["cwd"] != AIRFLOW_HOME:
+        problems.append(f"starts in {identity['cwd']}, expected AIRFLOW_HOME {AIRFLOW_HOME}")
+    return problems
+
+
+def check_image_config(expected: Expected, config: Mapping) -> list[str]:
+    """`docker image inspect`'s .Config: user, entrypoint, working directory."""
+    problems = []
+    if config.get("User") not in (f"{UID}:{GID}", f"{UID}"):
+        problems.append(f"USER is {config.get('User')!r}, expected {UID}:{GID}")
+    if tuple(config.get("Entrypoint") or ()) != ENTRYPOINT:
+        problems.append(f"ENTRYPOINT is {config.get('Entrypoint')}, expected {list(ENTRYPOINT)}")
+    if config.get("WorkingDir") != AIRFLOW_HOME:
+        problems.append(f"WORKDIR is {config.get('WorkingDir')!r}, expected {AIRFLOW_HOME}")
+    return problems
+
+
+def check_labels(expected: Expected, labels: Mapping[str, str] | None) -> list[str]:
+    labels = labels or {}
+    problems = [f"label {name} is {labels.get(name)!r}, expected {value!r}"
+                for name, value in sorted(expected.labels.items()) if labels.get(name) != value]
+    if not labels.get("org.opencontainers.image.revision"):
+        problems.append("label org.opencontainers.image.revision is empty")
+    created = labels.get("org.opencontainers.image.created", "")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError:
+        problems.append(f"label org.opencontainers.image.created is {created!r}, not an ISO 8601 date")
+    source = labels.get("org.opencontainers.image.source", "")
+    if not re.match(r"^https?://\S+$", source):
+        problems.append(f"label org.opencontainers.image.source is {source!r}, not a URL")
+    if not labels.get("org.opencontainers.image.base.name"):
+        problems.append("label org.opencontainers.image.base.name is empty")
+    digest = labels.get("io.airflow-runtime.base-digest", "")
+    if not SHA256.match(digest):
+        problems.append(f"label io.airflow-runtime.base-digest is {digest!r}, not sha256:<64 hex digits>")
+    return problems
+
+
+def check_no_compilers(facts: Mapping) -> list[str]:
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    return [f"a compiler is installed: {path}" for path in filesystem["compilers"]]
+
+
+def check_no_caches(facts: Mapping) -> list[str]:
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    return [f"a package cache was left in the image: {path}" for path in filesystem["caches"]]
+
+
+def check_no_secrets(facts: Mapping) -> list[str]:
+    """No build secret in the file system: /run/secrets empty or absent, no copy of a secret file.
+
+    A secret identical to the image's own CA bundle carried nothing private (a host without an
+    intercepting proxy passes the public bundle), so a match with that content is not a leak.
+    """
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    if filesystem["run_secrets"]:
+        problems.append(f"/run/secrets holds {', '.join(filesystem['run_secrets'])}")
+    public = filesystem.get("system_ca_bundle_sha256")
+    for copy in filesystem["secret_copies"]:
+        if copy.get("sha256") != public:
+            problems.append(f"the build secret {copy['secret']!r} was copied into the image: {copy['path']}")
+    return problems
+
+
+SECRET_IN_HISTORY = re.compile(
+    r"\b(?:COPY|ADD)\b[^\n]*(?:cacert|ca-certificates\.crt|indexurl|secret|\.pem\b)"  # a bundle copied in
+    r"|\b(?:cp|mv|cat|tee|install|ln)\b[^|;&\n]*/run/secrets/"  # a mounted secret written somewhere
+    r"|\bENV\b[^\n]*/run/secrets/",  # the image's environment points at a build-time secret
+    re.IGNORECASE,
+)
+
+
+def check_history(history: list[str], secret_values: Mapping[str, str] | None = None) -> list[str]:
+    """`docker history --no-trunc` (CreatedBy lines): no step stores a build secret in a layer.
+
+    `secret_values` ({name: value}) are secrets short enough to appear in a command line (an
+    index URL with credentials in it); a CA bundle is looked for in the file system instead.
+    """
+    problems = [f"a build step stores a secret in a layer: {line.strip()[:300]}"
+                for line in history if SECRET_IN_HISTORY.search(line)]
+    for name, value in (secret_values or {}).items():
+        # Say which step, never the value itself: the report is public CI output.
+        problems += [f"the build secret {name!r} appears in the command of step {number} (counted from the top "
+                     "of `docker history`)" for number, line in enumerate(history, 1) if value and value in line]
+    return problems
+
+
+# -- the monitoring DAG --------------------------------------------------------------------------------
+
+def check_monitoring_dag(expected: Expected, facts: Mapping) -> list[str]:
+    dags, problems = _section(facts, "dags")
+    if problems:
+        return problems
+    for path, error in sorted(dags["import_errors"].items()):
+        problems.append(f"DAG import error in {path}:\n{error}")
+    monitoring = dags.get("monitoring")
+    if monitoring is None:
+        problems.append(f"no DAG {MONITORING_DAG!r} in {dags['dags_folder']} (found: {', '.join(dags['dag_ids'])})")
+        return problems
+    if monitoring["schedule"] != expected.monitoring_schedule:
+        problems.append(f"{MONITORING_DAG} is scheduled {monitoring['schedule']!r}, expected "
+                        f"{expected.monitoring_schedule!r}")
+    return problems
+
+
+def check_monitoring_schedule_override(override: str, facts: Mapping) -> list[str]:
+    dags, problems = _section(facts, "dags")
+    if problems:
+        return problems
+    monitoring = dags.get("monitoring") or {}
+    found = monitoring.get("schedule_with_override")
+    if found != override:
+        errors = monitoring.get("override_import_errors") or {}
+        return [f"with {MONITORING_VARIABLE}={override!r}, {MONITORING_DAG} is scheduled {found!r}"
+                + "".join(f"\n{path}: {error}" for path, error in errors.items())]
+    return []

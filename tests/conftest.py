@@ -1,0 +1,18 @@
+"""Options shared by every test suite (`pytest tests ...` runs the unit and the image tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("airflow-runtime", "Airflow Runtime image tests")
+    group.addoption(
+        "--image", action="append", default=[], metavar="REF",
+        help="an image to test (repeatable); default: the newest stable release's default Python, "
+             "base and ONBUILD, for each --platform",
+    )
+    group.addoption(
+        "--platform", action="append", default=[], metavar="PLATFORM",
+        help="linux/amd64 or linux/arm64 (repeatable) for the default images; default: the native one",
+    )

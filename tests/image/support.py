@@ -1,0 +1,349 @@
+"""The image suite's plumbing: the Docker client, the images under test, and their probed facts.
+
+Every container and image the suite makes carries the label `io.airflow-runtime.test=1` and
+an owner label naming the pytest process; a session first sweeps away what sessions that no
+longer run left behind, and removes its own at the end (also after Ctrl-C, through atexit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from runtime_builder import checks
+from runtime_builder.engine import Engine
+from runtime_builder.model import Matrix, Platform, Variant
+from runtime_builder.probe import MARKER
+from runtime_builder.secrets import host_cacert, host_index_url
+from runtime_builder.specs import lock_path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROBE = REPO_ROOT / "runtime_builder" / "probe.py"
+PROJECTS = Path(__file__).resolve().parent / "projects"
+TEST_LABEL = "io.airflow-runtime.test"
+OWNER_LABEL = "io.airflow-runtime.test.owner"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+TEST_REPOSITORY = "airflow-runtime-test"
+# Seconds; generous because arm64 runs under QEMU (`import airflow` alone takes ~90 s there).
+PROBE_TIMEOUT = {Platform.AMD64: 300, Platform.ARM64: 1200}
+OVERRIDE_VALUE = "7"
+
+
+class TargetError(Exception):
+    """An image cannot be tested: missing, unlabelled, or without a lock to compare with."""
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Docker:
+    """The docker client the builder uses (Debian's 20.10 one here), with the suite's labels."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.client = engine.client
+        self._lock = threading.Lock()
+        self._containers: set[str] = set()
+        self._images: set[str] = set()
+        atexit.register(self.cleanup)
+
+    def run(self, *args: str, input: str | None = None, timeout: float | None = None) -> Result:
+        try:
+            done = subprocess.run([self.client, *args], input=input, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as error:
+            return Result(124, _text(error.stdout), _text(error.stderr) + f"\ntimed out after {timeout} s")
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def labels(self) -> list[str]:
+        return ["--label", f"{TEST_LABEL}=1", "--label", f"{OWNER_LABEL}={OWNER}"]
+
+    def container_name(self, purpose: str) -> str:
+        name = f"runtime-test-{purpose}-{uuid.uuid4().hex[:10]}"
+        with self._lock:
+            self._containers.add(name)
+        return name
+
+    def start(self, image: str, platform: Platform, *command: str, options: tuple[str, ...] = ()) -> str:
+        """A detached container of `image`, removed at the end of the session at the latest."""
+        name = self.container_name("ctr")
+        result = self.run("run", "-d", "--name", name, "--platform", platform.value, *self.labels(), *options,
+                          image, *command)
+        if result.returncode != 0:
+            raise RuntimeError(f"cannot start a container of {image}: {result.stderr.strip()}")
+        return name
+
+    def oneshot(self, image: str, platform: Platform, *command: str, options: tuple[str, ...] = (),
+                input: str | None = None, timeout: float | None = None) -> Result:
+        """`docker run --rm`, named and labelled, so an interrupted run can still be removed."""
+        name = self.container_name("run")
+        try:
+            return self.run("run", "--rm", "-i", "--name", name, "--platform", platform.value, *self.labels(),
+                            *options, image, *command, input=input, timeout=timeout)
+        finally:
+            self.remove(name)
+
+    def remove(self, container: str) -> None:
+        self.run("rm", "-f", "-v", container)
+        with self._lock:
+            self._containers.discard(container)
+
+    def build(self, context: Path, tag: str, platform: Platform, build_args: dict[str, str] | None = None,
+              secrets: dict[str, Path] | None = None) -> Result:
+        """Build with the builder's own engine adapter; the result carries the whole build log."""
+        from runtime_builder.engine import BuildError
+
+        with self._lock:
+            self._images.add(tag)
+        log = context.parent / f"{context.name}.build.log"
+        try:
+            self.engine.build(context=context, tag=tag, platform=platform.value, build_args=build_args or {},
+                              secrets=secrets or {}, log_path=log)
+        except BuildError:
+            return Result(1, log.read_text(), "")
+        return Result(0, log.read_text(), "")
+
+    def remove_image(self, tag: str) -> None:
+        self.run("image", "rm", "-f", tag)
+        with self._lock:
+            self._images.discard(tag)
+
+    def cleanup(self) -> None:
+        with self._lock:
+            containers, images = list(self._containers), list(self._images)
+        for container in containers:
+            self.remove(container)
+        for image in images:
+            self.remove_image(image)
+
+    def sweep(self) -> list[str]:
+        """Remove what earlier test sessions on this host left behind (their process is gone)."""
+        removed = []
+        listing = self.run("ps", "-a", "--filter", f"label={TEST_LABEL}=1",
+                           "--format", f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}')
+        for line in listing.stdout.splitlines():
+            container, _, owner = line.partition(" ")
+            if not _alive(owner):
+                self.run("rm", "-f", "-v", container)
+                removed.append(container)
+        listing = self.run("images", "--filter", f"label={TEST_LABEL}=1",
+                           "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+        for line in listing.stdout.splitlines():
+            ref, _, image_id = line.partition(" ")
+            owner = self.run("image", "inspect", "--format", f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}',
+                             image_id).stdout.strip()
+            if not _alive(owner):
+                self.run("image", "rm", "-f", ref if not ref.startswith("<none>") else image_id)
+                removed.append(ref)
+        return removed
+
+    def inspect_image(self, ref: str) -> dict | None:
+        result = self.run("image", "inspect", ref)
+        return json.loads(result.stdout)[0] if result.returncode == 0 else None
+
+    def history(self, ref: str) -> list[str]:
+        return self.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", ref).stdout.splitlines()
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value or ""
+
+
+def _alive(owner: str) -> bool:
+    """Whether the pytest process named by an owner label still runs (other hosts: assume so)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host != socket.gethostname()
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image under test, identified by its own labels and architecture."""
+
+    ref: str
+    image_id: str
+    variant: Variant
+    platform: Platform
+    expected: checks.Expected
+    inspect: dict
+
+    @property
+    def config(self) -> dict:
+        return self.inspect.get("Config") or {}
+
+    @property
+    def emulated(self) -> bool:
+        return self.platform.arch != _native().arch
+
+
+def _native() -> Platform:
+    from runtime_builder.builder import native_platform
+
+    return native_platform()
+
+
+def default_refs(matrix: Matrix, platforms: list[str]) -> list[str]:
+    from runtime_builder.specs import ImageSpec
+
+    release = matrix.default_release()
+    chosen = [Platform.parse(p) for p in platforms] if platforms else [_native()]
+    return [ImageSpec(release, release.python, variant, platform).reference()
+            for platform in chosen for variant in (Variant.BASE, Variant.ONBUILD)]
+
+
+def resolve(docker: Docker, matrix: Matrix, ref: str) -> Target:
+    """The expectations of `ref`: its labels name the release and Python, the lock its pins."""
+    inspect = docker.inspect_image(ref)
+    if inspect is None:
+        raise TargetError(f"no image {ref}; build it first, e.g. `python3 build.py build --no-smoke`")
+    labels = (inspect.get("Config") or {}).get("Labels") or {}
+    version = labels.get("io.airflow-runtime.version")
+    python = labels.get("io.airflow-runtime.python-version")
+    if not version or not python:
+        raise TargetError(f"{ref} has no io.airflow-runtime.version/python-version labels: not a Runtime image")
+    try:
+        release = matrix.release(version)
+        platform = Platform.parse(inspect.get("Architecture", ""))
+    except (LookupError, ValueError) as error:
+        raise TargetError(f"{ref}: {error}") from error
+    lock = REPO_ROOT / lock_path(release, python, platform)
+    if not lock.exists():
+        raise TargetError(f"{ref}: no lock file {lock.relative_to(REPO_ROOT)} to compare with; "
+                          f"run `python3 build.py lock {version} --python {python}`")
+    variant = Variant.ONBUILD if (inspect.get("Config") or {}).get("OnBuild") else Variant.BASE
+    expected = checks.expected_for(release, python, platform, lock.read_text())
+    return Target(ref, inspect["Id"], variant, platform, expected, inspect)
+
+
+def secret_digests() -> dict[str, tuple[int, str]]:
+    """The secrets a build on this host passes (see runtime_builder.secrets): size and sha256."""
+    found: dict[str, bytes] = {}
+    cacert = host_cacert()
+    if cacert:
+        found["cacert"] = cacert.read_bytes()
+    index_url = host_index_url()
+    if index_url:
+        found["indexurl"] = index_url.encode()
+    return {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in found.items()}
+
+
+class Prober:
+    """Runs probe.py (and the other slow commands) for every image, in parallel, once each.
+
+    Everything is started when the session begins, so the arm64 images' minutes under QEMU
+    overlap with each other and with the amd64 tests; a test waits only for what it reads.
+    """
+
+    def __init__(self, docker: Docker, workers: int = 4) -> None:
+        self.docker = docker
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+        self.futures: dict[tuple[str, str], Future] = {}
+        self.secrets = secret_digests()
+
+    def start(self, targets: list[Target]) -> None:
+        # The heaviest first: the main probe, which imports Airflow.
+        for kind in ("main", "cli_version", "filesystem", "env_override"):
+            for target in sorted(targets, key=lambda t: not t.emulated):
+                self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
+
+    def get(self, target: Target, kind: str):
+        key = (target.ref, kind)
+        if key not in self.futures:
+            self.futures[key] = self.pool.submit(getattr(self, f"_{kind}"), target)
+        return self.futures[key].result()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def probe(self, image: str, platform: Platform, request: dict, *, user: str | None = None,
+              env: dict[str, str] | None = None) -> dict:
+        options = ["--entrypoint", "python"]
+        if user is not None:
+            options += ["--user", user]
+        for name, value in (env or {}).items():
+            options += ["-e", f"{name}={value}"]
+        result = self.docker.oneshot(image, platform, "-", json.dumps(request), options=tuple(options),
+                                     input=PROBE.read_text(), timeout=PROBE_TIMEOUT[platform])
+        return parse_probe(result)
+
+    def _main(self, target: Target) -> dict:
+        sections = ["identity", "distributions", "pip", "airflow", "dags"]
+        option = sorted(target.expected.config)[0] if target.expected.config else ("core", "parallelism")
+        request = checks.probe_request(target.expected, sections, override=(*option, OVERRIDE_VALUE))
+        return self.probe(target.ref, target.platform, request)
+
+    def _filesystem(self, target: Target) -> dict:
+        # As root: a cache under /root or a secret in a root-only directory must show up too.
+        request = checks.probe_request(target.expected, ["filesystem"], secrets=self.secrets)
+        return self.probe(target.ref, target.platform, request, user="0")
+
+    def _env_override(self, target: Target) -> dict:
+        variable = override_variable(target)
+        request = checks.probe_request(target.expected, ["identity"])
+        return self.probe(target.ref, target.platform, request, env={variable: OVERRIDE_VALUE})
+
+    def _cli_version(self, target: Target) -> Result:
+        # Through the image's own ENTRYPOINT and tini: `docker run IMAGE version`.
+        return self.docker.oneshot(target.ref, target.platform, "version", timeout=PROBE_TIMEOUT[target.platform])
+
+
+def override_variable(target: Target) -> str:
+    variables = sorted(name for name in target.expected.environment if checks.config_option(name))
+    return variables[0] if variables else "AIRFLOW__CORE__PARALLELISM"
+
+
+def parse_probe(result: Result) -> dict:
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith(MARKER):
+            return json.loads(line.removeprefix(MARKER))
+    raise AssertionError(f"the probe printed no facts (exit {result.returncode}):\n{result.output[-4000:]}")
+
+
+def require_native(target: Target, what: str) -> None:
+    if target.emulated:
+        pytest.skip(f"{what}: native platform only; {target.platform.value} runs under QEMU on this host, "
+                    "about 37x slower, too slow for it")
+
+
+def require_onbuild(target: Target) -> None:
+    if target.variant is not Variant.ONBUILD:
+        pytest.skip(f"needs an ONBUILD image; {target.ref} is a -base image")
+
+
+def require_base(target: Target) -> None:
+    if target.variant is not Variant.BASE:
+        pytest.skip(f"builds FROM a -base image; {target.ref} is an ONBUILD image")
+
+
+def assert_ok(problems: list[str]) -> None:
+    """Fail with every problem on its own lines (pytest would print them as one long list)."""
+    if problems:
+        pytest.fail("\n".join(f"- {p}" for p in problems), pytrace=False)

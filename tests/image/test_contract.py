@@ -1,0 +1,81 @@
+"""The image contract: user, home, entrypoint and init, labels, and nothing left from the build."""
+
+from __future__ import annotations
+
+import pytest
+import testinfra
+
+from runtime_builder import checks
+
+from .support import Docker, Target, assert_ok
+
+pytestmark = pytest.mark.image
+
+
+def test_runs_as_uid_50000_gid_0(target: Target, facts: dict, host: testinfra.host.Host) -> None:
+    assert_ok(checks.check_identity(facts))
+    user = host.user()
+    assert (user.uid, user.gid) == (checks.UID, checks.GID), f"docker exec runs as {user.name} {user.uid}:{user.gid}"
+
+
+def test_image_config(target: Target) -> None:
+    assert_ok(checks.check_image_config(target.expected, target.config))
+
+
+def test_airflow_home(target: Target, host: testinfra.host.Host) -> None:
+    home = host.file(checks.AIRFLOW_HOME)
+    assert host.environment()["AIRFLOW_HOME"] == checks.AIRFLOW_HOME
+    assert home.is_directory
+    assert (home.uid, home.gid) == (checks.UID, checks.GID), f"{checks.AIRFLOW_HOME} is owned by {home.uid}:{home.gid}"
+    for folder in ("dags", "plugins", "include"):
+        assert host.file(f"{checks.AIRFLOW_HOME}/{folder}").is_directory, f"{checks.AIRFLOW_HOME}/{folder} is missing"
+    # Writable by the user, and by group 0 (an arbitrary uid in group 0, as on OpenShift).
+    host.check_output(f"touch {checks.AIRFLOW_HOME}/.write-test && rm {checks.AIRFLOW_HOME}/.write-test")
+    assert home.mode & 0o070 == 0o070, f"{checks.AIRFLOW_HOME} mode {oct(home.mode)} is not group-writable"
+
+
+def test_python_and_pip_are_the_venv(host: testinfra.host.Host) -> None:
+    assert host.check_output("command -v python") == f"{checks.VENV}/bin/python"
+    assert host.check_output("command -v pip") == f"{checks.VENV}/bin/pip"
+    assert host.check_output("command -v airflow") == f"{checks.VENV}/bin/airflow"
+
+
+def test_tini_is_pid_1(host: testinfra.host.Host) -> None:
+    init = host.file("/proc/1/cmdline").content_string.split("\0")
+    assert init[:3] == list(checks.ENTRYPOINT), f"PID 1 is {init}"
+    # The entrypoint exec'd the command given to `docker run`, as tini's child.
+    listing = host.check_output(
+        "for d in /proc/[0-9]*; do echo \"$(cut -d' ' -f4 $d/stat) $(tr '\\0' ' ' < $d/cmdline)\"; done")
+    children = [line.split()[1:] for line in listing.splitlines() if line.split()[0] == "1"]
+    assert ["sleep", "infinity"] in children, f"tini's children: {children}"
+
+
+def test_entrypoint_passes_bash_and_python_through(target: Target, docker: Docker) -> None:
+    bash = docker.oneshot(target.ref, target.platform, "bash", "-c", 'echo "bash:$0:$(id -u)"')
+    assert bash.returncode == 0 and bash.stdout.strip() == f"bash:bash:{checks.UID}", bash.output
+    python = docker.oneshot(target.ref, target.platform, "python", "-c", "import sys; print(sys.prefix)")
+    assert python.returncode == 0 and python.stdout.strip() == checks.VENV, python.output
+
+
+def test_labels(target: Target) -> None:
+    assert_ok(checks.check_labels(target.expected, target.config.get("Labels")))
+
+
+def test_no_compiler(fs_facts: dict, host: testinfra.host.Host) -> None:
+    assert_ok(checks.check_no_compilers(fs_facts))
+    for compiler in ("gcc", "cc", "g++"):
+        assert not host.exists(compiler), f"{compiler} is on PATH"
+
+
+def test_no_package_caches(fs_facts: dict) -> None:
+    assert_ok(checks.check_no_caches(fs_facts))
+
+
+def test_no_build_secrets_in_file_system(fs_facts: dict, root_host: testinfra.host.Host) -> None:
+    assert_ok(checks.check_no_secrets(fs_facts))
+    secrets = root_host.file("/run/secrets")
+    assert not secrets.exists or not secrets.listdir(), f"/run/secrets holds {secrets.listdir()}"
+
+
+def test_no_build_secrets_in_history(target: Target, docker: Docker) -> None:
+    assert_ok(checks.check_history(docker.history(target.ref)))

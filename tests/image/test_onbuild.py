@@ -1,0 +1,148 @@
+"""ONBUILD: a user's project built on the ONBUILD image, as `FROM <image>` and nothing else.
+
+The projects are in tests/image/projects/. Builds need the network (apt over HTTP, PyPI with
+the host's CA bundle passed as the `cacert` secret, see runtime_builder.secrets), and run on
+the native platform only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from runtime_builder import checks
+from runtime_builder.secrets import build_secrets, host_cacert, host_index_url
+
+from .support import (
+    OWNER,
+    OWNER_LABEL,
+    PROJECTS,
+    TEST_LABEL,
+    TEST_REPOSITORY,
+    Docker,
+    Result,
+    Target,
+    require_native,
+    require_onbuild,
+)
+
+pytestmark = pytest.mark.image
+
+REQUIREMENT = ("pyjokes", "0.8.3")  # as in projects/good/requirements.txt
+DEBIAN_PACKAGE = "jq"  # as in projects/good/packages.txt
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    context: Path
+    tag: str
+
+
+class Builds:
+    """Project builds on one ONBUILD image, each built at most once per session."""
+
+    def __init__(self, target: Target, docker: Docker, workdir: Path) -> None:
+        self.target, self.docker, self.workdir = target, docker, workdir
+        self.secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
+        self.results: dict[tuple[str, bool], tuple[Project, Result]] = {}
+
+    def build(self, name: str, check_dags: bool = False) -> tuple[Project, Result]:
+        key = (name, check_dags)
+        if key not in self.results:
+            project = self._context(name, check_dags)
+            args = {"RUNTIME_CHECK_DAGS": "true"} if check_dags else {}
+            result = self.docker.build(project.context, project.tag, self.target.platform, args, self.secrets)
+            self.results[key] = (project, result)
+        return self.results[key]
+
+    def _context(self, name: str, check_dags: bool) -> Project:
+        context = self.workdir / f"{name}{'-checked' if check_dags else ''}"
+        shutil.copytree(PROJECTS / name, context)
+        packages = context / "packages.txt"
+        # Saved on Windows: every line ends in CRLF.
+        packages.write_bytes(packages.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        (context / "Dockerfile").write_text(
+            f"FROM {self.target.ref}\nLABEL {TEST_LABEL}=1 {OWNER_LABEL}={OWNER}\n")
+        return Project(name, context, f"{TEST_REPOSITORY}/{name}:{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="module")
+def builds(target: Target, docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    require_onbuild(target)
+    require_native(target, "building projects on the ONBUILD image")
+    builds = Builds(target, docker, tmp_path_factory.mktemp("projects"))
+    yield builds
+    for project, _ in builds.results.values():
+        docker.remove_image(project.tag)
+
+
+@pytest.fixture(scope="module")
+def good(builds: Builds) -> Project:
+    project, result = builds.build("good")
+    assert result.returncode == 0, f"the good project did not build:\n{result.output[-5000:]}"
+    return project
+
+
+@pytest.fixture(scope="module")
+def good_host(good: Project, target: Target, docker: Docker) -> Iterator[testinfra.host.Host]:
+    container = docker.start(good.tag, target.platform, "sleep", "infinity")
+    yield testinfra.get_host(f"docker://{container}")
+    docker.remove(container)
+
+
+def test_packages_txt_with_crlf_installs(good_host: testinfra.host.Host) -> None:
+    assert good_host.package(DEBIAN_PACKAGE).is_installed
+    assert good_host.check_output(f"command -v {DEBIAN_PACKAGE}") == f"/usr/bin/{DEBIAN_PACKAGE}"
+
+
+def test_requirements_txt_installs_under_the_constraint(good_host: testinfra.host.Host, target: Target) -> None:
+    name, version = REQUIREMENT
+    assert name not in target.expected.pins, f"{name} is in the lock now: pick another requirement for the test"
+    script = ("import importlib.metadata as m; "
+              f"print(m.version('{name}'), m.version('apache-airflow'))")
+    assert good_host.check_output(f'python -c "{script}"').split() == [version, target.expected.airflow_version]
+
+
+def test_project_files_owned_by_airflow(good_host: testinfra.host.Host) -> None:
+    assert good_host.file(f"{checks.AIRFLOW_HOME}/include/project-note.txt").uid == checks.UID
+    others = good_host.check_output(f"find {checks.AIRFLOW_HOME} ! -uid {checks.UID} -printf '%u:%g %p\\n'")
+    assert others == "", f"files in the project not owned by uid {checks.UID}:\n{others}"
+
+
+def test_dags_test_runs_bash_and_python_tasks(good: Project, target: Target, docker: Docker) -> None:
+    script = ("set -e; airflow db migrate >/dev/null 2>&1; "
+              "airflow dags test runtime_test_project 2>&1 | tail -40; "
+              "echo ---; cat /tmp/runtime-test-markers/bash.json /tmp/runtime-test-markers/python.txt")
+    result = docker.oneshot(good.tag, target.platform, "bash", "-c", script, timeout=600)
+    assert result.returncode == 0, result.output[-5000:]
+    markers = result.stdout.rpartition("---\n")[2].splitlines()
+    assert markers[0] == '{"ok":true}', result.output[-3000:]
+    assert markers[1].startswith(f"pyjokes {REQUIREMENT[1]} jq-"), result.output[-3000:]
+
+
+def test_requirements_naming_airflow_are_refused(builds: Builds) -> None:
+    _, result = builds.build("pins-airflow")
+    assert result.returncode != 0, "a project pinning apache-airflow was built"
+    assert "error: requirements.txt names apache-airflow" in result.output, result.output[-3000:]
+    assert f"ships Apache Airflow {builds.target.expected.airflow_version}" in result.output, result.output[-3000:]
+
+
+def test_check_dags_passes_for_a_good_project(builds: Builds, good: Project) -> None:
+    _, result = builds.build("good", check_dags=True)
+    assert result.returncode == 0, f"RUNTIME_CHECK_DAGS=true failed a good project:\n{result.output[-5000:]}"
+    assert "runtime_test_project" in result.output, result.output[-3000:]
+
+
+def test_check_dags_fails_for_a_broken_dag(builds: Builds) -> None:
+    _, unchecked = builds.build("broken-dag")
+    assert unchecked.returncode == 0, f"without the check, the project must build:\n{unchecked.output[-3000:]}"
+    _, checked = builds.build("broken-dag", check_dags=True)
+    assert checked.returncode != 0, "RUNTIME_CHECK_DAGS=true built a project whose DAG does not import"
+    assert "DAG import error in" in checked.output and "broken_dag.py" in checked.output, checked.output[-3000:]
