@@ -78,6 +78,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     for version in args.version or ():
         matrix.release(version)  # an unknown version is an error, not an empty matrix
     specs = select(matrix, _filters(args))
+    if args.changed_since:
+        from .changes import affected_since
+
+        touched = set(affected_since(args.root, args.changed_since, matrix))
+        specs = [spec for spec in specs if spec in touched]
     rows = [matrix_row(matrix, spec, args.repository) for spec in specs]
     if args.json:
         print(json.dumps({"include": rows}, indent=None if args.compact else 2))
@@ -152,17 +157,28 @@ def _engine() -> Engine:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from . import bootstrap
-    from .host import ensure_host
+    from .engine import EngineError
+    from .host import HostError, ensure_host
 
     matrix = _matrix(args)
-    platforms = sorted({p.value for r in matrix.releases for p in r.platforms} if not args.platform
-                       else {Platform.parse(p).value for p in args.platform})
-    ensure_host(arm64=Platform.ARM64.value in platforms)
+    try:
+        platforms = sorted({p.value for r in matrix.releases for p in r.platforms} if not args.platform
+                           else {Platform.parse(p).value for p in args.platform})
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     suites = {r.suite.name: r.suite.python for r in matrix.releases}
     if args.suite:
+        unknown = sorted(set(args.suite) - set(suites))
+        if unknown:
+            raise UsageError(f"--suite {', '.join(unknown)}: versions.yaml uses only {', '.join(sorted(suites))}")
         suites = {name: suites[name] for name in args.suite}
-    digests = bootstrap.bootstrap(suites=suites, platforms=platforms, registry=args.registry,
-                                  engine=_engine(), workdir=args.root / "build" / "bases", force=args.force)
+    try:
+        ensure_host(arm64=Platform.ARM64.value in platforms)
+        digests = bootstrap.bootstrap(suites=suites, platforms=platforms, registry=args.registry,
+                                      engine=_engine(), workdir=args.root / "build" / "bases", force=args.force)
+    except (bootstrap.BootstrapError, EngineError, HostError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for ref, digest in sorted(digests.items()):
         print(f"{ref}@{digest}")
     return 0
@@ -192,6 +208,7 @@ def _build_specs(args: argparse.Namespace, matrix: Matrix) -> list:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .bootstrap import BootstrapError
     from .builder import BuildOptions, BuildPlanError, build
     from .engine import EngineError
     from .host import HostError, ensure_host
@@ -207,7 +224,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         options = BuildOptions(repository=args.repository, registry=args.registry,
                                python_base=args.python_base, secrets=secrets)
         built = build(matrix, args.root, specs, engine, options)
-    except (BuildPlanError, EngineError, HostError, FileNotFoundError) as error:
+    except (BuildPlanError, BootstrapError, EngineError, HostError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("\nbuilt:")
@@ -251,6 +268,162 @@ def cmd_test(args: argparse.Namespace) -> int:
     return subprocess.run(argv, cwd=args.root, check=False).returncode
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Build or reuse, test, push and tag the images of versions (or tonight's nightlies)."""
+    import time
+
+    from . import feed
+    from .bootstrap import BootstrapError
+    from .builder import BuildOptions, BuildPlanError
+    from .engine import EngineError
+    from .host import HostError, ensure_host
+    from .publish import (
+        DEFAULT_TEST_COMMAND,
+        PublishError,
+        PublishOptions,
+        nightly_releases,
+        publish,
+        publish_results,
+        select_images,
+    )
+    from .registry import Registry, RegistryError, Target
+    from .secrets import build_secrets, host_cacert, host_index_url
+
+    matrix = _matrix(args)
+    nightly = None
+    if args.nightly:
+        try:
+            nightly = date.fromisoformat(_iso(args.date)) if args.date else date.today()
+        except ValueError as error:
+            raise UsageError(f"--date {args.date!r}: {error}; use YYYYMMDD or YYYY-MM-DD") from error
+    if args.versions:
+        releases = [matrix.release(v) for v in args.versions]
+    elif args.nightly:
+        releases = nightly_releases(matrix, newest_of_each_line=args.newest_of_each_line)
+    else:
+        raise UsageError("name the Runtime versions to publish, or give --nightly")
+    try:
+        target = Target.parse(args.registry, args.repository)
+        platforms = [Platform.parse(p) for p in args.platform or ()]
+        images = select_images(matrix, releases, pythons=args.python or (), default_python=args.default_python,
+                               platforms=platforms, nightly=nightly)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    started = time.monotonic()
+    try:
+        if args.from_results:
+            # The merge job of a CI run: the cell jobs built, tested and pushed; only list and tag.
+            results = _read_results(args.from_results)
+            options = PublishOptions(target, BuildOptions(repository=args.repository), force=args.force)
+            report = publish_results(images, results, Registry(target), options)
+        else:
+            ensure_host(arm64=any(Platform.ARM64 in image.platforms for image in images))
+            engine = _engine()
+            secrets = {} if args.no_secrets else build_secrets(
+                args.root / "build" / "secrets", host_cacert(args.cacert), host_index_url(args.index_url))
+            build_options = BuildOptions(repository=args.repository, registry=args.base_registry,
+                                         python_base=args.python_base, secrets=secrets)
+            options = PublishOptions(target, build_options, force=args.force, retest=args.retest,
+                                     test_command=args.test_command or DEFAULT_TEST_COMMAND)
+            report = publish(matrix, args.root, images, engine, Registry(target), options)
+    except (PublishError, BuildPlanError, BootstrapError, EngineError, HostError, RegistryError,
+            FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    rows = [(str(p.image.release.version), tag.name, p.list_digest, p.platforms)
+            for p in report.images for tag in p.image.tags]
+    written = [feed.published_path(args.root, str(target))]
+    if args.write_feed:
+        written.append(args.root / feed.FEED_FILE)
+    for path in written:
+        previous = feed.load(path) or feed.load(args.root / feed.FEED_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(feed.dumps(feed.record_images(feed.build_feed(matrix, previous), str(target), rows)))
+    assert report.plan is not None
+    print(f"\npublished to {target} in {time.monotonic() - started:.1f}s: built {report.built}, "
+          f"reused {report.reused}, tested {report.tested} (skipped {report.tests_skipped}), "
+          f"pushed {report.pushed} (already there {report.push_skipped})")
+    for change in report.plan.changes:
+        print(f"  {change.action.value:<6} {change.tag.kind.value:<9} {target.ref(change.tag.name):<60} "
+              f"{change.wanted}")
+    print(f"feed: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _read_results(directory: Path) -> list[dict]:
+    """The cell jobs' result records (`build.py push --result`), one JSON file per cell."""
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not files:
+        raise UsageError(f"--from-results {directory}: no result files (*.json) there")
+    results = []
+    for path in files:
+        try:
+            results.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}: not JSON ({error})") from error
+    return results
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Push one built and tested cell by digest (under its staging tag), for a CI merge job."""
+    from .builder import BuildOptions
+    from .engine import EngineError
+    from .publish import PublishError, PublishOptions, push_cell
+    from .registry import Registry, RegistryError, Target
+
+    matrix = _matrix(args)
+    release = matrix.release(args.version)
+    python = args.python or release.python
+    try:
+        platform = Platform.parse(args.platform)
+        target = Target.parse(args.registry, args.repository)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    if python not in release.pythons or platform not in release.platforms:
+        raise UsageError(f"Runtime {release.version} has no cell python {python} {platform.value}")
+    spec = ImageSpec(release, python, Variant(args.variant), platform)
+    options = PublishOptions(target, BuildOptions(repository=args.repository))
+    try:
+        record = push_cell(spec, _engine(), Registry(target), options)
+    except (PublishError, EngineError, RegistryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.result:
+        # Merge into the cell's result file (the CI step that records build and test outcomes).
+        previous = json.loads(args.result.read_text()) if args.result.exists() else {}
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        args.result.write_text(json.dumps({**previous, **record}, indent=2) + "\n")
+    print(f"pushed {record['image']} as {record['pushed']} ({record['digest']})")
+    return 0
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    """Write releases.json from the matrix (keeping the published digests it holds), or check it."""
+    from . import feed
+
+    path = args.root / feed.FEED_FILE
+    document = feed.build_feed(_matrix(args), feed.load(path))
+    for published in sorted(args.merge.rglob("*.json")) if args.merge else ():
+        # What publish jobs recorded (build/feed/<repository>.json), e.g. from CI artifacts.
+        try:
+            rows = feed.published_rows(json.loads(published.read_text()))
+        except (json.JSONDecodeError, KeyError, AttributeError) as error:
+            raise UsageError(f"--merge: {published} is not a release feed ({error})") from error
+        for repository, found in rows.items():
+            versions = {entry["version"] for entry in document["releases"]}
+            document = feed.record_images(document, repository, [r for r in found if r[0] in versions])
+    wanted = feed.dumps(document)
+    if args.check:
+        if path.exists() and path.read_text() == wanted:
+            print(f"{feed.FEED_FILE} is up to date")
+            return 0
+        print(f"{feed.FEED_FILE} does not match versions.yaml; run `python build.py feed`", file=sys.stderr)
+        return 1
+    path.write_text(wanted)
+    print(f"wrote {feed.FEED_FILE}")
+    return 0
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
@@ -275,6 +448,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("matrix", help="print the build matrix (one row per version, variant, python, platform)")
     p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
     p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
+    p.add_argument("--changed-since", metavar="REV",
+                   help="only the cells the change since this git revision touches (pull request builds)")
     _add_filters(p)
 
     p = sub.add_parser("tags", help="print every tag the images of a version get")
@@ -315,6 +490,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     _add_filters(p)
+    p = sub.add_parser("publish", help="build or reuse, test, push and tag the images of versions "
+                                       "(multi-arch manifest lists; floating tags move last)")
+    p.add_argument("versions", nargs="*", help="Runtime versions (with --nightly: default the nightly channel)")
+    p.add_argument("--registry", required=True, help="where to publish: host[/repository], e.g. "
+                                                     "127.0.0.1:5000/airflow-runtime or quay.io/org/runtime")
+    p.add_argument("--python", action="append", help="only this Python (repeatable; default: all)")
+    p.add_argument("--default-python", action="store_true", help="only each release's default Python")
+    p.add_argument("--platform", action="append", help="only this platform (repeatable; default: all)")
+    p.add_argument("--force", action="store_true", help="overwrite immutable tags that name other images")
+    p.add_argument("--nightly", action="store_true", help="nightly tags only (X.Y.Z-nightly-YYYYMMDD)")
+    p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
+    p.add_argument("--newest-of-each-line", action="store_true", help="with --nightly: also each line's newest release")
+    p.add_argument("--write-feed", action="store_true", help="also record the digests in releases.json")
+    p.add_argument("--test-command", help="tests one image; {image} is its reference "
+                                          "(default: build.py test --image {image})")
+    p.add_argument("--retest", action="store_true", help="test again images whose tests passed before")
+    p.add_argument("--base-registry", default="127.0.0.1:5000", help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
+
+    p.add_argument("--from-results", type=Path, metavar="DIR",
+                   help="build and test nothing: make the lists and tags from what CI cell jobs pushed "
+                        "(their `build.py push --result` files in DIR)")
+
+    p = sub.add_parser("push", help="push one built and tested cell by digest, for a later `publish --from-results`")
+    p.add_argument("version", help="the Runtime version")
+    p.add_argument("--python", help="default: the release's default Python")
+    p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BASE.value)
+    p.add_argument("--platform", required=True, help="linux/amd64 or linux/arm64")
+    p.add_argument("--registry", required=True, help="host[/repository], as for publish")
+    p.add_argument("--result", type=Path, help="merge the pushed digest into this JSON result file")
+
+    p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
+    p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
+    p.add_argument("--merge", type=Path, metavar="DIR",
+                   help="also record the image digests of the feeds publish wrote (build/feed/*.json) under DIR")
     return top
 
 
@@ -327,6 +540,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bootstrap": cmd_bootstrap,
     "build": cmd_build,
     "test": cmd_test,
+    "publish": cmd_publish,
+    "push": cmd_push,
+    "feed": cmd_feed,
 }
 
 

@@ -1,0 +1,475 @@
+"""Publish Runtime versions: build or reuse, test, push per platform, then list and tag.
+
+The order is what makes a failure harmless and a re-run cheap:
+
+1. every (image, platform) is built, or reused when its build record proves the local image
+   was built from the same inputs;
+2. every one is tested (`build.py test`); a pass is recorded per image id, so a re-run does
+   not test the same image twice; any failure stops here, before the registry is touched;
+3. every platform image is pushed under an internal *staging tag* (see `staging_tag`), or
+   skipped when the registry already has it;
+4. one manifest list per image is made here from the registry's per-platform manifests: it
+   names exactly the platforms of the matrix, never the `unknown/unknown` attestation
+   entries a buildx push may add;
+5. the tag plan (`plan_tags`, pure) compares wanted and current digests and refuses to
+   overwrite an immutable tag before anything is written; then immutable and nightly tags
+   are written, and floating tags last, so they move only once everything else is done.
+
+Tags come from `tags.image_tags` only. Floating tags are moved by copying the manifest list
+the registry already holds, so nothing is pulled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+
+from . import log
+from .builder import BuildOptions, build, git_metadata, native_platform, python_bases
+from .engine import Engine
+from .model import Channel, Matrix, Platform, Release, Variant
+from .registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, Manifest, Registry, Target
+from .specs import ImageSpec
+from .tags import Tag, TagKind, image_tags
+
+STAGING_PREFIX = "staging-"
+DEFAULT_TEST_COMMAND = f"{shlex.quote(sys.executable)} build.py test --image {{image}}"
+
+
+class PublishError(Exception):
+    """Publishing stopped; the message says where, and that no tag was changed."""
+
+
+# -- what to publish (pure) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    """One published image: a (release, Python, variant) on all its platforms, with its tags."""
+
+    release: Release
+    python: str
+    variant: Variant
+    platforms: tuple[Platform, ...]
+    tags: tuple[Tag, ...]
+
+    @property
+    def label(self) -> str:
+        suffix = "-base" if self.variant is Variant.BASE else ""
+        return f"{self.release.version}-python-{self.python}{suffix}"
+
+    def specs(self) -> list[ImageSpec]:
+        return [ImageSpec(self.release, self.python, self.variant, p) for p in self.platforms]
+
+
+def select_images(matrix: Matrix, releases: Sequence[Release], *, pythons: Sequence[str] = (),
+                  default_python: bool = False, platforms: Sequence[Platform] = (),
+                  nightly: date | None = None) -> list[Image]:
+    """The images of `releases`: every Python unless narrowed, both variants, all platforms."""
+    images = []
+    for release in releases:
+        chosen = [release.python] if default_python else list(pythons or release.pythons)
+        for python in chosen:
+            if python not in release.pythons:
+                raise ValueError(f"Runtime {release.version} does not support Python {python}; "
+                                 f"supported: {', '.join(release.pythons)}")
+            wanted = tuple(p for p in release.platforms if not platforms or p in platforms)
+            if not wanted:
+                raise ValueError(f"Runtime {release.version} is built for "
+                                 f"{', '.join(p.value for p in release.platforms)} only")
+            for variant in Variant:
+                tags = tuple(image_tags(matrix, release, python, variant, nightly))
+                images.append(Image(release, python, variant, wanted, tags))
+    return images
+
+
+def nightly_releases(matrix: Matrix, *, newest_of_each_line: bool) -> list[Release]:
+    """The releases a nightly run builds: the nightly channel, plus each line's newest release."""
+    chosen = [r for r in matrix.releases if r.channel is Channel.NIGHTLY]
+    if newest_of_each_line:
+        for line in matrix.lines:
+            released = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY and not r.is_yanked]
+            if released:
+                chosen.append(max(released, key=lambda r: r.version))
+    return sorted(set(chosen), key=lambda r: r.version)
+
+
+def staging_tag(spec: ImageSpec, image_id: str) -> str:
+    """The internal tag one platform image is pushed under before it is listed.
+
+    `docker push` needs a tag, and a manifest list may only name manifests of its own
+    repository, so the platform images live beside the public tags. The `staging-` prefix
+    can never be a public tag (those start with a version or `latest`), and the image id in
+    the name makes the tag content-addressed: if it exists, that exact image was pushed.
+    """
+    suffix = "-base" if spec.variant is Variant.BASE else ""
+    short_id = image_id.removeprefix("sha256:")[:12]
+    return f"{STAGING_PREFIX}{spec.release.version}-python-{spec.python}{suffix}-{spec.platform.arch}-{short_id}"
+
+
+@dataclass(frozen=True)
+class PlatformManifest:
+    platform: Platform
+    media_type: str
+    digest: str
+    size: int
+
+
+def manifest_list(entries: Sequence[PlatformManifest]) -> Manifest:
+    """A manifest list naming exactly `entries`, encoded deterministically (same input, same digest)."""
+    docker = all(e.media_type == MANIFEST_V2 for e in entries)
+    media_type = MANIFEST_LIST if docker else OCI_INDEX
+    document = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": [
+            {"mediaType": e.media_type, "digest": e.digest, "size": e.size,
+             "platform": {"architecture": e.platform.arch, "os": "linux"}}
+            for e in sorted(entries, key=lambda e: e.platform.value)
+        ],
+    }
+    return Manifest(media_type, (json.dumps(document, indent=3) + "\n").encode())
+
+
+class Action(Enum):
+    CREATE = "create"
+    MOVE = "move"
+    KEEP = "keep"  # already where it should be
+    REFUSE = "refuse"  # an immutable tag that names another image
+
+
+@dataclass(frozen=True)
+class TagChange:
+    tag: Tag
+    image: str  # the Image label, for messages
+    current: str | None
+    wanted: str
+    action: Action
+
+
+# Immutable tags first, floating last: an interrupted run has moved no floating tag to an
+# image whose immutable tags are not all there.
+_WRITE_ORDER = {TagKind.IMMUTABLE: 0, TagKind.NIGHTLY: 1, TagKind.FLOATING: 2}
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    changes: tuple[TagChange, ...]
+
+    @property
+    def refused(self) -> tuple[TagChange, ...]:
+        return tuple(c for c in self.changes if c.action is Action.REFUSE)
+
+    @property
+    def writes(self) -> tuple[TagChange, ...]:
+        return tuple(c for c in self.changes if c.action in (Action.CREATE, Action.MOVE))
+
+    def refusal(self, target: Target) -> str:
+        lines = [f"{target.ref(c.tag.name)} is immutable and already names {c.current}; "
+                 f"this publish would make it {c.wanted} ({c.image})" for c in self.refused]
+        return ("refusing to overwrite immutable tags (use --force only to repair a broken release):\n  "
+                + "\n  ".join(lines))
+
+
+def plan_tags(wanted: Sequence[tuple[Image, Tag, str]], current: Mapping[str, str | None], *,
+              force: bool = False) -> TagPlan:
+    """What to do with each tag: (image, tag, wanted digest) against the registry's digests."""
+    seen: dict[str, str] = {}
+    changes = []
+    for image, tag, digest in wanted:
+        if tag.name in seen:
+            raise ValueError(f"tag {tag.name} is wanted by both {seen[tag.name]} and {image.label}")
+        seen[tag.name] = image.label
+        now = current.get(tag.name)
+        if now is None:
+            action = Action.CREATE
+        elif now == digest:
+            action = Action.KEEP
+        elif tag.kind is TagKind.IMMUTABLE and not force:
+            action = Action.REFUSE
+        else:
+            action = Action.MOVE
+        changes.append(TagChange(tag, image.label, now, digest, action))
+    changes.sort(key=lambda c: _WRITE_ORDER[c.tag.kind])  # stable: keeps each kind's order
+    return TagPlan(tuple(changes))
+
+
+# -- build reuse and test records (pure parts) -------------------------------------------------
+
+
+def build_args_now(spec: ImageSpec, python_base: str, revision: str, created: str, repository: str) -> dict[str, str]:
+    """The build arguments builder.build would pass for `spec` now (see builder.build)."""
+    from .builder import PROJECT_SOURCE
+
+    args = {
+        "PYTHON_BASE": python_base,
+        "BASE_DIGEST": python_base.rpartition("@")[2],
+        "REVISION": revision,
+        "CREATED": created,
+        "SOURCE": PROJECT_SOURCE,
+    }
+    if spec.variant is Variant.ONBUILD:
+        args["BASE_IMAGE"] = spec.base_spec().reference(repository)
+    return args
+
+
+def record_proves_reuse(record: Mapping | None, local_id: str | None, args_now: Mapping[str, str]) -> bool:
+    """A build record proves a local image current when it names that image and today's inputs.
+
+    A `-dirty` revision proves nothing (the context may have changed since), so such images
+    go through the builder again; BuildKit's cache makes an unchanged image a cache hit with
+    the same id, and its recorded test pass still counts.
+    """
+    return (
+        record is not None
+        and local_id is not None
+        and record.get("image_id") == local_id
+        and record.get("build_args") == dict(args_now)
+        and not args_now["REVISION"].endswith("-dirty")
+        and not args_now["REVISION"].startswith("unknown")
+    )
+
+
+def image_test_argv(command: str, ref: str) -> list[str]:
+    """The test command for one image: `{image}` is replaced, else `--image REF` is appended."""
+    argv = shlex.split(command)
+    if any("{image}" in part for part in argv):
+        return [part.replace("{image}", ref) for part in argv]
+    return [*argv, "--image", ref]
+
+
+# -- the run (thin: engine, registry, subprocess) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    target: Target
+    build: BuildOptions
+    force: bool = False
+    test_command: str = DEFAULT_TEST_COMMAND
+    retest: bool = False
+    state_dir: Path = Path("build/publish")
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    image: Image
+    list_digest: str
+    platforms: dict[str, str]  # platform -> per-platform manifest digest
+
+
+@dataclass
+class PublishReport:
+    images: list[PublishedImage] = field(default_factory=list)
+    plan: TagPlan | None = None
+    built: int = 0
+    reused: int = 0
+    tested: int = 0
+    tests_skipped: int = 0
+    pushed: int = 0
+    push_skipped: int = 0
+
+
+def publish(matrix: Matrix, root: Path, images: Sequence[Image], engine: Engine, registry: Registry,
+            options: PublishOptions) -> PublishReport:
+    report = PublishReport()
+    specs = [spec for image in images for spec in image.specs()]
+    ids = _ensure_built(matrix, root, specs, engine, options, report)
+    _ensure_tested(root, specs, ids, options, report)
+    entries = {spec: _ensure_pushed(spec, ids[spec], engine, registry, options, report) for spec in specs}
+    return _list_and_tag(images, entries, registry, options, report)
+
+
+# -- the CI split: cell jobs push, one job lists and tags ------------------------------------
+
+
+def push_cell(spec: ImageSpec, engine: Engine, registry: Registry, options: PublishOptions) -> dict:
+    """Push one built and tested cell under its staging tag; return its result record.
+
+    A CI cell job calls this after its tests passed; `publish --from-results` reads the
+    records of every cell and makes the lists and tags without pulling or building.
+    """
+    reference = spec.reference(options.build.repository)
+    image_id = engine.image_id(reference)
+    if image_id is None:
+        raise PublishError(f"no local image {reference}: build and test it first")
+    entry = _ensure_pushed(spec, image_id, engine, registry, options, PublishReport())
+    return {"version": str(spec.release.version), "python": spec.python, "variant": spec.variant.value,
+            "platform": spec.platform.value, "image": reference, "image_id": image_id,
+            "pushed": options.target.ref(staging_tag(spec, image_id)), "digest": entry.digest}
+
+
+def entries_from_results(images: Sequence[Image], results: Sequence[Mapping], registry: Registry) -> dict[
+        ImageSpec, PlatformManifest]:
+    """Every platform image of `images` from the cell jobs' records, each checked in the registry.
+
+    A cell without a record, whose tests did not pass, or that pushed nothing stops the
+    publish here, before any tag is written, naming every such cell.
+    """
+    by_cell = {(r.get("version"), r.get("python"), r.get("variant"), r.get("platform")): r for r in results}
+    entries: dict[ImageSpec, PlatformManifest] = {}
+    problems = []
+    for image in images:
+        for spec in image.specs():
+            key = (str(spec.release.version), spec.python, spec.variant.value, spec.platform.value)
+            record = by_cell.get(key)
+            if record is None:
+                problems.append(f"{spec.name} {spec.platform.value}: no result from a cell job")
+            elif record.get("test") != "success":
+                problems.append(f"{spec.name} {spec.platform.value}: tests {record.get('test') or 'not run'}")
+            elif not record.get("digest"):
+                problems.append(f"{spec.name} {spec.platform.value}: tested but not pushed")
+            else:
+                entries[spec] = platform_manifest(registry, record["digest"], spec.platform)
+    if problems:
+        raise PublishError("cannot publish, some cells are not ready:\n  " + "\n  ".join(problems)
+                           + "\nno tag was changed")
+    return entries
+
+
+def publish_results(images: Sequence[Image], results: Sequence[Mapping], registry: Registry,
+                    options: PublishOptions) -> PublishReport:
+    report = PublishReport()
+    entries = entries_from_results(images, results, registry)
+    report.push_skipped = len(entries)
+    return _list_and_tag(images, entries, registry, options, report)
+
+
+def _list_and_tag(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformManifest], registry: Registry,
+                  options: PublishOptions, report: PublishReport) -> PublishReport:
+    lists = {image.label: manifest_list([entries[s] for s in image.specs()]) for image in images}
+    wanted = [(image, tag, lists[image.label].digest) for image in images for tag in image.tags]
+    with log.step(f"read {len(wanted)} tags from {options.target}"):
+        current = {tag.name: registry.digest(tag.name) for _, tag, _ in wanted}
+    plan = plan_tags(wanted, current, force=options.force)
+    report.plan = plan
+    if plan.refused:
+        raise PublishError(plan.refusal(options.target) + "\nno tag was changed")
+
+    with log.step(f"write {len(plan.writes)} tags ({len(plan.changes) - len(plan.writes)} already right)"):
+        for change in plan.writes:
+            if change.tag.kind is TagKind.FLOATING:
+                # The list is in the registry by now (an immutable tag of the image holds it).
+                registry.copy(change.wanted, change.tag.name)
+            else:
+                registry.put_manifest(change.tag.name, lists[change.image])
+            log.info(f"    {change.action.value:<6} {options.target.ref(change.tag.name)} -> {change.wanted}"
+                     + (f" (was {change.current})" if change.current else ""))
+    for image in images:
+        report.images.append(PublishedImage(image, lists[image.label].digest,
+                                            {s.platform.value: entries[s].digest for s in image.specs()}))
+    return report
+
+
+def _record_path(directory: Path, reference: str) -> Path:
+    # builder._record's naming: the first 16 hex digits of the reference's sha256.
+    return directory / f"{hashlib.sha256(reference.encode()).hexdigest()[:16]}.json"
+
+
+def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine, options: PublishOptions,
+                  report: PublishReport) -> dict[ImageSpec, str]:
+    build_options = options.build
+    bases = python_bases(matrix, specs, engine, build_options, root / "build" / "bases")
+    revision, created = git_metadata(root)
+    ids: dict[ImageSpec, str] = {}
+    stale = []
+    # Bases first: an ONBUILD image is only as current as the base it was built on.
+    for spec in sorted(specs, key=lambda s: s.variant is Variant.ONBUILD):
+        reference = spec.reference(build_options.repository)
+        path = _record_path(root / build_options.record_dir, reference)
+        record = json.loads(path.read_text()) if path.exists() else None
+        args = build_args_now(spec, bases[(spec.release.suite.name, spec.python)], revision, created,
+                              build_options.repository)
+        local_id = engine.image_id(reference)
+        base_fresh = spec.variant is Variant.BASE or spec.base_spec() in ids or spec.base_spec() not in specs
+        if base_fresh and record_proves_reuse(record, local_id, args):
+            assert local_id is not None
+            ids[spec] = local_id
+        else:
+            stale.append(spec)
+    report.reused = len(ids)
+    if stale:
+        names = ", ".join(s.name for s in stale)
+        with log.step(f"build {len(stale)} images not proven current by build/records: {names}"):
+            for built in build(matrix, root, stale, engine, build_options):
+                if built.spec in set(specs):
+                    ids[built.spec] = built.image_id
+        report.built = len(stale)
+    else:
+        log.info(f"reusing {len(ids)} local images: their build records match today's inputs")
+    return ids
+
+
+def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, str], options: PublishOptions,
+                   report: PublishReport) -> None:
+    directory = root / options.state_dir / "tests"
+    directory.mkdir(parents=True, exist_ok=True)
+    native = native_platform()
+    # Native images first: they fail fast, emulated ones take minutes.
+    for spec in sorted(specs, key=lambda s: s.platform is not native):
+        ref = spec.reference(options.build.repository)
+        image_id = ids[spec]
+        path = directory / f"{image_id.removeprefix('sha256:')}.json"
+        if not options.retest and path.exists() and json.loads(path.read_text()).get("command") == options.test_command:
+            log.info(f"tests passed before for {ref} ({image_id[:19]}): skipped")
+            report.tests_skipped += 1
+            continue
+        argv = image_test_argv(options.test_command, ref)
+        with log.step(f"test {ref}"):
+            result = subprocess.run(argv, cwd=root, check=False)
+        if result.returncode != 0:
+            raise PublishError(f"the image tests failed for {ref} ({spec.platform.value}, {image_id[:19]}); "
+                               "nothing was pushed and no tag was changed. Fix it and run publish again: "
+                               "images and test passes already done are reused.")
+        path.write_text(json.dumps({"image_id": image_id, "reference": ref, "platform": spec.platform.value,
+                                    "command": options.test_command,
+                                    "passed_at": datetime.now(UTC).replace(microsecond=0).isoformat()},
+                                   indent=2) + "\n")
+        report.tested += 1
+
+
+def _ensure_pushed(spec: ImageSpec, image_id: str, engine: Engine, registry: Registry, options: PublishOptions,
+                   report: PublishReport) -> PlatformManifest:
+    tag = staging_tag(spec, image_id)
+    if registry.digest(tag) is None:
+        remote = options.target.ref(tag)
+        with log.step(f"push {spec.name} -> {remote}"):
+            engine.tag(spec.reference(options.build.repository), remote)
+            try:
+                engine.push(remote)
+            finally:
+                engine.remove_image(remote)  # only the name; the image stays under its local name
+        report.pushed += 1
+    else:
+        report.push_skipped += 1
+    return platform_manifest(registry, tag, spec.platform)
+
+
+def platform_manifest(registry: Registry, reference: str, platform: Platform) -> PlatformManifest:
+    """The single-platform manifest behind `reference`, checked against its image config.
+
+    A push from a containerd image store may produce an index (with attestation entries):
+    then the entry for `platform` is taken from it.
+    """
+    manifest = registry.manifest(reference)
+    if manifest is None:
+        raise PublishError(f"{registry.target.ref(reference)} vanished after the push")
+    if manifest.is_list:
+        for entry in manifest.json()["manifests"]:
+            found = entry.get("platform", {})
+            if (found.get("os"), found.get("architecture")) == ("linux", platform.arch):
+                return platform_manifest(registry, entry["digest"], platform)
+        raise PublishError(f"{registry.target.ref(reference)} has no {platform.value} manifest")
+    config = json.loads(registry.blob(manifest.json()["config"]["digest"]))
+    if (config.get("os"), config.get("architecture")) != ("linux", platform.arch):
+        raise PublishError(f"{registry.target.ref(reference)} is {config.get('os')}/{config.get('architecture')}, "
+                           f"expected {platform.value}")
+    return PlatformManifest(platform, manifest.media_type, manifest.digest, len(manifest.body))

@@ -1,0 +1,237 @@
+"""One thin adapter over a registry's v2 HTTP API: read and copy manifests, list tags.
+
+Publishing moves tags by copying a manifest list's bytes from one tag to another, so no
+image is ever pulled to move a tag. The same code talks to the plain-HTTP registry on the
+build host's loopback and to an HTTPS registry such as quay.io: HTTP is used for loopback
+addresses only. Credentials come from the environment (``REGISTRY_TOKEN``, or
+``REGISTRY_USERNAME`` with ``REGISTRY_PASSWORD``); registries that answer 401 with a
+``Bearer`` challenge get a token from their realm, as the docker client does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+TIMEOUT = 60
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+LIST_TYPES = (MANIFEST_LIST, OCI_INDEX)
+ACCEPT = ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+class RegistryError(RuntimeError):
+    """The registry refused a request or could not be reached; the message says which."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's exact bytes: its digest is the sha256 of these bytes, so never re-encode."""
+
+    media_type: str
+    body: bytes
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def is_list(self) -> bool:
+        return self.media_type in LIST_TYPES
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Target:
+    """``host[:port]/repository``, e.g. ``127.0.0.1:5000/airflow-runtime`` or ``quay.io/org/runtime``."""
+
+    host: str
+    repository: str
+
+    @classmethod
+    def parse(cls, text: str, default_repository: str) -> Target:
+        host, _, repository = text.strip("/").partition("/")
+        if not host or ("." not in host and ":" not in host and host != "localhost"):
+            raise ValueError(f"--registry {text!r}: expected a registry host such as 127.0.0.1:5000 or quay.io, "
+                             "optionally followed by /repository")
+        return cls(host, repository or default_repository)
+
+    @property
+    def secure(self) -> bool:
+        """HTTPS everywhere except loopback, where the build host's registry speaks plain HTTP."""
+        name = urllib.parse.urlsplit(f"//{self.host}").hostname or ""
+        if name == "localhost":
+            return False
+        try:
+            return not ip_address(name).is_loopback
+        except ValueError:
+            return True
+
+    def ref(self, tag_or_digest: str) -> str:
+        separator = "@" if tag_or_digest.startswith("sha256:") else ":"
+        return f"{self.host}/{self.repository}{separator}{tag_or_digest}"
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+
+@dataclass
+class Registry:
+    target: Target
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _authorization: str | None = None  # the Authorization header, once a challenge was answered
+
+    @property
+    def base(self) -> str:
+        scheme = "https" if self.target.secure else "http"
+        return f"{scheme}://{self.target.host}/v2/{self.target.repository}"
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def digest(self, reference: str) -> str | None:
+        """The digest a tag (or digest) resolves to, or None when the registry has none."""
+        response = self._request("HEAD", f"/manifests/{reference}", headers={"Accept": ACCEPT}, missing_ok=True)
+        if response is None:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        manifest = self.manifest(reference)  # some registries omit the header on HEAD
+        return manifest.digest if manifest else None
+
+    def manifest(self, reference: str) -> Manifest | None:
+        response = self._request("GET", f"/manifests/{reference}", headers={"Accept": ACCEPT}, missing_ok=True)
+        if response is None:
+            return None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(media_type, response.body)
+
+    def tags(self) -> list[str]:
+        """Every tag of the repository (following the API's pagination); [] for a new repository."""
+        found: list[str] = []
+        path = "/tags/list?n=1000"
+        while path:
+            response = self._request("GET", path, missing_ok=True)
+            if response is None:
+                return found
+            found += json.loads(response.body).get("tags") or []
+            path = _next_page(response.headers.get("Link", ""), self.target.repository)
+        return found
+
+    def blob(self, digest: str) -> bytes:
+        response = self._request("GET", f"/blobs/{digest}")
+        assert response is not None
+        return response.body
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put_manifest(self, reference: str, manifest: Manifest) -> str:
+        """Store ``manifest`` under a tag (or its digest) and return the digest the registry reports."""
+        response = self._request("PUT", f"/manifests/{reference}", body=manifest.body,
+                                 headers={"Content-Type": manifest.media_type})
+        assert response is not None
+        stored = response.headers.get("Docker-Content-Digest") or manifest.digest
+        if stored != manifest.digest:
+            raise RegistryError(f"{self.target.ref(reference)}: the registry stored {stored}, "
+                                f"expected {manifest.digest}")
+        return stored
+
+    def copy(self, source: str, tag: str) -> str:
+        """Point ``tag`` at what ``source`` (a tag or digest) names, without pulling any image."""
+        manifest = self.manifest(source)
+        if manifest is None:
+            raise RegistryError(f"{self.target.ref(source)} does not exist; cannot copy it to {tag}")
+        return self.put_manifest(tag, manifest)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                 body: bytes | None = None, missing_ok: bool = False) -> _Response | None:
+        url = self.base + path
+        for attempt in range(2):
+            request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+            authorization = self._authorization or self._initial_authorization()
+            if authorization:
+                request.add_header("Authorization", authorization)
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                    return _Response(response.status, dict(response.headers), response.read())
+            except urllib.error.HTTPError as error:
+                if error.code == 401 and attempt == 0 and self._authenticate(error.headers.get("WWW-Authenticate")):
+                    continue
+                if error.code == 404 and missing_ok:
+                    return None
+                detail = error.read().decode(errors="replace")[:500]
+                raise RegistryError(f"{method} {url}: HTTP {error.code} {error.reason} {detail}".strip()) from error
+            except (urllib.error.URLError, OSError) as error:
+                raise RegistryError(f"{method} {url}: {error}; is the registry running and reachable?") from error
+        raise RegistryError(f"{method} {url}: still unauthorized after authenticating; check "
+                            "REGISTRY_USERNAME/REGISTRY_PASSWORD (or REGISTRY_TOKEN)")
+
+    def _basic(self) -> str | None:
+        user, password = self.environ.get("REGISTRY_USERNAME"), self.environ.get("REGISTRY_PASSWORD")
+        if not (user and password):
+            return None
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def _initial_authorization(self) -> str | None:
+        token = self.environ.get("REGISTRY_TOKEN")
+        return f"Bearer {token}" if token else None
+
+    def _authenticate(self, challenge: str | None) -> bool:
+        """Answer a 401: fetch a bearer token from the realm, or fall back to basic credentials."""
+        if not challenge:
+            return False
+        scheme, _, params_text = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            self._authorization = self._basic()
+            return self._authorization is not None
+        params = dict(_CHALLENGE_PARAM.findall(params_text))
+        realm = params.pop("realm", None)
+        if scheme.lower() != "bearer" or not realm:
+            return False
+        # Ask for push as well as pull: one token serves reads and tag moves.
+        params.setdefault("scope", f"repository:{self.target.repository}:pull,push")
+        request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(params)}")
+        basic = self._basic()
+        if basic:
+            request.add_header("Authorization", basic)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                answer = json.load(response)
+        except (urllib.error.URLError, OSError) as error:
+            raise RegistryError(f"token request to {realm} failed: {error}") from error
+        token = answer.get("token") or answer.get("access_token")
+        self._authorization = f"Bearer {token}" if token else None
+        return token is not None
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _next_page(link: str, repository: str) -> str | None:
+    """The path of the next page from a ``Link: </v2/...>; rel="next"`` header."""
+    match = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', link)
+    if not match:
+        return None
+    url = urllib.parse.urlsplit(match.group(1))
+    prefix = f"/v2/{repository}"
+    return url.path.removeprefix(prefix) + (f"?{url.query}" if url.query else "")

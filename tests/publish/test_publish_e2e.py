@@ -1,0 +1,174 @@
+"""Publish Runtime 14.0.2 (default Python, base and ONBUILD, amd64 and arm64) to a real registry.
+
+One test, in the order a release manager lives it: a previous release holds the floating
+tags; a publish whose arm64 tests fail leaves every tag where it was; the re-run completes
+without repeating the work already done; the manifest lists and tags are exactly what
+`build.py tags` says; the pulled image runs on both platforms; an immutable tag that names
+another image is refused (and `--force` repairs it); a last run has nothing left to do.
+
+The local images are built under their own repository name (`airflow-runtime-e2e`), since
+other work on the shared engine rebuilds `airflow-runtime:*` at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime_builder import feed
+from runtime_builder.engine import Engine
+from runtime_builder.registry import Registry, Target
+from runtime_builder.schema import load_matrix
+
+pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = "14.0.2"
+LOCAL_REPOSITORY = "airflow-runtime-e2e"
+REPOSITORY = "airflow-runtime"
+HOOK = Path(__file__).resolve().parent / "image_check.py"
+PLATFORMS = {("linux", "amd64"), ("linux", "arm64")}
+TIMES: dict[str, float] = {}
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "build.py", "--repository", LOCAL_REPOSITORY, *argv], cwd=ROOT,
+                            capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+    print(f"$ build.py {' '.join(argv)} -> exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def publish(registry: str, name: str, *extra: str, fail: str | None = None) -> subprocess.CompletedProcess[str]:
+    started = time.monotonic()
+    result = run("publish", VERSION, "--default-python", "--registry", f"{registry}/{REPOSITORY}",
+                 "--test-command", f"{sys.executable} {HOOK} --image {{image}}", *extra,
+                 env={"PUBLISH_E2E_FAIL_PLATFORM": fail} if fail else None)
+    TIMES[name] = time.monotonic() - started
+    return result
+
+
+def expected_tags() -> dict[str, str]:
+    """tag -> variant, from `build.py tags` (the only place tags are computed)."""
+    matrix = load_matrix(ROOT / "versions.yaml")
+    python = matrix.release(VERSION).python
+    out = run("tags", VERSION, "--python", python)
+    assert out.returncode == 0
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    return {ref.rsplit(":", 1)[1]: variant for ref, _kind, _python, variant in rows}
+
+
+def seed_previous_release(registry: Registry, engine: Engine, tmp_path: Path, floating: list[str]) -> str:
+    """Point every floating tag at a small stand-in for an older release; return its digest."""
+    context = tmp_path / "previous"
+    context.mkdir()
+    (context / "release").write_text("an older release\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY release /release\n")
+    ref = registry.target.ref(floating[0])
+    engine.build(context=context, tag=ref, platform="linux/amd64", build_args={}, secrets={})
+    try:
+        engine.push(ref)
+    finally:
+        engine.remove_image(ref)
+    for tag in floating[1:]:
+        registry.copy(floating[0], tag)
+    digest = registry.digest(floating[0])
+    assert digest
+    return digest
+
+
+def snapshot(registry: Registry, tags: list[str]) -> dict[str, str | None]:
+    return {tag: registry.digest(tag) for tag in tags}
+
+
+def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
+    engine = Engine.detect()
+    target = Target.parse(f"{registry}/{REPOSITORY}", REPOSITORY)
+    remote = Registry(target)
+    wanted = expected_tags()
+    immutable = [t for t in wanted if t.startswith(VERSION)]
+    floating = [t for t in wanted if t not in immutable]
+    assert len(wanted) == 16 and "latest" in floating
+    previous = seed_previous_release(remote, engine, tmp_path, floating)
+
+    # 1. arm64 tests fail: nothing is pushed, no tag moves, no immutable tag appears.
+    failed = publish(registry, "failing run", "--retest", fail="linux/arm64")
+    assert failed.returncode == 1
+    assert "image tests failed for" in failed.stderr and "arm64" in failed.stderr
+    assert "no tag was changed" in failed.stderr
+    assert snapshot(remote, floating) == dict.fromkeys(floating, previous)
+    assert snapshot(remote, immutable) == dict.fromkeys(immutable)
+    assert sorted(remote.tags()) == sorted(floating)
+
+    # 2. The re-run completes, testing only what did not pass before.
+    done = publish(registry, "re-run after the failure")
+    assert done.returncode == 0, done.stderr
+    assert "tested 2 (skipped 2)" in done.stdout, "amd64 passed in the failed run: not tested again"
+    tags = remote.tags()
+    staging = [t for t in tags if t.startswith("staging-")]
+    assert sorted(set(tags) - set(staging)) == sorted(wanted), "exactly the tags of `build.py tags`"
+    assert len(staging) == 4 and not set(staging) & set(wanted)
+
+    # 3. Every tag names its variant's manifest list, of exactly the two platforms.
+    lists: dict[str, str] = {}
+    for tag, variant in wanted.items():
+        manifest = remote.manifest(tag)
+        assert manifest is not None and manifest.is_list, tag
+        platforms = {(m["platform"]["os"], m["platform"]["architecture"]) for m in manifest.json()["manifests"]}
+        assert platforms == PLATFORMS, f"{tag}: {platforms}"
+        assert lists.setdefault(variant, manifest.digest) == manifest.digest, f"{tag} names another list"
+    assert len(set(lists.values())) == 2
+    inspect = subprocess.run([engine.client, "manifest", "inspect", "--insecure", target.ref("latest")],
+                             capture_output=True, text=True, check=True)
+    assert {(m["platform"]["os"], m["platform"]["architecture"])
+            for m in json.loads(inspect.stdout)["manifests"]} == PLATFORMS
+
+    # 4. The feed records every tag with its list digest and both platform digests.
+    written = feed.load(feed.published_path(ROOT, str(target)))
+    assert written is not None
+    entry = next(e for e in written["releases"] if e["version"] == VERSION)
+    recorded = entry["images"][str(target)]
+    assert set(recorded) == set(wanted)
+    assert all(len(r["platforms"]) == 2 and r["digest"] == lists[wanted[t]] for t, r in recorded.items())
+
+    # 5. The pulled image runs on both platforms (arm64 under emulation).
+    airflow = str(load_matrix(ROOT / "versions.yaml").release(VERSION).airflow)
+    pulled = target.ref("latest")
+    try:
+        for platform in ("linux/amd64", "linux/arm64"):
+            subprocess.run([engine.client, "pull", "--platform", platform, pulled], capture_output=True, check=True)
+            arch = subprocess.run([engine.client, "image", "inspect", "--format", "{{.Architecture}}", pulled],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            assert f"linux/{arch}" == platform
+            started = time.monotonic()
+            version = subprocess.run([engine.client, "run", "--rm", "--platform", platform, pulled, "airflow",
+                                      "version"], capture_output=True, text=True, check=True).stdout.strip()
+            TIMES[f"`airflow version` in the pulled {platform} image"] = time.monotonic() - started
+            assert version == airflow
+    finally:
+        engine.remove_image(pulled)
+
+    # 6. An immutable tag that names another image is refused, naming both digests.
+    tampered = f"{VERSION}-base"
+    remote.copy("latest", tampered)  # the ONBUILD list under a base tag
+    before = snapshot(remote, list(wanted))
+    refused = publish(registry, "refused run")
+    assert refused.returncode == 1
+    assert target.ref(tampered) in refused.stderr
+    assert lists["onbuild"] in refused.stderr and lists["base"] in refused.stderr
+    assert snapshot(remote, list(wanted)) == before, "a refused publish changes no tag"
+    repaired = publish(registry, "--force repair", "--force")
+    assert repaired.returncode == 0 and remote.digest(tampered) == lists["base"]
+
+    # 7. Nothing is left to do.
+    again = publish(registry, "idempotent re-run")
+    assert again.returncode == 0
+    assert "tested 0 (skipped 4)" in again.stdout and "pushed 0 (already there 4)" in again.stdout
+    assert all(line.lstrip().startswith("keep") for line in again.stdout.splitlines() if " sha256:" in line)
+    print("\n".join(f"{name}: {seconds:.1f}s" for name, seconds in TIMES.items()))
+    feed.published_path(ROOT, str(target)).unlink()
