@@ -1,0 +1,89 @@
+"""Which matrix cells a change touches, so that a pull request builds those and no more.
+
+`affected` is a pure function of the matrix before and after the change and of the paths
+the change touches; `affected_since` reads those three from git.
+
+- versions.yaml: every release whose resolved entry differs (a line's or an Airflow major's
+  value reaches every release that inherits it); a new uv builds the default cells.
+- distributions/<version>/[python-<X>/]: that version (and Python). When templates changed
+  too, the rendered files follow from them, so only lock files count there.
+- templates/ (except reference/), the builder's code, the image tests, the workflows: the
+  default cells, one base and one ONBUILD image of the default release, Python and amd64.
+- anything else (documentation, unit tests) builds nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from .lock import BUILD_TOOLS
+from .model import Matrix, Platform, Variant
+from .schema import parse_document
+from .specs import ImageSpec, all_specs
+
+# Paths whose change can alter how every image is built or tested.
+BUILDER_PATHS = ("runtime_builder/", "build.py", "requirements.lock", "tests/image/", ".github/")
+DOCS_TEMPLATES = "templates/reference/"
+
+
+def default_specs(matrix: Matrix) -> set[ImageSpec]:
+    """One cell per template kind: the default release and Python, on amd64 where it is built."""
+    release = matrix.default_release()
+    platform = Platform.AMD64 if Platform.AMD64 in release.platforms else release.platforms[0]
+    return {ImageSpec(release, release.python, variant, platform) for variant in Variant}
+
+
+def changed_versions(base: Matrix | None, head: Matrix) -> set[str]:
+    """Versions of `head` that are new or whose resolved release differs from `base`'s."""
+    before = {str(r.version): r for r in base.releases} if base else {}
+    return {str(r.version) for r in head.releases if before.get(str(r.version)) != r}
+
+
+def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[ImageSpec]:
+    """The cells of `head` that a change of `paths` (repository-relative) touches, in matrix order."""
+    paths = list(paths)
+    templates_changed = any(_is_image_template(p) for p in paths)
+    wanted: set[ImageSpec] = set()
+    cells = all_specs(head)
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if path == "versions.yaml":
+            versions = changed_versions(base, head)
+            wanted.update(s for s in cells if str(s.release.version) in versions)
+            if base is None or base.uv_version != head.uv_version:
+                wanted |= default_specs(head)
+        elif parts[0] == "distributions" and len(parts) > 2:
+            if parts[-1] == BUILD_TOOLS:
+                wanted |= default_specs(head)  # uv itself: the same in every context
+            elif "locks" in parts or not templates_changed:
+                python = parts[2].removeprefix("python-") if parts[2].startswith("python-") else None
+                wanted.update(s for s in cells if str(s.release.version) == parts[1]
+                              and python in (None, s.python))
+        elif _is_image_template(path) or path.startswith(BUILDER_PATHS):
+            wanted |= default_specs(head)
+    return [s for s in cells if s in wanted]
+
+
+def affected_since(root: Path, revision: str, head: Matrix) -> list[ImageSpec]:
+    """`affected` for the change from the merge base of `revision` and HEAD to the working tree."""
+    base_commit = _git(root, "merge-base", revision, "HEAD")
+    paths = _git(root, "diff", "--name-only", "--no-renames", base_commit).splitlines()
+    try:
+        base_text = _git(root, "show", f"{base_commit}:versions.yaml")
+    except LookupError:  # versions.yaml is new: every release in it is too
+        base_text = ""
+    base, _ = parse_document(base_text) if base_text else (None, [])
+    return affected(base, head, paths)
+
+
+def _is_image_template(path: str) -> bool:
+    return path.startswith("templates/") and not path.startswith(DOCS_TEMPLATES)
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LookupError(f"git {' '.join(args)}: {result.stderr.strip() or f'exit {result.returncode}'}")
+    return result.stdout.strip()
