@@ -130,11 +130,17 @@ def native_platform() -> str:
 
 
 def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdir: Path, *, force: bool) -> str:
+    """Make the platforms missing from ``image``'s list and publish the list over all of them.
+
+    A list is only ever widened: making arm64 later keeps the amd64 image already listed
+    (every build needs the build host's platform too, for its builder stage).
+    """
     existing = _published(image.registry, image.ref)
-    if existing and not force and set(platforms) <= existing[1]:
+    listed = existing[1] if existing else set()
+    if existing and not force and set(platforms) <= listed:
         return existing[0]
-    per_platform = []
-    for platform in platforms:
+    todo = platforms if force else [p for p in platforms if p not in listed]
+    for platform in todo:
         context = workdir / image.ref.rsplit("/", 1)[-1].replace(":", "-") / _arch(platform)
         _make_rootfs(image, platform, context, engine)
         ref = image.platform_ref(platform)
@@ -149,9 +155,9 @@ def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdi
         )
         engine.push(ref)
         print(f"built and pushed {ref} in {time.monotonic() - started:.0f} s")
-        per_platform.append(ref)
-    digest = engine.manifest_push(image.ref, per_platform, insecure=True)
-    print(f"published {image.ref}@{digest} ({', '.join(platforms)})")
+    every = sorted(listed | set(platforms))
+    digest = engine.manifest_push(image.ref, [image.platform_ref(p) for p in every], insecure=True)
+    print(f"published {image.ref}@{digest} ({', '.join(every)})")
     return digest
 
 

@@ -94,6 +94,8 @@ def python_bases(matrix: Matrix, specs: list[ImageSpec], engine: Engine, options
             )
         wanted[suite.name] = suite.python
         platforms.add(spec.platform.value)
+    # The builder stage runs on the build host's platform (FROM --platform=$BUILDPLATFORM).
+    platforms.add(bootstrap.native_platform())
     with log.step(f"base images for {', '.join(f'{s}/python {p}' for s, p in sorted(wanted.items()))}"):
         digests = bootstrap.bootstrap(suites=wanted, platforms=sorted(platforms), registry=options.registry,
                                       engine=engine, workdir=workdir, debian=False)
