@@ -40,13 +40,21 @@ def test_python_and_pip_are_the_venv(host: testinfra.host.Host) -> None:
     assert host.check_output("command -v airflow") == f"{checks.VENV}/bin/airflow"
 
 
+def _program_argv(cmdline: list[str]) -> list[str]:
+    """A process's own argv: under QEMU (binfmt with the P flag) /proc shows the emulator, the
+    program's path and then its original argv; the emulator and the path are not the program's."""
+    if cmdline and "qemu" in cmdline[0]:
+        return cmdline[2:]
+    return cmdline
+
+
 def test_tini_is_pid_1(host: testinfra.host.Host) -> None:
-    init = host.file("/proc/1/cmdline").content_string.split("\0")
+    init = _program_argv(host.file("/proc/1/cmdline").content_string.split("\0"))
     assert init[:3] == list(checks.ENTRYPOINT), f"PID 1 is {init}"
     # The entrypoint exec'd the command given to `docker run`, as tini's child.
     listing = host.check_output(
         "for d in /proc/[0-9]*; do echo \"$(cut -d' ' -f4 $d/stat) $(tr '\\0' ' ' < $d/cmdline)\"; done")
-    children = [line.split()[1:] for line in listing.splitlines() if line.split()[0] == "1"]
+    children = [_program_argv(line.split()[1:]) for line in listing.splitlines() if line.split()[0] == "1"]
     assert ["sleep", "infinity"] in children, f"tini's children: {children}"
 
 
