@@ -5,9 +5,10 @@ the change touches; `affected_since` reads those three from git.
 
 - versions.yaml: every release whose resolved entry differs (a line's or an Airflow major's
   value reaches every release that inherits it); a new uv builds the default cells.
-- distributions/<version>/[python-<X>/]: that version (and Python). When templates changed
+- distributions/<version>/python-<X>/ (a build context): that version and Python; the
+  version's RELEASE_NOTES.md builds nothing. When templates changed
   too, the rendered files follow from them, so only lock files count there.
-- templates/ (except reference/), the builder's code, the image tests, the workflows: the
+- templates/ (except reference/ and notes/), the builder's code, the image tests, the workflows: the
   default cells, one base and one ONBUILD image of the default release, Python and amd64.
 - anything else (documentation, unit tests) builds nothing.
 """
@@ -25,7 +26,8 @@ from .specs import ImageSpec, all_specs
 
 # Paths whose change can alter how every image is built or tested.
 BUILDER_PATHS = ("runtime_builder/", "build.py", "requirements.lock", "tests/image/", ".github/")
-DOCS_TEMPLATES = "templates/reference/"
+# Templates of documents (reference tables, release notes), not of build contexts.
+DOCS_TEMPLATES = ("templates/reference/", "templates/notes/")
 
 
 def default_specs(matrix: Matrix) -> set[ImageSpec]:
@@ -54,13 +56,12 @@ def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[Im
             wanted.update(s for s in cells if str(s.release.version) in versions)
             if base is None or base.uv_version != head.uv_version:
                 wanted |= default_specs(head)
-        elif parts[0] == "distributions" and len(parts) > 2:
+        elif parts[0] == "distributions" and len(parts) > 3 and parts[2].startswith("python-"):
             if parts[-1] == BUILD_TOOLS:
                 wanted |= default_specs(head)  # uv itself: the same in every context
             elif "locks" in parts or not templates_changed:
-                python = parts[2].removeprefix("python-") if parts[2].startswith("python-") else None
-                wanted.update(s for s in cells if str(s.release.version) == parts[1]
-                              and python in (None, s.python))
+                python = parts[2].removeprefix("python-")
+                wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
         elif _is_image_template(path) or path.startswith(BUILDER_PATHS):
             wanted |= default_specs(head)
     return [s for s in cells if s in wanted]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from . import log, render
-from .model import Channel, Matrix, Platform, Variant
+from . import lifecycle, log, notes, render
+from .model import Channel, Matrix, Platform, Release, Variant
 from .schema import MatrixError, load_matrix
 from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
 from .tags import image_tags
@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     matrix = _matrix(args)
-    files = render.render_tree(matrix, args.root / "templates")
+    files = render.render_tree(matrix, args.root / "templates", notes.read_locks(args.root, matrix))
     if args.check:
         drift = render.check(args.root, files)
         if not drift.clean:
@@ -144,6 +144,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
         return 1
     for path in written:
         print(f"wrote {path}")
+    if written:
+        print("the release notes compare the lock files: run `python build.py render` to update them", file=sys.stderr)
     return 0
 
 
@@ -215,6 +217,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .secrets import build_secrets, host_cacert, host_index_url
 
     matrix = _matrix(args)
+    _refuse_end_of_life(args, [matrix.release(v) for v in args.versions] or [matrix.default_release()])
     specs = _build_specs(args, matrix)
     try:
         ensure_host(arm64=any(s.platform is Platform.ARM64 for s in specs))
@@ -302,6 +305,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         releases = nightly_releases(matrix, newest_of_each_line=args.newest_of_each_line)
     else:
         raise UsageError("name the Runtime versions to publish, or give --nightly")
+    _refuse_end_of_life(args, releases)
     try:
         target = Target.parse(args.registry, args.repository)
         platforms = [Platform.parse(p) for p in args.platform or ()]
@@ -335,10 +339,32 @@ def cmd_publish(args: argparse.Namespace) -> int:
     written = [feed.published_path(args.root, str(target))]
     if args.write_feed:
         written.append(args.root / feed.FEED_FILE)
+    feed_target = Target(target.host, target.repository + feed.ARTIFACT_SUFFIX)
+    feed_registry = Registry(feed_target)
+    try:
+        # Start from the feed published beside the images, so runs on other machines add up.
+        remote = feed_registry.artifact(feed.ARTIFACT_TAG)
+    except RegistryError as error:
+        print(f"error: reading the published feed {feed_target.ref(feed.ARTIFACT_TAG)}: {error}", file=sys.stderr)
+        return 1
+    published = json.loads(remote) if remote else None
+    documents = []
     for path in written:
-        previous = feed.load(path) or feed.load(args.root / feed.FEED_FILE)
+        if path.name == feed.FEED_FILE:  # the committed feed: every repository it records
+            previous = feed.load(path)
+        else:  # this repository's feed: the registry's copy is the one of record
+            previous = published or feed.load(path) or feed.load(args.root / feed.FEED_FILE)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(feed.dumps(feed.record_images(feed.build_feed(matrix, previous), str(target), rows)))
+        documents.append(feed.dumps(feed.record_images(feed.build_feed(matrix, previous), str(target), rows)))
+        path.write_text(documents[-1])
+    document = documents[0]
+    try:
+        digest = feed_registry.put_artifact(feed.ARTIFACT_TAG, document.encode(), artifact_type=feed.ARTIFACT_TYPE,
+                                            media_type="application/json", title=feed.FEED_FILE)
+    except RegistryError as error:
+        print(f"error: the images and tags are published, but the feed is not: {error}; "
+              "run publish again to retry", file=sys.stderr)
+        return 1
     assert report.plan is not None
     print(f"\npublished to {target} in {time.monotonic() - started:.1f}s: built {report.built}, "
           f"reused {report.reused}, tested {report.tested} (skipped {report.tests_skipped}), "
@@ -346,7 +372,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     for change in report.plan.changes:
         print(f"  {change.action.value:<6} {change.tag.kind.value:<9} {target.ref(change.tag.name):<60} "
               f"{change.wanted}")
-    print(f"feed: {', '.join(str(p) for p in written)}")
+    print(f"feed: {', '.join(str(p) for p in written)}, and {feed_target.ref(feed.ARTIFACT_TAG)}@{digest}")
     return 0
 
 
@@ -424,6 +450,58 @@ def cmd_feed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(option: str, text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(_iso(text))
+    except ValueError as error:
+        raise UsageError(f"{option} {text!r}: {error}; use YYYY-MM-DD or YYYYMMDD") from error
+
+
+def cmd_lifecycle(args: argparse.Namespace) -> int:
+    """Every Runtime version with its lifecycle dates and where it stands on a day (default today)."""
+    as_of = _day("--as-of", args.as_of)
+    rows = lifecycle.table(_matrix(args), as_of)
+    if args.json:
+        print(json.dumps(lifecycle.as_json(rows, as_of), indent=2))
+    else:
+        sys.stdout.write(lifecycle.as_text(rows, as_of))
+    return 0
+
+
+def _refuse_end_of_life(args: argparse.Namespace, releases: Sequence[Release]) -> None:
+    """Building or publishing an end-of-life version needs --force-eol."""
+    refusal = lifecycle.end_of_life_refusal(releases, date.today())
+    if refusal and not args.force_eol:
+        raise UsageError(refusal)
+
+
+def cmd_notes(args: argparse.Namespace) -> int:
+    """Print a version's release notes (`render` writes them), or check the committed ones."""
+    matrix = _matrix(args)
+    release = matrix.release(args.version)
+    since = matrix.release(args.since) if args.since else notes.default_since(matrix, release)
+    if since == release:
+        raise UsageError(f"--since {args.since}: a release is not compared with itself")
+    if args.check and since != notes.default_since(matrix, release):
+        raise UsageError("--check compares the committed notes, which are since the default release; drop --since")
+    files = render.render_notes(args.root / "templates", release, since, notes.read_locks(args.root, matrix))
+    if not files:
+        raise UsageError(f"no release notes template in {args.root / 'templates' / render.NOTES_DIR}")
+    if args.check:
+        stale = [path for path, rendered in sorted(files.items())
+                 if not (args.root / path).is_file() or (args.root / path).read_bytes() != rendered.content]
+        for path in stale:
+            print(f"{path} is not up to date; run `python build.py render`", file=sys.stderr)
+        if not stale:
+            print(f"{', '.join(str(path) for path in sorted(files))}: up to date")
+        return 1 if stale else 0
+    for rendered in files.values():
+        sys.stdout.write(rendered.content.decode())
+    return 0
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
@@ -485,6 +563,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
+    p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
     p = sub.add_parser("test", help="run the image tests (testinfra) on images or matrix cells")
     p.add_argument("--image", action="append", help="an image reference (repeatable)")
     p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
@@ -512,6 +591,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
+    p.add_argument("--force-eol", action="store_true", help="publish a version even if it is end of life")
     p.add_argument("--from-results", type=Path, metavar="DIR",
                    help="build and test nothing: make the lists and tags from what CI cell jobs pushed "
                         "(their `build.py push --result` files in DIR)")
@@ -528,6 +608,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
     p.add_argument("--merge", type=Path, metavar="DIR",
                    help="also record the image digests of the feeds publish wrote (build/feed/*.json) under DIR")
+
+    p = sub.add_parser("lifecycle", help="every Runtime version's lifecycle dates and status on a day")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day to judge the status on (default: today)")
+    p.add_argument("--json", action="store_true", help="JSON: {\"as_of\": ..., \"releases\": [rows]}")
+
+    p = sub.add_parser("notes", help="print a version's release notes (`render` writes them to "
+                                     "distributions/<version>/RELEASE_NOTES.md)")
+    p.add_argument("version", help="the Runtime version")
+    p.add_argument("--since", metavar="VERSION", help="compare with this version (default: the previous "
+                                                     "non-yanked release, or the previous line's newest)")
+    p.add_argument("--check", action="store_true", help="only check that the committed notes are up to date")
     return top
 
 
@@ -543,6 +634,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "publish": cmd_publish,
     "push": cmd_push,
     "feed": cmd_feed,
+    "lifecycle": cmd_lifecycle,
+    "notes": cmd_notes,
 }
 
 

@@ -24,6 +24,11 @@ from .model import Matrix, Release
 
 SCHEMA = 1
 FEED_FILE = "releases.json"
+# In the registry, beside the images: an OCI artifact in `<repository>-feed`, tag `latest`
+# (a sibling repository, so the image repository lists image tags only).
+ARTIFACT_TYPE = "application/vnd.airflow-runtime.release-feed.v1+json"
+ARTIFACT_TAG = "latest"
+ARTIFACT_SUFFIX = "-feed"
 
 
 def release_facts(release: Release) -> dict:

@@ -110,7 +110,7 @@ class Release:
     channel: Channel
     end_of_maintenance: date
     end_of_basic_support: date
-    known_issues: str
+    known_issues: tuple[str, ...]  # what users should know about this release, one entry per issue
     yanked: str | None  # the reason, when yanked
 
     @property

@@ -150,6 +150,46 @@ class Registry:
                                 f"expected {manifest.digest}")
         return stored
 
+    def put_blob(self, data: bytes) -> str:
+        """Upload ``data`` as a blob (monolithic upload) unless the registry has it; return its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self._request("HEAD", f"/blobs/{digest}", missing_ok=True) is not None:
+            return digest
+        started = self._request("POST", "/blobs/uploads/", body=b"")
+        assert started is not None
+        location = started.headers.get("Location") or started.headers.get("location")
+        if not location:
+            raise RegistryError(f"{self.target}: the registry started an upload without a Location")
+        url = urllib.parse.urlsplit(location)
+        path = url.path.removeprefix(f"/v2/{self.target.repository}")
+        query = (url.query + "&" if url.query else "") + urllib.parse.urlencode({"digest": digest})
+        self._request("PUT", f"{path}?{query}", body=data, headers={"Content-Type": "application/octet-stream"})
+        return digest
+
+    def put_artifact(self, tag: str, data: bytes, *, artifact_type: str, media_type: str, title: str) -> str:
+        """Store one file as an OCI artifact under ``tag`` (what `oras pull` fetches); return its digest."""
+        empty = self.put_blob(b"{}")
+        layer = self.put_blob(data)
+        document = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": media_type, "digest": layer, "size": len(data),
+                        "annotations": {"org.opencontainers.image.title": title}}],
+        }
+        return self.put_manifest(tag, Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode()))
+
+    def artifact(self, tag: str) -> bytes | None:
+        """The single file of the artifact ``tag``, or None when there is none."""
+        manifest = self.manifest(tag)
+        if manifest is None:
+            return None
+        layers = manifest.json().get("layers") or []
+        if len(layers) != 1:
+            raise RegistryError(f"{self.target.ref(tag)} is not a one-file artifact")
+        return self.blob(layers[0]["digest"])
+
     def copy(self, source: str, tag: str) -> str:
         """Point ``tag`` at what ``source`` (a tag or digest) names, without pulling any image."""
         manifest = self.manifest(source)

@@ -3,8 +3,10 @@
 Convention, not configuration: every `templates/<variant>/*.j2` renders into each
 (release, Python) build context of that variant under the same name without `.j2`;
 `templates/partials/` only holds included pieces; `templates/reference/*.j2` render once
-into `distributions/` (the tables users read). Lock files under `<context>/locks/` are
-written by `build.py lock`, not by render, and are carried over untouched.
+into `distributions/` (the tables users read); `templates/notes/*.j2` render once per
+release into `distributions/<version>/` (its release notes, see `notes`). Lock files under
+`<context>/locks/` are written by `build.py lock`, not by render, and are carried over
+untouched; the release notes read them, so render after locking.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import jinja2
 
+from . import notes
 from .model import Matrix, Release, Variant
 from .specs import DEFAULT_REPOSITORY, context_dir
 from .tables import reference_context
 
 LOCKS_DIR = "locks"
+NOTES_DIR = "notes"
 
 
 @dataclass(frozen=True)
@@ -92,14 +97,22 @@ def environment(templates: Path) -> jinja2.Environment:
     )
 
 
-def render_tree(matrix: Matrix, templates: Path) -> dict[PurePosixPath, RenderedFile]:
-    """Every generated file, keyed by its path relative to the repository root. Pure."""
+def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, context: dict) -> RenderedFile:
+    text = env.get_template(template).render(**context)
+    return RenderedFile(with_header(text, template, path.name).encode(), path.suffix == ".sh")
+
+
+def render_tree(matrix: Matrix, templates: Path,
+                locks: Mapping[PurePosixPath, str] | None = None) -> dict[PurePosixPath, RenderedFile]:
+    """Every generated file, keyed by its path relative to the repository root. Pure.
+
+    `locks`: the committed lock files the release notes compare (`notes.read_locks`).
+    """
     env = environment(templates)
     files: dict[PurePosixPath, RenderedFile] = {}
 
     def emit(path: PurePosixPath, template: str, context: dict) -> None:
-        text = env.get_template(template).render(**context)
-        files[path] = RenderedFile(with_header(text, template, path.name).encode(), path.suffix == ".sh")
+        files[path] = _rendered(env, template, path, context)
 
     for release in matrix.releases:
         for python in release.pythons:
@@ -111,6 +124,21 @@ def render_tree(matrix: Matrix, templates: Path) -> dict[PurePosixPath, Rendered
     reference = reference_context(matrix)
     for template in _templates_in(templates, "reference"):
         emit(PurePosixPath("distributions", PurePosixPath(template).name.removesuffix(".j2")), template, reference)
+    for release in matrix.releases:
+        files.update(render_notes(templates, release, notes.default_since(matrix, release), locks or {}, env))
+    return files
+
+
+def render_notes(templates: Path, release: Release, since: Release | None,
+                 locks: Mapping[PurePosixPath, str], env: jinja2.Environment | None = None,
+                 ) -> dict[PurePosixPath, RenderedFile]:
+    """The release notes of one release compared with `since`, from `templates/notes/*.j2`. Pure."""
+    env = env or environment(templates)
+    context = notes.context(release, since, locks)
+    files = {}
+    for template in _templates_in(templates, NOTES_DIR):
+        path = PurePosixPath("distributions", str(release.version), PurePosixPath(template).name.removesuffix(".j2"))
+        files[path] = _rendered(env, template, path, context)
     return files
 
 

@@ -453,7 +453,7 @@ def _release_fields(reader: _Reader, raw: Any, where: str) -> dict | None:
         yanked = reader.string(raw["yanked"], where, "yanked")
         if yanked is not None and not yanked.strip():
             reader.problem(where, "yanked", "a yanked release needs its reason (a non-empty string)")
-    known_issues = reader.string(raw.get("known_issues", ""), where, "known_issues")
+    known_issues = _known_issues(reader, raw.get("known_issues"), where)
     fields = {
         "where": where, "version": version, "airflow": airflow, "released": released, "channel": channel,
         "packages": _packages(reader, raw.get("packages"), where),
@@ -461,6 +461,25 @@ def _release_fields(reader: _Reader, raw: Any, where: str) -> dict | None:
         "known_issues": known_issues, "yanked": yanked,
     }
     return fields if len(reader.problems) == before else None
+
+
+def _known_issues(reader: _Reader, raw: Any, where: str) -> tuple[str, ...]:
+    """Optional: one issue as a string, or a list of them; each must say something."""
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        reader.problem(where, "known_issues", f"must be a string or a non-empty list of strings, got {_describe(raw)}")
+        return ()
+    issues = []
+    for index, item in enumerate(items):
+        field = "known_issues" if isinstance(raw, str) else f"known_issues[{index}]"
+        text = reader.string(item, where, field)
+        if text is not None and not text.strip():
+            reader.problem(where, field, "a known issue needs its text (a non-empty string)")
+        elif text is not None:
+            issues.append(text.strip())
+    return tuple(issues)
 
 
 def add_months(day: date, months: int, month_end: bool) -> date:

@@ -135,6 +135,9 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     recorded = entry["images"][str(target)]
     assert set(recorded) == set(wanted)
     assert all(len(r["platforms"]) == 2 and r["digest"] == lists[wanted[t]] for t, r in recorded.items())
+    beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
+    assert beside.artifact(feed.ARTIFACT_TAG) == feed.published_path(ROOT, str(target)).read_bytes(), \
+        "the feed published beside the images is the one written locally"
 
     # 5. The pulled image runs on both platforms (arm64 under emulation).
     airflow = str(load_matrix(ROOT / "versions.yaml").release(VERSION).airflow)

@@ -178,3 +178,15 @@ def test_cli_unknown_revision_exits_2(cli, committed):
     result = cli("--root", committed, "matrix", "--json", "--changed-since", "no-such-branch")
     assert result.code == 2
     assert result.err.startswith("error: git merge-base no-such-branch HEAD: ")
+
+
+def test_release_notes_and_their_template_build_nothing() -> None:
+    from runtime_builder.changes import affected
+    from runtime_builder.schema import load_matrix
+
+    from .support import REPO_ROOT
+
+    head = load_matrix(REPO_ROOT / "versions.yaml")
+    assert affected(head, head, ["distributions/14.0.2/RELEASE_NOTES.md", "templates/notes/RELEASE_NOTES.md.j2"]) == []
+    touched = affected(head, head, ["distributions/14.0.2/python-3.13/base/locks/amd64.txt"])
+    assert touched and {(str(s.release.version), s.python) for s in touched} == {("14.0.2", "3.13")}

@@ -81,7 +81,8 @@ def test_every_generated_file_starts_with_the_do_not_edit_header_naming_its_temp
     for path, (content, _) in snapshot(pristine_rendered).items():
         parts = path.split("/")
         name = parts[-1]
-        template = f"reference/{name}.j2" if len(parts) == 2 else f"{parts[-2]}/{name}.j2"
+        folder = {2: "reference", 3: "notes"}.get(len(parts), parts[-2])  # distributions/<version>/: notes
+        template = f"{folder}/{name}.j2"
         lines = content.decode().splitlines()
         head = lines[1:] if lines[0].startswith("#!") else lines
         if name.endswith(".md"):

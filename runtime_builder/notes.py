@@ -1,0 +1,127 @@
+"""Release notes: what changed in a Runtime version since an earlier one. Pure, except `read_locks`.
+
+`build.py render` writes them for every version into `distributions/<version>/` from
+`templates/notes/*.j2`, comparing each version with `default_since` (so they are generated
+and drift-checked like every other file there); `build.py notes` prints one.
+
+Sources: versions.yaml for Airflow, the Pythons, the Debian suite, the pinned packages,
+the channel, yanked and known issues; the committed lock file of each version's default
+Python on linux/amd64 for every other package in the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from packaging.version import InvalidVersion
+from packaging.version import Version as Pep440
+
+from .lock import pins
+from .model import Channel, Matrix, Platform, Release
+from .specs import lock_path
+
+NOTES_PLATFORM = Platform.AMD64  # the lock files the notes compare: default Python, this platform
+
+# Lock texts by their repository-relative path (`lock_file`), as `read_locks` returns them.
+Locks = Mapping[PurePosixPath, str]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One package whose version differs between two releases; `old`/`new` is None when absent."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        try:
+            return "upgraded" if Pep440(self.new) > Pep440(self.old) else "downgraded"
+        except InvalidVersion:
+            return "changed"
+
+
+def diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[Change]:
+    """Every name whose version differs (added, removed or moved), sorted by name."""
+    return [Change(name, old.get(name), new.get(name))
+            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+
+
+def by_kind(changes: list[Change], kinds: tuple[str, ...]) -> dict[str, list[Change]]:
+    return {kind: [c for c in changes if c.kind == kind] for kind in kinds}
+
+
+def default_since(matrix: Matrix, release: Release) -> Release | None:
+    """The release the notes compare with: the newest earlier one, by version, that users run.
+
+    That is the previous release of the same line or, for a line's first release, the newest
+    of the line before. Yanked releases and nightly builds are skipped: nobody should stay on
+    the former, and the latter are not released yet. So are releases made after this one (a
+    later patch of an older line), so that adding a release never rewrites published notes.
+    """
+    earlier = [r for r in matrix.releases
+               if r.version < release.version and r.released <= release.released
+               and not r.is_yanked and r.channel is not Channel.NIGHTLY]
+    return max(earlier, key=lambda r: r.version, default=None)
+
+
+def lock_file(release: Release) -> PurePosixPath:
+    return lock_path(release, release.python, NOTES_PLATFORM)
+
+
+def read_locks(root: Path, matrix: Matrix) -> dict[PurePosixPath, str]:
+    """The committed lock files the notes read, for every release that has one."""
+    found = {}
+    for release in matrix.releases:
+        path = root / lock_file(release)
+        if path.is_file():
+            found[lock_file(release)] = path.read_text(encoding="utf-8")
+    return found
+
+
+def _locked(release: Release, locks: Locks) -> dict[str, str] | None:
+    text = locks.get(lock_file(release))
+    return None if text is None else pins(text)
+
+
+def context(release: Release, since: Release | None, locks: Locks) -> dict:
+    """Everything `templates/notes/*.j2` shows about `release` compared with `since` (None: nothing)."""
+    pinned_before = dict(since.packages) if since else {}
+    pinned_now = dict(release.packages)
+    pin_changes = diff(pinned_before, pinned_now)
+    locked_now = _locked(release, locks)
+    locked_before = _locked(since, locks) if since else None
+    lock_changes = None
+    if locked_now is not None and locked_before is not None:
+        # Airflow and the pins have their own sections; this one is everything else.
+        own = {"apache-airflow", *pinned_before, *pinned_now}
+        others = [c for c in diff(locked_before, locked_now) if c.name not in own]
+        lock_changes = {"added": [c for c in others if c.old is None], "removed": [c for c in others if c.new is None],
+                        "changed": [c for c in others if c.old is not None and c.new is not None]}
+    return {
+        "release": release,
+        "since": since,
+        "airflow": (str(since.airflow) if since else None, str(release.airflow)),
+        "python": (since.python if since else None, release.python),
+        "pythons_added": [p for p in release.pythons if not since or p not in since.pythons],
+        "pythons_removed": [p for p in since.pythons if p not in release.pythons] if since else [],
+        "suite": (_suite(since) if since else None, _suite(release)),
+        "pins": by_kind(pin_changes, ("upgraded", "downgraded", "added", "removed", "changed")),
+        "pins_unchanged": len([name for name in pinned_now if pinned_before.get(name) == pinned_now[name]]),
+        "lock": {"path": str(lock_file(release)), "since_path": str(lock_file(since)) if since else None,
+                 "python": release.python, "platform": NOTES_PLATFORM.value,
+                 "available": locked_now is not None, "since_available": locked_before is not None,
+                 "count": len(locked_now or {}), "changes": lock_changes},
+        "known_issues": list(release.known_issues),
+    }
+
+
+def _suite(release: Release) -> str:
+    return f"Debian {release.suite.debian} ({release.suite.name})"
