@@ -49,12 +49,18 @@ def timed_build(root: Path, spec: ImageSpec, engine: Engine, options: BuildOptio
     return seconds, log
 
 
-def steps_run(log: Path) -> tuple[int, int]:
-    """(steps that ran, steps taken from cache) in a BuildKit plain-progress log."""
+def steps_run(log: Path) -> tuple[list[str], int]:
+    """(Dockerfile steps that ran, steps taken from cache) in a BuildKit plain-progress log.
+
+    Only the Dockerfile's own steps count (`[builder 3/5] RUN ...`), not BuildKit's internal
+    ones (loading the definition, metadata, context), nor FROM.
+    """
     text = log.read_text()
+    names = {number: name for number, name in re.findall(r"^#(\d+) \[([^\]]+)\] (?!FROM)", text, re.MULTILINE)
+             if name != "internal"}
     cached = set(re.findall(r"^#(\d+) CACHED", text, re.MULTILINE))
-    done = set(re.findall(r"^#(\d+) DONE", text, re.MULTILINE))
-    return len(done - cached), len(cached)
+    ran = sorted(names[n] for n in names if n not in cached)
+    return ran, len(names) - len(ran)
 
 
 def bump_one_pin(root: Path, version: str) -> str:
@@ -126,12 +132,13 @@ def main() -> int:
             # The one-pin build tagged the same reference; rebuild the committed one (cached).
             timed_build(ROOT, spec, engine, options)
             results.append((platform, cold, warm, pin, ran, cached, size(engine, ref), floor))
+            print(f"one-pin rebuild on {platform.value} ran: {', '.join(ran)}; cached: {cached} steps")
     print(f"\nRuntime {release.version}, Python {release.python}, -base image; one pin: {change}\n")
     print(f"{'platform':<12} {'cold':>7} {'warm':>7} {'warm/cold':>9} {'one pin':>8} {'steps rerun':>12} "
           f"{'size':>8} {'floor':>8} {'size/floor':>10}")
     for platform, cold, warm, pin, ran, cached, image, floor in results:
         print(f"{platform.value:<12} {cold:6.1f}s {warm:6.1f}s {warm / cold:8.1%} {pin:7.1f}s "
-              f"{ran:>5} of {ran + cached:<4} {mb(image):>8} {mb(floor):>8} {image / floor:9.2f}x")
+              f"{len(ran):>5} of {len(ran) + cached:<4} {mb(image):>8} {mb(floor):>8} {image / floor:9.2f}x")
     if len(results) == 2:
         amd, arm = results
         print(f"\narm64 / amd64: cold {arm[1] / amd[1]:.2f}x, warm {arm[2] / amd[2]:.2f}x")
