@@ -15,12 +15,13 @@ the change touches; `affected_since` reads those three from git.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from .lock import BUILD_TOOLS
-from .model import Matrix, Platform, Variant
+from .model import Matrix, Platform, Release, Variant
 from .schema import parse_document
 from .specs import ImageSpec, all_specs
 
@@ -38,9 +39,16 @@ def default_specs(matrix: Matrix) -> set[ImageSpec]:
 
 
 def changed_versions(base: Matrix | None, head: Matrix) -> set[str]:
-    """Versions of `head` that are new or whose resolved release differs from `base`'s."""
-    before = {str(r.version): r for r in base.releases} if base else {}
-    return {str(r.version) for r in head.releases if before.get(str(r.version)) != r}
+    """Versions of `head` that are new or whose resolved release differs from `base`'s.
+
+    Known issues are release notes, not image content: editing them alone builds nothing.
+    """
+    before = {str(r.version): _image_facts(r) for r in base.releases} if base else {}
+    return {str(r.version) for r in head.releases if before.get(str(r.version)) != _image_facts(r)}
+
+
+def _image_facts(release: Release) -> Release:
+    return dataclasses.replace(release, known_issues=())
 
 
 def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[ImageSpec]:

@@ -190,3 +190,21 @@ def test_release_notes_and_their_template_build_nothing() -> None:
     assert affected(head, head, ["distributions/14.0.2/RELEASE_NOTES.md", "templates/notes/RELEASE_NOTES.md.j2"]) == []
     touched = affected(head, head, ["distributions/14.0.2/python-3.13/base/locks/amd64.txt"])
     assert touched and {(str(s.release.version), s.python) for s in touched} == {("14.0.2", "3.13")}
+
+
+def test_editing_known_issues_alone_builds_nothing() -> None:
+    import dataclasses
+
+    from runtime_builder.changes import changed_versions
+    from runtime_builder.schema import load_matrix
+
+    from .support import REPO_ROOT
+
+    head = load_matrix(REPO_ROOT / "versions.yaml")
+    release = head.release("14.0.2")
+    edited = dataclasses.replace(release, known_issues=("a newly found issue",))
+    other = dataclasses.replace(head, releases=tuple(edited if r is release else r for r in head.releases))
+    assert changed_versions(head, other) == set()
+    moved = dataclasses.replace(release, python="3.12")
+    assert changed_versions(head, dataclasses.replace(
+        head, releases=tuple(moved if r is release else r for r in head.releases))) == {"14.0.2"}
