@@ -502,6 +502,42 @@ def cmd_notes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_version(args: argparse.Namespace) -> int:
+    """Cut the next patch, minor or major into versions.yaml, then lock it, render and write the feed."""
+    from . import newversion
+    from .lock import LockError
+
+    request = newversion.Request(bump=newversion.Bump(args.bump), released=_day("--date", args.date),
+                                 base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers)
+    path = args.root / newversion.MATRIX_FILE
+    try:
+        source = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        plan = newversion.plan(source, request)
+    except newversion.NewVersionError as error:
+        raise UsageError(str(error)) from error
+    sys.stdout.write(newversion.report(plan))
+    if args.dry_run:
+        print("dry run: nothing was written")
+        return 0
+    lock_writer = None if args.no_lock else newversion.write_locks_of
+    try:
+        with log.step(f"write Runtime {plan.version}: versions.yaml, locks, distributions/, releases.json"):
+            written = newversion.apply(args.root, plan, lock_writer)
+    except newversion.NewVersionError as error:
+        raise UsageError(str(error)) from error
+    except LockError as error:
+        print(f"error: {error}\nversions.yaml was put back as it was; nothing was written", file=sys.stderr)
+        return 1
+    locks = f"{len(written.locks)} lock files"
+    if args.no_lock:
+        locks = f"no lock files (--no-lock: run `python build.py lock {plan.version}`, then render)"
+    print(f"wrote versions.yaml, {locks}, {written.rendered} files rendered into distributions/, releases.json")
+    return 0
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
@@ -619,6 +655,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="VERSION", help="compare with this version (default: the previous "
                                                      "non-yanked release, or the previous line's newest)")
     p.add_argument("--check", action="store_true", help="only check that the committed notes are up to date")
+
+    p = sub.add_parser("new-version", help="cut the next Runtime patch, minor or major into versions.yaml, "
+                                           "then lock, render and write releases.json")
+    bump = p.add_mutually_exclusive_group(required=True)
+    for kind in ("patch", "minor", "major"):
+        bump.add_argument(f"--{kind}", dest="bump", action="store_const", const=kind, help=f"a {kind} release")
+    p.add_argument("--from", dest="base", metavar="X.Y.Z", help="the release to cut from (default: the newest "
+                                                             "released version of the default release's line; "
+                                                             "for --major, of the newest line)")
+    p.add_argument("--airflow", metavar="A.B.C", help="the new release's Airflow (required with --major)")
+    p.add_argument("--upgrade-providers", action="store_true",
+                   help="move each pin to the newest version the policy allows that resolves with the Airflow")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the release date (default: today)")
+    p.add_argument("--dry-run", action="store_true", help="show the change to versions.yaml; write nothing")
+    p.add_argument("--no-lock", action="store_true", help="write no lock files (offline); lock and render later")
     return top
 
 
@@ -636,6 +687,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "feed": cmd_feed,
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,
+    "new-version": cmd_new_version,
 }
 
 

@@ -1,0 +1,491 @@
+"""`build.py new-version`: cut the next Runtime patch, minor or major into versions.yaml.
+
+`plan` decides everything and makes the new versions.yaml text (pure, apart from the two
+package-index questions it is given as functions); `apply` writes it, the new version's
+lock files, distributions/ and releases.json, and puts versions.yaml back if a step fails.
+
+What a new release is cut from (`base`): the newest non-nightly release of a line; by
+default the default release's line (patch, minor) or the newest line (major). The edit
+follows versions.yaml's own conventions:
+
+- patch / minor: one release entry in the base's line, stating only what a release must
+  (version, airflow, released, channel). Its pins are the base's, or newer with
+  `--upgrade-providers`. Pin convention: a line's `packages` are the pins of its newest
+  non-nightly release, which the new release becomes; so when its pins differ, the line's
+  pins move to them and every other release of the line gets overrides for what it had
+  inherited, so that its resolved pins stay exactly what they were.
+- major: a new line after the last one, copying the base line's shared values (suite,
+  Pythons, architectures, environment) with the new Airflow minor, the base's pins (or the
+  newest compatible with `--upgrade-providers`), and one release entry.
+
+The result is validated like any versions.yaml, and every existing release must resolve
+exactly as before; otherwise nothing is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from pathlib import Path
+
+import yaml
+from packaging.utils import canonicalize_name
+from packaging.version import Version as Pep440
+
+from . import feed, notes, pkgindex, render, yamltext
+from .model import Channel, Matrix, Release, Version
+from .schema import MatrixError, parse_document
+from .validate import check_rules
+
+MATRIX_FILE = "versions.yaml"
+
+
+class NewVersionError(Exception):
+    """The new version cannot be cut as asked; nothing was written."""
+
+
+class Bump(Enum):
+    PATCH = "patch"
+    MINOR = "minor"
+    MAJOR = "major"
+
+    def next(self, version: Version) -> Version:
+        if self is Bump.PATCH:
+            return Version(version.major, version.minor, version.patch + 1)
+        if self is Bump.MINOR:
+            return Version(version.major, version.minor + 1, 0)
+        return Version(version.major + 1, 0, 0)
+
+
+@dataclass(frozen=True)
+class Request:
+    bump: Bump
+    released: date
+    base: str | None = None  # --from
+    airflow: str | None = None  # --airflow
+    upgrade_providers: bool = False
+
+
+# The package-index questions (pkgindex has the real ones, which need the network).
+AirflowCheck = Callable[[Version, str, date], str | None]  # (airflow, python, released) -> why not, or None
+Upgrader = Callable[[Version, Mapping[str, str], str, date], dict[str, str]]  # name -> specifier => name -> version
+LockWriter = Callable[[Matrix, Path, str], list[str]]  # (matrix, root, version) -> lock files written
+
+
+@dataclass(frozen=True)
+class PinChange:
+    name: str
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: Request
+    base: Release
+    release: Release  # the new one, resolved
+    source: str  # versions.yaml before
+    text: str  # versions.yaml after
+    previous: Matrix
+    matrix: Matrix
+    changes: tuple[PinChange, ...]  # the new release's pins against the base's
+    overridden: tuple[str, ...]  # releases that got overrides keeping their pins (the line's pins moved)
+
+    @property
+    def version(self) -> Version:
+        return self.release.version
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.airflow_unavailable,
+         upgrader: Upgrader = pkgindex.newest_compatible) -> Plan:
+    """The new version and versions.yaml's new text, validated. Raises NewVersionError."""
+    previous = validate_text(source)  # an invalid file is reported as such (MatrixError)
+    base = base_release(previous, request)
+    version = request.bump.next(base.version)
+    refuse_existing(previous, version)
+    airflow = choose_airflow(previous, base, request)
+    if request.bump is Bump.MAJOR:
+        check_pythons(previous, airflow, base)
+    if airflow != base.airflow:
+        reason = airflow_check(airflow, base.python, request.released)
+        if reason:
+            raise NewVersionError(f"--airflow {airflow}: apache-airflow=={airflow} cannot be installed for Python "
+                                  f"{base.python} from the package index as of {request.released}:\n"
+                                  + _indented(reason))
+    packages = dict(base.packages)
+    if request.upgrade_providers and packages:
+        packages = upgraded(packages, request.bump, airflow, base, request.released, upgrader)
+    try:
+        if request.bump is Bump.MAJOR:
+            edits, overridden = major_edits(source, base, version, airflow, packages, request.released), ()
+        else:
+            edits, overridden = release_edits(source, previous, base, version, airflow, packages, request.released)
+        text = yamltext.apply(source, edits)
+    except yamltext.TextEditError as error:
+        raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
+    try:
+        matrix = validate_text(text)
+    except MatrixError as error:
+        problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
+        raise NewVersionError(f"Runtime {version} would make {MATRIX_FILE} invalid; nothing was written:\n"
+                              f"{problems}") from error
+    check_unchanged(previous, matrix)
+    changes = tuple(PinChange(name, base.package_version(name), new)
+                    for name, new in sorted(packages.items()) if base.package_version(name) != new)
+    return Plan(request, base, matrix.release(str(version)), source, text, previous, matrix, changes, overridden)
+
+
+def validate_text(text: str) -> Matrix:
+    """What `schema.load_matrix` does, for text not written to a file yet."""
+    matrix, problems = parse_document(text)
+    if matrix is not None:
+        problems += check_rules(matrix)
+    if problems or matrix is None:
+        raise MatrixError(MATRIX_FILE, problems)
+    return matrix
+
+
+def newest_released(matrix: Matrix, line: int) -> Release | None:
+    released = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY]
+    return max(released, key=lambda r: r.version, default=None)
+
+
+def base_release(matrix: Matrix, request: Request) -> Release:
+    """The release the new one is cut from: --from, or the newest of the default (patch, minor) or last (major) line."""
+    if request.base is not None:
+        try:
+            line = matrix.release(request.base).line
+        except LookupError as error:
+            raise NewVersionError(f"--from: {error}") from error
+    else:
+        line = max(matrix.lines) if request.bump is Bump.MAJOR else matrix.default_release().line
+    base = newest_released(matrix, line)
+    if base is None:
+        raise NewVersionError(f"Runtime line {line} has no released (non-nightly) version to cut from")
+    if request.base is not None and str(base.version) != request.base:
+        given = matrix.release(request.base)
+        what = "a nightly build" if given.channel is Channel.NIGHTLY else "not the newest release of its line"
+        raise NewVersionError(f"--from {request.base} is {what}: a new version follows the newest released version "
+                              f"of line {line}, {base.version}")
+    if request.bump is Bump.MAJOR and line != max(matrix.lines):
+        raise NewVersionError(f"--major --from {base.version}: a new Runtime major follows the newest line, "
+                              f"{max(matrix.lines)}, not line {line}")
+    return base
+
+
+def refuse_existing(matrix: Matrix, version: Version) -> None:
+    for release in matrix.releases:
+        if release.version == version:
+            hint = " (a nightly build: to release it, change its channel)" if release.channel is Channel.NIGHTLY else ""
+            raise NewVersionError(f"Runtime {version} already exists in {MATRIX_FILE}, channel "
+                                  f"{release.channel.value}{hint}; nothing was written")
+    if version.minor == version.patch == 0 and version.major in matrix.lines:
+        raise NewVersionError(f"Runtime line {version.major} already exists in {MATRIX_FILE}; nothing was written")
+
+
+def choose_airflow(matrix: Matrix, base: Release, request: Request) -> Version:
+    """The new release's Airflow: the base's unless --airflow, within what the versioning policy allows."""
+    old = base.airflow
+    if request.airflow is None:
+        if request.bump is Bump.MAJOR:
+            raise NewVersionError(f"a new Runtime major ships a new Airflow minor: give it with --airflow A.B.C "
+                                  f"(newer than Airflow {old.minor_line} of line {base.line})")
+        return old
+    try:
+        airflow = Version.parse(request.airflow)
+    except ValueError as error:
+        raise NewVersionError(f"--airflow: {error}") from error
+    if request.bump is Bump.MAJOR:
+        if (airflow.major, airflow.minor) <= (old.major, old.minor):
+            raise NewVersionError(f"--airflow {airflow}: a new Runtime major ships a newer Airflow minor than "
+                                  f"line {base.line}'s Airflow {old.minor_line}")
+        return airflow
+    if airflow.minor_line != old.minor_line:
+        raise NewVersionError(f"--airflow {airflow}: a {request.bump.value} release may only move Airflow's patch "
+                              f"(Airflow {old.minor_line}.x, now {old}); a new Airflow minor needs a new Runtime "
+                              "major (--major)")
+    if airflow < old:
+        raise NewVersionError(f"--airflow {airflow}: Airflow may not go back from {old} (Runtime {base.version})")
+    return airflow
+
+
+def check_pythons(matrix: Matrix, airflow: Version, base: Release) -> None:
+    """The new line keeps the base line's Pythons: the new Airflow minor must support every one."""
+    allowed = dict(matrix.airflow_pythons).get(airflow.minor_line)
+    if allowed is None:
+        raise NewVersionError(f"--airflow {airflow}: Airflow {airflow.minor_line} has no entry under airflow_pythons "
+                              f"in {MATRIX_FILE}; add the Pythons every {airflow.minor_line} patch supports first")
+    missing = [python for python in base.pythons if python not in allowed]
+    if missing:
+        raise NewVersionError(f"--airflow {airflow}: Airflow {airflow.minor_line} does not support Python "
+                              f"{', '.join(missing)} of line {base.line} (airflow_pythons allows "
+                              f"{', '.join(allowed)}); drop those Pythons from the line first")
+
+
+def allowed_range(version: str, bump: Bump) -> str:
+    """The versions a package pinned at `version` may move to (a PEP 440 specifier; "" for any)."""
+    release = Pep440(version).release
+    major, minor = release[0], release[1] if len(release) > 1 else 0
+    if bump is Bump.PATCH:
+        return f">={version},<{major}.{minor + 1}"
+    if bump is Bump.MINOR:
+        return f">={version},<{major + 1}"
+    return ""
+
+
+def lowest_python(pythons: tuple[str, ...]) -> str:
+    return min(pythons, key=lambda p: tuple(int(part) for part in p.split(".")))
+
+
+def upgraded(packages: Mapping[str, str], bump: Bump, airflow: Version, base: Release, released: date,
+             upgrader: Upgrader) -> dict[str, str]:
+    """Each pin at the newest version the policy allows that resolves with `airflow`.
+
+    Resolved for the line's lowest Python (uv takes it as the minimum), so that no pin
+    drops a Python the line supports.
+    """
+    wanted = {name: allowed_range(version, bump) for name, version in packages.items()}
+    try:
+        return upgrader(airflow, wanted, lowest_python(base.pythons), released)
+    except pkgindex.PackageIndexError as error:
+        raise NewVersionError(f"--upgrade-providers: cannot resolve the newest pins for Airflow {airflow}:\n"
+                              + _indented(str(error))) from error
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def check_unchanged(before: Matrix, after: Matrix) -> None:
+    for release in before.releases:
+        if after.release(str(release.version)) != release:
+            raise NewVersionError(f"internal error: the edit would change Runtime {release.version}; "
+                                  "nothing was written")
+
+
+# --- the text edits -------------------------------------------------------------------------
+
+
+def _line_node(doc: yaml.MappingNode, runtime: int) -> yaml.MappingNode:
+    lines = yamltext.get(doc, "lines")
+    yamltext.require_block(lines, "lines")
+    return next(item for item in lines.value if yamltext.scalar_value(yamltext.get(item, "runtime")) == str(runtime))
+
+
+def _release_nodes(line: yaml.MappingNode) -> list[tuple[Version, yaml.MappingNode]]:
+    releases = yamltext.get(line, "releases")
+    yamltext.require_block(releases, "a line's releases")
+    return [(Version.parse(yamltext.scalar_value(yamltext.get(item, "version")) or ""), item)
+            for item in releases.value]
+
+
+def _block_pins(node: yaml.Node | None, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """canonical name -> (key node, value node) of a `packages:` block (empty when absent)."""
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode) or not node.value:
+        raise yamltext.TextEditError(f"the packages of {what} are not a mapping of pins")
+    yamltext.require_block(node, f"the packages of {what}")
+    return {canonicalize_name(str(key.value)): (key, value) for key, value in node.value}
+
+
+def _step(line: yaml.MappingNode) -> int:
+    """How far the file indents a mapping's children (from the line's `packages:`)."""
+    packages = yamltext.get(line, "packages")
+    if isinstance(packages, yaml.MappingNode) and packages.value and not packages.flow_style:
+        return yamltext.column_of_keys(packages) - yamltext.key_node(line, "packages").start_mark.column
+    return 2
+
+
+def _pin_lines(indent: int, packages: Mapping[str, str], spelled: Mapping[str, str]) -> list[str]:
+    return [f"{' ' * indent}{spelled.get(name, name)}: {yamltext.quoted(version)}"
+            for name, version in sorted(packages.items())]
+
+
+def _prefix(lines: list[str], item: yaml.MappingNode) -> str:
+    prefix = yamltext.item_prefix(lines, item)
+    column = item.start_mark.column
+    return prefix if prefix.strip() == "-" else " " * max(column - 2, 0) + "- "
+
+
+def release_lines(prefix: str, column: int, step: int, version: Version, airflow: Version, released: date,
+                  packages: Mapping[str, str], spelled: Mapping[str, str]) -> list[str]:
+    pad = " " * column
+    entry = [f"{prefix}version: {version}", f"{pad}airflow: {airflow}", f"{pad}released: {released.isoformat()}",
+             f"{pad}channel: {Channel.STABLE.value}"]
+    if packages:
+        entry += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
+    return entry
+
+
+def release_edits(source: str, matrix: Matrix, base: Release, version: Version, airflow: Version,
+                  packages: Mapping[str, str], released: date) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
+    """A new release entry in the base's line; the line's pins follow it (see the module's docstring)."""
+    lines = source.splitlines()
+    line = _line_node(yamltext.compose(source), base.line)
+    step = _step(line)
+    line_pins = _block_pins(yamltext.get(line, "packages"), f"line {base.line}")
+    spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
+    pinned = {name: str(value.value) for name, (_, value) in line_pins.items()}
+    differ = {name: v for name, v in packages.items() if pinned.get(name) != v}
+    edits: list[yamltext.Edit] = []
+    overridden: list[str] = []
+    if differ and set(packages) == set(pinned):
+        # The line's pins become the new release's; the others keep what they inherited.
+        edits += [yamltext.Replace(line_pins[name][1], yamltext.quoted(v)) for name, v in sorted(differ.items())]
+        nodes = dict(_release_nodes(line))
+        for release in matrix.line(base.line):
+            node = nodes[release.version]
+            own = _block_pins(yamltext.get(node, "packages"), f"Runtime {release.version}")
+            keep = {name: pinned[name] for name in differ if name not in own}
+            if keep:
+                edits += override_edits(node, own, keep, step, spelled)
+                overridden.append(str(release.version))
+        differ = {}
+    nodes = _release_nodes(line)
+    anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
+    entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,
+                          differ, spelled)
+    edits.append(yamltext.insert_after(anchor, entry))
+    return edits, tuple(overridden)
+
+
+def override_edits(node: yaml.MappingNode, own: Mapping[str, tuple[yaml.Node, yaml.Node]], keep: Mapping[str, str],
+                   step: int, spelled: Mapping[str, str]) -> list[yamltext.Edit]:
+    """Pins added to a release's `packages:` (made if it has none), each at its place by name."""
+    if not own:
+        column = yamltext.column_of_keys(node)
+        return [yamltext.insert_after(node, [f"{' ' * column}packages:", *_pin_lines(column + step, keep, spelled)])]
+    column = next(iter(own.values()))[0].start_mark.column
+    edits: list[yamltext.Edit] = []
+    for name, version in sorted(keep.items()):
+        text = _pin_lines(column, {name: version}, spelled)
+        following = [key for other, (key, _) in own.items() if other > name]
+        if following:
+            edits.append(yamltext.Insert(min(key.start_mark.line for key in following), tuple(text)))
+        else:
+            edits.append(yamltext.insert_after(yamltext.get(node, "packages"), text))
+    return edits
+
+
+def _copied(lines: list[str], node: yaml.Node) -> str:
+    """A one-line value as written in the file, or written afresh (flow style)."""
+    start, end = node.start_mark, node.end_mark
+    if start.line == end.line and (isinstance(node, yaml.ScalarNode) or node.flow_style):
+        return lines[start.line][start.column:end.column]
+    if isinstance(node, yaml.SequenceNode):
+        return "[" + ", ".join(yamltext.plain(str(item.value)) for item in node.value) + "]"
+    raise yamltext.TextEditError(f"cannot copy the value at line {start.line + 1}")
+
+
+def major_edits(source: str, base: Release, version: Version, airflow: Version, packages: Mapping[str, str],
+                released: date) -> list[yamltext.Edit]:
+    """A new line after the last one, sharing the base line's values, with one release."""
+    lines = source.splitlines()
+    doc = yamltext.compose(source)
+    line = _line_node(doc, base.line)
+    step = _step(line)
+    column = yamltext.column_of_keys(line)
+    pad, inner = " " * column, " " * (column + step)
+    line_pins = _block_pins(yamltext.get(line, "packages"), f"line {base.line}")
+    spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
+    text = ["", f"{_prefix(lines, line)}runtime: {version.major}",
+            f"{pad}airflow: {yamltext.quoted(airflow.minor_line)}"]
+    for key in ("suite", "python", "pythons", "architectures"):
+        text.append(f"{pad}{key}: {_copied(lines, yamltext.get(line, key))}")
+    if packages:
+        text += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
+    environment = yamltext.get(line, "environment")
+    if isinstance(environment, yaml.MappingNode) and environment.value:
+        text.append(f"{pad}environment:")
+        text += [f"{inner}{name}: {yamltext.quoted(str(value.value))}" for name, value in yamltext.pairs(environment)]
+    first = _release_nodes(line)[0][1]  # where the file puts a release entry
+    text.append(f"{pad}releases:")
+    text += release_lines(_prefix(lines, first), first.start_mark.column, step, version, airflow, released, {},
+                          spelled)
+    last = yamltext.get(doc, "lines").value[-1]
+    return [yamltext.insert_after(last, text)]
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def write_locks_of(matrix: Matrix, root: Path, version: str) -> list[str]:
+    """The new version's lock files, as `build.py lock VERSION` writes them (needs the index)."""
+    from .lock import cells, write_locks
+
+    return write_locks(matrix, root, cells(matrix, (version,)))
+
+
+@dataclass(frozen=True)
+class Written:
+    locks: tuple[str, ...]
+    rendered: int  # files generated into distributions/
+
+
+def apply(root: Path, plan: Plan, lock_writer: LockWriter | None = write_locks_of) -> Written:
+    """Write versions.yaml, the locks (unless lock_writer is None), distributions/ and releases.json.
+
+    If any step fails, versions.yaml and releases.json get their previous bytes back and
+    distributions/ is left (or put back) as it was rendered from them.
+    """
+    path, feed_path = root / MATRIX_FILE, root / feed.FEED_FILE
+    before = path.read_bytes()
+    if before.decode("utf-8") != plan.source:
+        raise NewVersionError(f"{MATRIX_FILE} changed since the new version was planned; nothing was written")
+    feed_before = feed_path.read_bytes() if feed_path.exists() else None
+    context = root / "distributions" / str(plan.version)
+    context_existed = context.exists()
+    rendering = False
+    try:
+        path.write_bytes(plan.text.encode("utf-8"))
+        locks = lock_writer(plan.matrix, root, str(plan.version)) if lock_writer else []
+        files = render.render_tree(plan.matrix, root / "templates", notes.read_locks(root, plan.matrix))
+        document = feed.dumps(feed.build_feed(plan.matrix, feed.load(feed_path)))
+        rendering = True  # from here on, distributions/ may hold the new tree
+        render.write(root, files)
+        feed_path.write_text(document)
+    except BaseException:
+        path.write_bytes(before)
+        if feed_before is None:
+            feed_path.unlink(missing_ok=True)
+        else:
+            feed_path.write_bytes(feed_before)
+        if rendering:
+            render.write(root, render.render_tree(plan.previous, root / "templates",
+                                                  notes.read_locks(root, plan.previous)))
+        elif not context_existed and context.exists():
+            shutil.rmtree(context)
+        raise
+    return Written(tuple(locks), len(files))
+
+
+# --- what to tell ---------------------------------------------------------------------------
+
+
+def report(plan: Plan) -> str:
+    """What the new version is and the change to versions.yaml (a unified diff)."""
+    new = plan.release
+    kind = {Bump.PATCH: "patch release", Bump.MINOR: "minor release", Bump.MAJOR: "new Runtime major"}
+    airflow = f"Airflow {new.airflow}" + (f" (was {plan.base.airflow})" if new.airflow != plan.base.airflow else "")
+    out = [f"Runtime {new.version}: {kind[plan.request.bump]} after {plan.base.version}, {airflow}, "
+           f"released {new.released}, channel {new.channel.value}"]
+    if plan.changes:
+        out.append(f"pins changed ({plan.base.version} -> {new.version}):")
+        out += [f"  {c.name}: {c.old or '(none)'} -> {c.new}" for c in plan.changes]
+    else:
+        out.append(f"pins: as in {plan.base.version} ({len(new.packages)} packages)")
+    if plan.overridden:
+        out.append(f"line {new.line}'s packages now pin {new.version}'s versions; the other releases "
+                   f"({', '.join(plan.overridden)}) keep their pins as overrides")
+    diff = difflib.unified_diff(plan.source.splitlines(keepends=True), plan.text.splitlines(keepends=True),
+                                f"{MATRIX_FILE} (before)", f"{MATRIX_FILE} (after)", n=1)
+    out.append("".join(diff).rstrip("\n"))
+    return "\n".join(out) + "\n"
