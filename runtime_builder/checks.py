@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from . import patching
 from .lock import pins
 from .model import Platform, Release, Version
 
@@ -37,7 +38,7 @@ class Expected:
     """Everything one image must show, from versions.yaml and its lock file."""
 
     runtime_version: str
-    airflow_version: str
+    airflow_version: str  # the release's Airflow, as pinned
     python: str
     debian: str
     platform: Platform
@@ -46,6 +47,18 @@ class Expected:
     other_airflow: str  # a version a `pip install` must refuse
     monitoring_schedule: str = MONITORING_SCHEDULE
     labels: Mapping[str, str] = field(default_factory=dict)
+    airflow_reported: str = ""  # what `airflow version` prints; with a local label when patched
+    patches: tuple[tuple[str, str], ...] = ()  # (name, unified diff) of the release's backports
+    patched_distribution: str = ""  # the distribution the patches relabel
+
+    @property
+    def reported(self) -> str:
+        return self.airflow_reported or self.airflow_version
+
+    @property
+    def patched_files(self) -> list[str]:
+        """Every file (relative to site-packages) the patches change."""
+        return sorted({change.path for name, text in self.patches for change in patching.parse(text, name)})
 
     @property
     def machine(self) -> str:
@@ -77,19 +90,26 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
         instance: f"Airflow Runtime {runtime}",
     }
     airflow = release.airflow
+    locked = pins(lock_text)
+    if release.patches and release.airflow_distribution in locked:  # patched: the local version label
+        locked[release.airflow_distribution] += f"+{release.local_label}"
     return Expected(
         runtime_version=runtime,
         airflow_version=str(airflow),
+        airflow_reported=release.airflow_build_version,
+        patches=tuple((backport.name, backport.text) for backport in release.patches),
+        patched_distribution=release.airflow_distribution if release.patches else "",
         python=python,
         debian=release.suite.debian,
         platform=platform,
-        pins=pins(lock_text),
+        pins=locked,
         environment=environment,
         other_airflow=str(Version(airflow.major, airflow.minor, airflow.patch + 1)),
         labels={
             "org.opencontainers.image.version": runtime,
             "io.airflow-runtime.version": runtime,
-            "io.airflow-runtime.airflow-version": str(airflow),
+            "io.airflow-runtime.airflow-version": release.airflow_build_version,
+            "io.airflow-runtime.patches": " ".join(backport.name for backport in release.patches),
             "io.airflow-runtime.python-version": python,
             "io.airflow-runtime.debian": release.suite.debian,
         },
@@ -105,6 +125,7 @@ def probe_request(expected: Expected, sections: list[str] | None = None,
         "config": [list(option) for option in sorted(expected.config)],
         "override": list(override) if override else None,
         "other_airflow": expected.other_airflow,
+        "patched_files": expected.patched_files,
         "monitoring_dag": MONITORING_DAG,
         "schedule_override": SCHEDULE_OVERRIDE,
         "secrets": {name: list(value) for name, value in (secrets or {}).items()},
@@ -140,16 +161,16 @@ def check_airflow_version(expected: Expected, facts: Mapping) -> list[str]:
     airflow, problems = _section(facts, "airflow")
     if problems:
         return problems
-    if airflow["version"] != expected.airflow_version:
-        return [f"airflow.__version__ is {airflow['version']}, expected {expected.airflow_version}"]
+    if airflow["version"] != expected.reported:
+        return [f"airflow.__version__ is {airflow['version']}, expected {expected.reported}"]
     return []
 
 
 def check_airflow_cli_version(expected: Expected, returncode: int, output: str) -> list[str]:
     """The output of `docker run IMAGE version` (the entrypoint hands `version` to airflow)."""
     last = output.strip().splitlines()[-1] if output.strip() else ""
-    if returncode != 0 or last != expected.airflow_version:
-        return [f"`airflow version` printed {last!r} (exit {returncode}), expected {expected.airflow_version}:\n"
+    if returncode != 0 or last != expected.reported:
+        return [f"`airflow version` printed {last!r} (exit {returncode}), expected {expected.reported}:\n"
                 f"{output[-2000:]}"]
     return []
 
@@ -198,6 +219,41 @@ def check_pins(expected: Expected, facts: Mapping) -> list[str]:
             if dist.get("missing_files"):
                 problems.append(f"{name} {dist['version']}: {dist['missing_files']} files of its RECORD are missing, "
                                 f"e.g. {', '.join(dist['missing_examples'])}")
+    return problems
+
+
+def check_patches(expected: Expected, facts: Mapping) -> list[str]:
+    """Each backport is in the installed files (every hunk's result, in order), the distribution
+    it patched records it, and no other distribution claims patches."""
+    section, problems = _section(facts, "distributions")
+    if problems:
+        return problems
+    files = section.get("patched_files", {})
+    for name, text in expected.patches:
+        for change in patching.parse(text, name):
+            content = files.get(change.path)
+            if content is None:
+                problems.append(f"{name}: {change.path} is not installed")
+                continue
+            lines, position = content.splitlines(keepends=True), 0
+            for number, hunk in enumerate(change.hunks, 1):
+                where = patching.find_block(lines, hunk.new, position)
+                if where is None:
+                    problems.append(f"{name}: {change.path}: the result of hunk #{number} ({hunk.header}) is not "
+                                    "in the installed file: the patch was not applied")
+                    break
+                position = where + len(hunk.new)
+    wanted = [name for name, _ in expected.patches]
+    for dist_name, found in sorted(section["distributions"].items()):
+        for dist in found:
+            recorded = dist.get("runtime_patches", [])
+            if dist_name == expected.patched_distribution:
+                if recorded != wanted:
+                    problems.append(f"{dist_name} {dist['version']} records the patches {recorded or 'none'}, "
+                                    f"expected {wanted}")
+            elif recorded:
+                problems.append(f"{dist_name} {dist['version']} records patches {recorded}, but the release patches "
+                                f"{expected.patched_distribution or 'nothing'}")
     return problems
 
 

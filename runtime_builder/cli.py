@@ -15,7 +15,7 @@ import jinja2
 
 from . import lifecycle, log, notes, render
 from .model import Channel, Matrix, Platform, Release, Variant
-from .schema import MatrixError, load_matrix
+from .schema import PATCHES_DIR, MatrixError, load_matrix
 from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
 from .tags import image_tags
 
@@ -244,7 +244,7 @@ def _smoke(engine: Engine, matrix: Matrix, built: list) -> int:
     result = subprocess.run([engine.client, "run", "--rm", "--platform", image.spec.platform.value,
                              image.reference, "airflow", "version"], capture_output=True, text=True, check=False)
     printed = result.stdout.strip()
-    expected = str(image.spec.release.airflow)
+    expected = image.spec.release.airflow_build_version
     if result.returncode != 0 or printed != expected:
         print(f"error: `airflow version` in {image.reference} printed {printed!r} (exit {result.returncode}), "
               f"expected {expected}\n{result.stderr[-2000:]}", file=sys.stderr)
@@ -515,7 +515,7 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     try:
-        plan = newversion.plan(source, request)
+        plan = newversion.plan(source, request, patches=args.root / PATCHES_DIR)
     except newversion.NewVersionError as error:
         raise UsageError(str(error)) from error
     sys.stdout.write(newversion.report(plan))

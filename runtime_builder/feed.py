@@ -35,6 +35,8 @@ def release_facts(release: Release) -> dict:
     return {
         "version": str(release.version),
         "airflow": str(release.airflow),
+        "airflow_build": release.airflow_build_version,
+        "patches": [{"name": backport.name, "summary": backport.summary} for backport in release.patches],
         "pythons": list(release.pythons),
         "default_python": release.python,
         "platforms": [p.value for p in release.platforms],

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from functools import total_ordering
+from pathlib import PurePosixPath
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -95,6 +96,20 @@ class Suite:
 
 
 @dataclass(frozen=True)
+class Backport:
+    """A patch to the installed Airflow that a release carries (`patches:` in versions.yaml)."""
+
+    file: str  # its path under patches/
+    summary: str
+    text: str  # the unified diff, as committed
+
+    @property
+    def name(self) -> str:
+        """The file name, also its name in the build context and in error messages."""
+        return PurePosixPath(self.file).name
+
+
+@dataclass(frozen=True)
 class Release:
     """One Runtime version, with every value it inherits already resolved."""
 
@@ -112,6 +127,7 @@ class Release:
     end_of_basic_support: date
     known_issues: tuple[str, ...]  # what users should know about this release, one entry per issue
     yanked: str | None  # the reason, when yanked
+    patches: tuple[Backport, ...] = ()  # applied in this order at build time
 
     @property
     def line(self) -> int:
@@ -121,6 +137,21 @@ class Release:
     @property
     def is_yanked(self) -> bool:
         return self.yanked is not None
+
+    @property
+    def airflow_distribution(self) -> str:
+        """The distribution that installs the `airflow` package: the one patches relabel."""
+        return "apache-airflow-core" if self.airflow.major >= 3 else "apache-airflow"
+
+    @property
+    def local_label(self) -> str | None:
+        """The local version label a patched build gives Airflow (PEP 440), None when unpatched."""
+        return f"runtime.{self.version}" if self.patches else None
+
+    @property
+    def airflow_build_version(self) -> str:
+        """What `airflow version` prints in this release's images: 3.3.2, or 3.3.2+runtime.14.0.3."""
+        return f"{self.airflow}+{self.local_label}" if self.patches else str(self.airflow)
 
     def package_version(self, name: str) -> str | None:
         return dict(self.packages).get(name)

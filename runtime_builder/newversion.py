@@ -13,7 +13,9 @@ follows versions.yaml's own conventions:
   `--upgrade-providers`. Pin convention: a line's `packages` are the pins of its newest
   non-nightly release, which the new release becomes; so when its pins differ, the line's
   pins move to them and every other release of the line gets overrides for what it had
-  inherited, so that its resolved pins stay exactly what they were.
+  inherited, so that its resolved pins stay exactly what they were. The base's backport
+  `patches` follow when the Airflow version stays; when it moves they are left behind and
+  the report names them (a backport is made for one Airflow release).
 - major: a new line after the last one, copying the base line's shared values (suite,
   Pythons, architectures, environment) with the new Airflow minor, the base's pins (or the
   newest compatible with `--upgrade-providers`), and one release entry.
@@ -25,6 +27,7 @@ exactly as before; otherwise nothing is written.
 from __future__ import annotations
 
 import difflib
+import json
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version as Pep440
 
 from . import feed, notes, pkgindex, render, yamltext
-from .model import Channel, Matrix, Release, Version
+from .model import Backport, Channel, Matrix, Release, Version
 from .schema import MatrixError, parse_document
 from .validate import check_rules
 
@@ -104,9 +107,12 @@ class Plan:
 
 
 def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.airflow_unavailable,
-         upgrader: Upgrader = pkgindex.newest_compatible) -> Plan:
-    """The new version and versions.yaml's new text, validated. Raises NewVersionError."""
-    previous = validate_text(source)  # an invalid file is reported as such (MatrixError)
+         upgrader: Upgrader = pkgindex.newest_compatible, patches: Path | None = None) -> Plan:
+    """The new version and versions.yaml's new text, validated. Raises NewVersionError.
+
+    `patches`: the folder of the releases' patch files (patches/ beside versions.yaml).
+    """
+    previous = validate_text(source, patches)  # an invalid file is reported as such (MatrixError)
     base = base_release(previous, request)
     version = request.bump.next(base.version)
     refuse_existing(previous, version)
@@ -122,16 +128,19 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     packages = dict(base.packages)
     if request.upgrade_providers and packages:
         packages = upgraded(packages, request.bump, airflow, base, request.released, upgrader)
+    # Backports are made for one Airflow release: they follow the new version only when it keeps it.
+    carried = base.patches if airflow == base.airflow else ()
     try:
         if request.bump is Bump.MAJOR:
             edits, overridden = major_edits(source, base, version, airflow, packages, request.released), ()
         else:
-            edits, overridden = release_edits(source, previous, base, version, airflow, packages, request.released)
+            edits, overridden = release_edits(source, previous, base, version, airflow, packages, request.released,
+                                              carried)
         text = yamltext.apply(source, edits)
     except yamltext.TextEditError as error:
         raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
     try:
-        matrix = validate_text(text)
+        matrix = validate_text(text, patches)
     except MatrixError as error:
         problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
         raise NewVersionError(f"Runtime {version} would make {MATRIX_FILE} invalid; nothing was written:\n"
@@ -142,9 +151,9 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     return Plan(request, base, matrix.release(str(version)), source, text, previous, matrix, changes, overridden)
 
 
-def validate_text(text: str) -> Matrix:
+def validate_text(text: str, patches: Path | None = None) -> Matrix:
     """What `schema.load_matrix` does, for text not written to a file yet."""
-    matrix, problems = parse_document(text)
+    matrix, problems = parse_document(text, patches)
     if matrix is not None:
         problems += check_rules(matrix)
     if problems or matrix is None:
@@ -316,17 +325,24 @@ def _prefix(lines: list[str], item: yaml.MappingNode) -> str:
 
 
 def release_lines(prefix: str, column: int, step: int, version: Version, airflow: Version, released: date,
-                  packages: Mapping[str, str], spelled: Mapping[str, str]) -> list[str]:
+                  packages: Mapping[str, str], spelled: Mapping[str, str],
+                  patches: tuple[Backport, ...] = ()) -> list[str]:
     pad = " " * column
     entry = [f"{prefix}version: {version}", f"{pad}airflow: {airflow}", f"{pad}released: {released.isoformat()}",
              f"{pad}channel: {Channel.STABLE.value}"]
     if packages:
         entry += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
+    if patches:
+        item = " " * (column + step)
+        entry.append(f"{pad}patches:")
+        for backport in patches:  # JSON strings are YAML double-quoted scalars
+            entry += [f"{item}- file: {json.dumps(backport.file)}", f"{item}  summary: {json.dumps(backport.summary)}"]
     return entry
 
 
 def release_edits(source: str, matrix: Matrix, base: Release, version: Version, airflow: Version,
-                  packages: Mapping[str, str], released: date) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
+                  packages: Mapping[str, str], released: date,
+                  patches: tuple[Backport, ...] = ()) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
     """A new release entry in the base's line; the line's pins follow it (see the module's docstring)."""
     lines = source.splitlines()
     line = _line_node(yamltext.compose(source), base.line)
@@ -352,7 +368,7 @@ def release_edits(source: str, matrix: Matrix, base: Release, version: Version, 
     nodes = _release_nodes(line)
     anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
     entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,
-                          differ, spelled)
+                          differ, spelled, patches)
     edits.append(yamltext.insert_after(anchor, entry))
     return edits, tuple(overridden)
 
@@ -482,6 +498,13 @@ def report(plan: Plan) -> str:
         out += [f"  {c.name}: {c.old or '(none)'} -> {c.new}" for c in plan.changes]
     else:
         out.append(f"pins: as in {plan.base.version} ({len(new.packages)} packages)")
+    if new.patches:
+        out.append(f"backports carried over from {plan.base.version} (Airflow stays {new.airflow}; images report "
+                   f"{new.airflow_build_version}): {', '.join(b.name for b in new.patches)}")
+    elif plan.base.patches:
+        out.append(f"backports of {plan.base.version} NOT carried over (made for Airflow {plan.base.airflow}, the new "
+                   f"version ships {new.airflow}): {', '.join(b.name for b in plan.base.patches)}; check each is "
+                   "upstream in it, or port it under patches/ and list it in versions.yaml")
     if plan.overridden:
         out.append(f"line {new.line}'s packages now pin {new.version}'s versions; the other releases "
                    f"({', '.join(plan.overridden)}) keep their pins as overrides")

@@ -120,6 +120,10 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
                  "available": locked_now is not None, "since_available": locked_before is not None,
                  "count": len(locked_now or {}), "changes": lock_changes},
         "known_issues": list(release.known_issues),
+        "patches": list(release.patches),
+        "patches_dropped": [b for b in (since.patches if since else ()) if b.name not in
+                            {now.name for now in release.patches}],
+        "airflow_build": release.airflow_build_version,
     }
 
 

@@ -85,8 +85,9 @@ def identity() -> dict:
 
 # -- distributions ---------------------------------------------------------------------------
 
-def distributions() -> dict:
-    """Every distribution of the venv: version, and files its RECORD lists that are gone.
+def distributions(request: dict) -> dict:
+    """Every distribution of the venv: version, files its RECORD lists that are gone, the
+    backport patches it records; and the text of the files `patched_files` names.
 
     RECORD is read as plain text, not through `Distribution.files`: under QEMU the path
     objects for some 30,000 files cost minutes.
@@ -113,8 +114,16 @@ def distributions() -> dict:
             "path": path,
             "missing_files": len(missing),
             "missing_examples": missing[:5],
+            "runtime_patches": _lines_of(os.path.join(path, "RUNTIME_PATCHES")),
         })
-    return {"site_packages": root, "distributions": found}
+    patched = {name: _read(os.path.join(root, name)) if os.path.isfile(os.path.join(root, name)) else None
+               for name in request.get("patched_files", [])}
+    return {"site_packages": root, "distributions": found, "patched_files": patched}
+
+
+def _lines_of(path: str) -> list[str]:
+    """The non-empty lines of a file; none when it does not exist."""
+    return [line for line in (_read(path) or "").splitlines() if line.strip()] if os.path.isfile(path) else []
 
 
 def _headers(path: str) -> dict[str, str]:
@@ -384,7 +393,7 @@ def collect(request: dict) -> dict:
     pip = start_pip(request) if "pip" in sections else {}
     steps = {
         "identity": identity,
-        "distributions": distributions,
+        "distributions": lambda: distributions(request),
         "airflow": lambda: airflow_facts(request),
         "dags": lambda: dags_facts(request),
         "filesystem": lambda: filesystem(request),

@@ -23,7 +23,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
-from .model import Channel, Matrix, Platform, Policy, Release, Suite, Version
+from . import patching
+from .model import Backport, Channel, Matrix, Platform, Policy, Release, Suite, Version
 
 SCHEMA_VERSION = 1
 PYTHON_VERSION = re.compile(r"^3\.(0|[1-9]\d*)$")
@@ -160,7 +161,7 @@ def load_matrix(path: Path) -> Matrix:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise MatrixError(filename, [Problem("", "", f"cannot read the file: {error.strerror}")]) from error
-    matrix, problems = parse_document(text)
+    matrix, problems = parse_document(text, path.parent / PATCHES_DIR)
     if matrix is not None:
         problems += check_rules(matrix)
     if problems:
@@ -169,8 +170,12 @@ def load_matrix(path: Path) -> Matrix:
     return matrix
 
 
-def parse_document(text: str) -> tuple[Matrix | None, list[Problem]]:
-    """The structural half of validation: types, keys, formats, inheritance."""
+def parse_document(text: str, patches: Path | None = None) -> tuple[Matrix | None, list[Problem]]:
+    """The structural half of validation: types, keys, formats, inheritance.
+
+    `patches`: the folder the releases' `patches:` files are read from (patches/ beside
+    versions.yaml); a patch is read, parsed and checked here, so a broken one never renders.
+    """
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
@@ -195,7 +200,7 @@ def parse_document(text: str) -> tuple[Matrix | None, list[Problem]]:
     airflow_pythons = _airflow_pythons(reader, top["airflow_pythons"])
     suites = _suites(reader, top["suites"])
     major_env = _airflow_majors(reader, top["airflow_majors"])
-    releases = list(_lines(reader, top["lines"], policy, suites, major_env))
+    releases = list(_lines(reader, top["lines"], policy, suites, major_env, patches))
     if reader.problems or policy is None or uv_version is None:
         return None, reader.problems
     matrix = Matrix(
@@ -326,11 +331,15 @@ LINE_KEYS = {
     "runtime", "airflow", "suite", "python", "pythons", "architectures", "packages", "environment",
     "end_of_maintenance", "end_of_basic_support", "releases",
 }
-RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "environment", "known_issues", "yanked"}
+RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "environment", "known_issues", "yanked",
+                "patches"}
+PATCH_KEYS = {"file", "summary"}
+PATCHES_DIR = "patches"
+PATCH_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*\.patch$")
 
 
 def _lines(reader: _Reader, raw: Any, policy: Policy | None, suites: dict[str, Suite],
-           major_env: dict[int, dict[str, str]]) -> Iterator[Release]:
+           major_env: dict[int, dict[str, str]], patches: Path | None) -> Iterator[Release]:
     if not isinstance(raw, list) or not raw:
         reader.problem("lines", "", f"must be a non-empty list of Runtime lines, got {_describe(raw)}")
         return
@@ -348,11 +357,11 @@ def _lines(reader: _Reader, raw: Any, policy: Policy | None, suites: dict[str, S
                                                           "architectures", "releases"})
         if not line:
             continue
-        yield from _line(reader, line, where, policy, suites, major_env)
+        yield from _line(reader, line, where, policy, suites, major_env, patches)
 
 
 def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites: dict[str, Suite],
-          major_env: dict[int, dict[str, str]]) -> Iterator[Release]:
+          major_env: dict[int, dict[str, str]], patches: Path | None) -> Iterator[Release]:
     runtime = reader.integer(line.get("runtime"), where, "runtime", 1)
     airflow_minor = reader.string(line.get("airflow"), where, "airflow", AIRFLOW_MINOR,
                                   "an Airflow minor such as '3.3'")
@@ -373,7 +382,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
     if not isinstance(raw_releases, list) or not raw_releases:
         reader.problem(where, "releases", f"must be a non-empty list of releases, got {_describe(raw_releases)}")
         return
-    parsed = [_release_fields(reader, raw, f"{where} > releases[{i}]") for i, raw in enumerate(raw_releases)]
+    parsed = [_release_fields(reader, raw, f"{where} > releases[{i}]", patches) for i, raw in enumerate(raw_releases)]
     complete = [p for p in parsed if p is not None]
     if None in (runtime, airflow_minor, suite, python, policy) or len(complete) != len(parsed):
         return
@@ -412,6 +421,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
             end_of_basic_support=end_of_basic,
             known_issues=fields["known_issues"],
             yanked=fields["yanked"],
+            patches=fields["patches"],
         )
 
 
@@ -429,7 +439,7 @@ def _platform_check(reader: _Reader, where: str) -> Callable[[Any, str], Platfor
     return check
 
 
-def _release_fields(reader: _Reader, raw: Any, where: str) -> dict | None:
+def _release_fields(reader: _Reader, raw: Any, where: str, patches: Path | None) -> dict | None:
     version_text = raw.get("version") if isinstance(raw, dict) else None
     if isinstance(version_text, str):
         where = f"{where} ({version_text})"
@@ -459,6 +469,7 @@ def _release_fields(reader: _Reader, raw: Any, where: str) -> dict | None:
         "packages": _packages(reader, raw.get("packages"), where),
         "environment": _environment(reader, raw.get("environment"), where),
         "known_issues": known_issues, "yanked": yanked,
+        "patches": _patches(reader, raw.get("patches"), where, patches),
     }
     return fields if len(reader.problems) == before else None
 
@@ -480,6 +491,60 @@ def _known_issues(reader: _Reader, raw: Any, where: str) -> tuple[str, ...]:
         elif text is not None:
             issues.append(text.strip())
     return tuple(issues)
+
+
+def _patches(reader: _Reader, raw: Any, where: str, folder: Path | None) -> tuple[Backport, ...]:
+    """Optional: the release's patches to Airflow, each read from `folder`, parsed and checked."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        reader.problem(where, "patches", f"must be a non-empty list of {{file, summary}}, got {_describe(raw)}")
+        return ()
+    found: list[Backport] = []
+    for index, item in enumerate(raw):
+        field = f"patches[{index}]"
+        item = reader.mapping(item, where, field, PATCH_KEYS, PATCH_KEYS)
+        if not set(item) >= PATCH_KEYS:
+            continue
+        file = reader.string(item["file"], where, f"{field}.file", PATCH_FILE,
+                             "a relative path under patches/ ending in .patch, e.g. airflow-3.3.2/0001-fix.patch")
+        summary = reader.string(item["summary"], where, f"{field}.summary")
+        if summary is not None and not summary.strip():
+            reader.problem(where, f"{field}.summary", "a patch needs its summary (a non-empty string)")
+        if file is None or summary is None:
+            continue
+        text = _patch_text(reader, where, f"{field}.file", file, folder)
+        if text is None:
+            continue
+        backport = Backport(file, summary.strip(), text)
+        if backport.name in {b.name for b in found}:
+            reader.problem(where, f"{field}.file", f"{file!r}: another patch of this release has the file name "
+                                                   f"{backport.name!r}; names must be unique in a release")
+            continue
+        found.append(backport)
+    return tuple(found)
+
+
+def _patch_text(reader: _Reader, where: str, field: str, file: str, folder: Path | None) -> str | None:
+    if folder is None:
+        reader.problem(where, field, f"{file!r}: no {PATCHES_DIR}/ folder to read it from")
+        return None
+    try:
+        text = (folder / file).read_text(encoding="utf-8")
+    except OSError as error:
+        reader.problem(where, field, f"{file!r} cannot be read under {PATCHES_DIR}/: {error.strerror}")
+        return None
+    try:
+        changes = patching.parse(text, file)
+    except patching.PatchError as error:
+        reader.problem(where, field, f"is not a usable patch: {error}")
+        return None
+    for change in changes:
+        if not change.path.startswith("airflow/") or change.path.startswith("airflow/providers/"):
+            reader.problem(where, field, f"{file!r} changes {change.path!r}: a Runtime patch may only change "
+                                         "Airflow's own package (airflow/, not airflow/providers/)")
+            return None
+    return text
 
 
 def add_months(day: date, months: int, month_end: bool) -> date:

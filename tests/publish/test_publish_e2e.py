@@ -1,4 +1,5 @@
-"""Publish Runtime 14.0.2 (default Python, base and ONBUILD, amd64 and arm64) to a real registry.
+"""Publish the default Runtime release (the newest stable; default Python, base and ONBUILD, amd64
+and arm64) to a real registry.
 
 One test, in the order a release manager lives it: a previous release holds the floating
 tags; a publish whose arm64 tests fail leaves every tag where it was; the re-run completes
@@ -29,7 +30,8 @@ from runtime_builder.schema import load_matrix
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSION = "14.0.2"
+# The release that carries `latest`, so that the floating tags are all exercised.
+VERSION = str(load_matrix(ROOT / "versions.yaml").default_release().version)
 LOCAL_REPOSITORY = "airflow-runtime-e2e"
 REPOSITORY = "airflow-runtime"
 HOOK = Path(__file__).resolve().parent / "image_check.py"

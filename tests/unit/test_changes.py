@@ -208,3 +208,15 @@ def test_editing_known_issues_alone_builds_nothing() -> None:
     moved = dataclasses.replace(release, python="3.12")
     assert changed_versions(head, dataclasses.replace(
         head, releases=tuple(moved if r is release else r for r in head.releases))) == {"14.0.2"}
+
+
+def test_a_patch_file_builds_every_cell_of_the_releases_that_name_it(tmp_path):
+    folder = tmp_path / "head"
+    (folder / "patches" / "airflow-3.3.2").mkdir(parents=True)
+    patch = (Path(__file__).resolve().parents[2] / "patches").rglob("*.patch")
+    (folder / "patches" / "airflow-3.3.2" / "0001-fix.patch").write_text(next(patch).read_text())
+    entry = [{"file": "airflow-3.3.2/0001-fix.patch", "summary": "A fix."}]
+    head = load_text(folder, edit(lambda doc: release(doc, "14.0.2").__setitem__("patches", entry))(fixture_text()))
+    release_cells = [s.name for s in all_specs(head) if str(s.release.version) == "14.0.2"]
+    assert names(affected(head, head, ["patches/airflow-3.3.2/0001-fix.patch"])) == release_cells
+    assert affected(head, head, ["patches/airflow-3.3.2/0002-unused.patch"]) == []

@@ -20,6 +20,7 @@ import pytest
 from runtime_builder import host
 from runtime_builder.lifecycle import Status, end_of_life_refusal, status, table
 from runtime_builder.model import Channel, Matrix, Variant
+from runtime_builder.schema import load_matrix
 from runtime_builder.tags import TagKind, image_tags
 
 from .support import REPO_ROOT, edit, fixture_text, write_matrix
@@ -88,7 +89,8 @@ def test_lifecycle_text_as_of_a_day(cli):
     assert rows["12.1.0"][-1] == "basic support"
     assert rows["13.1.0"] == ["13.1.0", "stable", "2026-03-16", "2027-09-30", "2028-03-31", "no", "supported"]
     assert rows["14.0.1"] == ["14.0.1", "deprecated", "2026-08-14", "2028-07-31", "2029-01-31", "yes", "supported"]
-    assert len(rows) == 12
+    assert rows["14.0.3"] == ["14.0.3", "stable", "2026-11-23", "2028-07-31", "2029-01-31", "no", "supported"]
+    assert len(rows) == len(load_matrix(REPO_ROOT / "versions.yaml").releases)
 
 
 def test_lifecycle_before_a_release_says_not_released(cli):
@@ -105,7 +107,7 @@ def test_lifecycle_json_shape(cli):
     assert result.code == 0, result.err
     document = json.loads(result.out)
     assert document["as_of"] == "2027-06-01"
-    assert len(document["releases"]) == 12
+    assert len(document["releases"]) == len(load_matrix(REPO_ROOT / "versions.yaml").releases)
     assert {tuple(entry) for entry in document["releases"]} == {(
         "version", "channel", "released", "end_of_maintenance", "end_of_basic_support", "yanked", "yanked_reason",
         "status")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -24,7 +24,7 @@ from runtime_builder.schema import load_matrix
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "templates", "distributions", "releases.json")
+COPIED = ("versions.yaml", "patches", "templates", "distributions", "releases.json")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def cut(root: Path, request: Request, index: FakeIndex | None = None, write: boo
     base = newversion.base_release(matrix, request)
     index.current = dict(base.packages)
     source = (root / "versions.yaml").read_bytes().decode()
-    plan = newversion.plan(source, request, index.airflow_check, index.upgrader)
+    plan = newversion.plan(source, request, index.airflow_check, index.upgrader, patches=root / "patches")
     if write:
         newversion.apply(root, plan, lock_writer=None)
     return plan
@@ -92,7 +92,7 @@ def cut(root: Path, request: Request, index: FakeIndex | None = None, write: boo
 
 def offline_plan(source: str, request: Request) -> newversion.Plan:
     index = FakeIndex()
-    return newversion.plan(source, request, index.airflow_check, index.upgrader)
+    return newversion.plan(source, request, index.airflow_check, index.upgrader, patches=REPO_ROOT / "patches")
 
 
 def comment_lines(text: str) -> list[str]:
@@ -150,6 +150,9 @@ def test_a_patch_adds_one_entry_after_the_newest_release_of_the_default_line(roo
         f"        airflow: {base.airflow}",
         f"        released: {day.isoformat()}",
         "        channel: stable",
+        *(["        patches:"] if base.patches else []),
+        *(line for b in base.patches for line in (f"          - file: {json.dumps(b.file)}",
+                                                   f"            summary: {json.dumps(b.summary)}")),
     ]
     after = assert_written(root, original, str(expected))
     new = after.release(str(expected))
@@ -540,7 +543,8 @@ def test_upgrading_providers_asks_the_real_index(root, before):
     base = newest_released(before, before.default_release().line)
     source = (root / "versions.yaml").read_text()
     try:
-        plan = newversion.plan(source, Request(Bump.PATCH, a_day_for(before, base.line), upgrade_providers=True))
+        plan = newversion.plan(source, Request(Bump.PATCH, a_day_for(before, base.line), upgrade_providers=True),
+                               patches=root / "patches")
     except NewVersionError:
         # Tell "no index here" (skip) from a real failure: can the index give the base's own Airflow?
         reason = pkgindex.airflow_unavailable(base.airflow, base.python, base.released)
@@ -550,3 +554,42 @@ def test_upgrading_providers_asks_the_real_index(root, before):
     for name, version in base.packages:
         new = plan.release.package_version(name)
         assert new is not None and Pep440(new) in SpecifierSet(newversion.allowed_range(version, Bump.PATCH))
+
+
+# --- backports ---------------------------------------------------------------------------------
+
+
+def add_patches(root: Path, release: Release, file: str) -> None:
+    """Give `release` the committed patch `file` in the scratch versions.yaml (its entry as written)."""
+    path = root / "versions.yaml"
+    entry = (f"      - version: {release.version}\n        airflow: {release.airflow}\n"
+             f"        released: {release.released.isoformat()}\n        channel: {release.channel.value}\n")
+    text = path.read_text()
+    assert text.count(entry) == 1, f"the entry of {release.version} is not written as expected"
+    path.write_text(text.replace(entry, entry + f"        patches:\n          - file: {file}\n"
+                                                "            summary: \"A backport.\"\n"))
+
+
+def test_a_patch_keeping_airflow_carries_the_backports_over(root, before):
+    patched = next(r for r in before.releases if r.patches)
+    assert newest_released(before, patched.line) == patched, "the committed patched release is its line's newest"
+    plan = cut(root, Request(Bump.PATCH, a_day_for(before, patched.line), base=str(patched.version)))
+    assert plan.release.airflow == patched.airflow
+    assert plan.release.patches == patched.patches
+    assert plan.release.airflow_build_version == f"{patched.airflow}+runtime.{plan.release.version}"
+    assert "backports carried over from" in newversion.report(plan)
+    assert load_matrix(root / "versions.yaml").release(str(plan.release.version)).patches == patched.patches
+
+
+def test_moving_airflow_leaves_the_backports_behind_and_says_so(root, before):
+    runtime = next(n for n in before.lines if newest_released(before, n) == before.line(n)[-1])
+    base = newest_released(before, runtime)
+    file = next(b.file for r in before.releases for b in r.patches)
+    add_patches(root, base, file)
+    airflow = Version(base.airflow.major, base.airflow.minor, base.airflow.patch + 1)
+    plan = cut(root, Request(Bump.PATCH, a_day_for(before, runtime), base=str(base.version), airflow=str(airflow)))
+    assert plan.base.patches and plan.release.patches == ()
+    assert plan.release.airflow_build_version == str(airflow)
+    report = newversion.report(plan)
+    assert f"backports of {base.version} NOT carried over (made for Airflow {base.airflow}" in report
+    assert PurePosixPath(file).name in report
