@@ -9,6 +9,7 @@ the change touches; `affected_since` reads those three from git.
   version's RELEASE_NOTES.md builds nothing. When templates changed
   too, the rendered files follow from them, so only lock files count there.
 - patches/<file>: every release whose `patches:` names it (its rendered copy follows).
+- inhouse/<name>/: every release whose `in_house:` lists that package.
 - templates/ (except reference/ and notes/), the builder's code, the image tests, the workflows: the
   default cells, one base and one ONBUILD image of the default release, Python and amd64.
 - anything else (documentation, unit tests) builds nothing.
@@ -23,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from .lock import BUILD_TOOLS
 from .model import Matrix, Platform, Release, Variant
-from .schema import PATCHES_DIR, parse_document
+from .schema import INHOUSE_DIR, PATCHES_DIR, parse_document
 from .specs import ImageSpec, all_specs
 
 # Paths whose change can alter how every image is built or tested.
@@ -71,6 +72,8 @@ def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[Im
             elif "locks" in parts or not templates_changed:
                 python = parts[2].removeprefix("python-")
                 wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
+        elif parts[0] == INHOUSE_DIR and len(parts) > 1:
+            wanted.update(s for s in cells if any(p.name == parts[1] for p in s.release.in_house))
         elif parts[0] == PATCHES_DIR:
             file = PurePosixPath(*parts[1:]).as_posix()
             wanted.update(s for s in cells if any(b.file == file for b in s.release.patches))
@@ -87,7 +90,7 @@ def affected_since(root: Path, revision: str, head: Matrix) -> list[ImageSpec]:
         base_text = _git(root, "show", f"{base_commit}:versions.yaml")
     except LookupError:  # versions.yaml is new: every release in it is too
         base_text = ""
-    base, _ = parse_document(base_text, root / PATCHES_DIR) if base_text else (None, [])
+    base, _ = parse_document(base_text, root) if base_text else (None, [])
     return affected(base, head, paths)
 
 

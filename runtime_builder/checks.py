@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from packaging.utils import canonicalize_name
+
 from . import patching
 from .lock import pins
 from .model import Platform, Release, Version
@@ -50,6 +52,7 @@ class Expected:
     airflow_reported: str = ""  # what `airflow version` prints; with a local label when patched
     patches: tuple[tuple[str, str], ...] = ()  # (name, unified diff) of the release's backports
     patched_distribution: str = ""  # the distribution the patches relabel
+    in_house: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, version, Airflow plugins) built in
 
     @property
     def reported(self) -> str:
@@ -93,12 +96,14 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
     locked = pins(lock_text)
     if release.patches and release.airflow_distribution in locked:  # patched: the local version label
         locked[release.airflow_distribution] += f"+{release.local_label}"
+    locked |= {canonicalize_name(package.name): package.version for package in release.in_house}
     return Expected(
         runtime_version=runtime,
         airflow_version=str(airflow),
         airflow_reported=release.airflow_build_version,
         patches=tuple((backport.name, backport.text) for backport in release.patches),
         patched_distribution=release.airflow_distribution if release.patches else "",
+        in_house=tuple((package.name, package.version, package.plugins) for package in release.in_house),
         python=python,
         debian=release.suite.debian,
         platform=platform,
@@ -255,6 +260,38 @@ def check_patches(expected: Expected, facts: Mapping) -> list[str]:
                 problems.append(f"{dist_name} {dist['version']} records patches {recorded}, but the release patches "
                                 f"{expected.patched_distribution or 'nothing'}")
     return problems
+
+
+def check_in_house(expected: Expected, facts: Mapping) -> list[str]:
+    """Each in-house package is installed once at its version and its Airflow plugins load."""
+    section, problems = _section(facts, "distributions")
+    airflow, more = _section(facts, "airflow")
+    problems += more
+    if problems:
+        return problems
+    plugins = airflow.get("plugins", {})
+    if expected.in_house and "error" in plugins:
+        return [f"Airflow's plugins manager failed (`airflow plugins` would too):\n{plugins['error']}"]
+    loaded = {plugin["name"]: plugin for plugin in plugins.get("plugins", [])}
+    for name, version, entry_points in expected.in_house:
+        found = section["distributions"].get(canonicalize_name(name), [])
+        if [d["version"] for d in found] != [version]:
+            shown = ", ".join(d["version"] for d in found) or "not installed"
+            problems.append(f"in-house {name}: {shown}, expected {version} (locks/in-house.txt)")
+        for plugin in entry_points:
+            if plugin not in loaded:
+                errors = "".join(f"\n  {k}: {v}" for k, v in plugins.get("import_errors", {}).items())
+                problems.append(f"in-house {name}: Airflow did not load its plugin {plugin!r}; loaded: "
+                                f"{', '.join(sorted(loaded)) or 'none'}; import errors: {errors or 'none'}")
+            elif _source_distribution(loaded[plugin]["source"]) != canonicalize_name(name):
+                problems.append(f"in-house {name}: a plugin named {plugin!r} was loaded, but from "
+                                f"{loaded[plugin]['source']}")
+    return problems
+
+
+def _source_distribution(source: str) -> str:
+    """The distribution of an entry-point plugin's source ("name==version: EntryPoint(...)")."""
+    return canonicalize_name(source.split("==", 1)[0].strip())
 
 
 def check_providers(expected: Expected, facts: Mapping) -> list[str]:

@@ -15,7 +15,7 @@ import jinja2
 
 from . import lifecycle, log, notes, render
 from .model import Channel, Matrix, Platform, Release, Variant
-from .schema import PATCHES_DIR, MatrixError, load_matrix
+from .schema import MatrixError, load_matrix
 from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
 from .tags import image_tags
 
@@ -186,6 +186,18 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_stale_locks(args: argparse.Namespace, matrix: Matrix, specs: list) -> None:
+    """Before any engine work: the locks of what is about to be built match versions.yaml and inhouse/."""
+    from .lock import stale_locks
+    from .specs import context_dir
+
+    contexts = {f"{context_dir(s.release, s.python, Variant.BASE)}/" for s in specs}
+    stale = [problem for problem in stale_locks(matrix, args.root) if problem.startswith(tuple(contexts))]
+    if stale:
+        listed = "\n".join(f"  {problem}" for problem in stale)
+        raise UsageError(f"the lock files of what would be built are out of date:\n{listed}")
+
+
 def _build_specs(args: argparse.Namespace, matrix: Matrix) -> list:
     from .builder import native_platform
 
@@ -219,6 +231,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     matrix = _matrix(args)
     _refuse_end_of_life(args, [matrix.release(v) for v in args.versions] or [matrix.default_release()])
     specs = _build_specs(args, matrix)
+    _refuse_stale_locks(args, matrix, specs)
     try:
         ensure_host(arm64=any(s.platform is Platform.ARM64 for s in specs))
         engine = _engine()
@@ -515,7 +528,7 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     try:
-        plan = newversion.plan(source, request, patches=args.root / PATCHES_DIR)
+        plan = newversion.plan(source, request, root=args.root)
     except newversion.NewVersionError as error:
         raise UsageError(str(error)) from error
     sys.stdout.write(newversion.report(plan))

@@ -37,6 +37,7 @@ def release_facts(release: Release) -> dict:
         "airflow": str(release.airflow),
         "airflow_build": release.airflow_build_version,
         "patches": [{"name": backport.name, "summary": backport.summary} for backport in release.patches],
+        "in_house": [{"name": package.name, "version": package.version} for package in release.in_house],
         "pythons": list(release.pythons),
         "default_python": release.python,
         "platforms": [p.value for p in release.platforms],

@@ -5,6 +5,10 @@ matrix is locked from this one host. Resolution only sees packages published by 
 after the release date (`--exclude-newer`), so re-locking an old release gives the same
 answer it gave then instead of dragging in today's dependencies.
 
+In-house packages (`in_house:`) are not resolved from an index: their dependencies join
+the resolution, and `inhouse.lock_files` records their versions and source digests beside
+the lock files (`locks/in-house.txt`, `locks/in-house.sha256`).
+
 Sources are allowed in the resolution: Airflow 2 depends on python-nvd3, which publishes
 no wheel. Such packages are pure Python, so the builder stage builds them natively into
 `py3-none-any` wheels that are right for every target architecture.
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from . import inhouse
 from .model import Matrix, Platform, Release
 from .specs import lock_path
 
@@ -45,9 +50,11 @@ class LockCell:
         return str(lock_path(self.release, self.python, self.platform))
 
     def requirements(self) -> str:
-        """What the lock must satisfy: Airflow, the pins, and pip (so the venv has a pinned pip)."""
+        """What the lock must satisfy: Airflow, the pins, what the in-house packages depend on,
+        and pip (so the venv has a pinned pip)."""
         lines = [f"apache-airflow=={self.release.airflow}"]
         lines += [f"{name}=={version}" for name, version in self.release.packages]
+        lines += [requirement for package in self.release.in_house for requirement in package.dependencies]
         lines.append("pip")
         return "\n".join(lines) + "\n"
 
@@ -97,8 +104,12 @@ def lock_text(cell: LockCell) -> str:
 
 
 def build_tools_text(matrix: Matrix) -> str:
-    """uv itself, hash-pinned, for the builder stage (same file in every build context)."""
-    body = _compile(f"uv=={matrix.uv_version}\n", "3.11", Platform.AMD64, "2100-01-01")
+    """uv (and flit_core, for in-house packages), hash-pinned, for the builder stage (same file
+    in every build context)."""
+    tools = f"uv=={matrix.uv_version}\n"
+    if matrix.flit_core_version:
+        tools += f"flit_core=={matrix.flit_core_version}\n"
+    body = _compile(tools, "3.11", Platform.AMD64, "2100-01-01")
     return "# The builder stage's tools. Written by `build.py lock`; do not edit.\n" + body
 
 
@@ -130,6 +141,32 @@ def stale_locks(matrix: Matrix, root: Path) -> list[str]:
     for context in sorted({Path(cell.path).parent for cell in cells(matrix)}):
         if not (root / context / BUILD_TOOLS).exists():
             problems.append(f"{context / BUILD_TOOLS}: missing; run `python build.py lock`")
+    for release, context in _contexts(cells(matrix)):
+        problems += _in_house_drift(release, root / context, context)
+    return problems
+
+
+def _contexts(selected: list[LockCell]) -> list[tuple[Release, Path]]:
+    """Each (release, locks/ folder) the cells belong to, once."""
+    seen = {Path(cell.path).parent: cell.release for cell in selected}
+    return [(seen[context], context) for context in sorted(seen)]
+
+
+def _in_house_drift(release: Release, folder: Path, shown: Path) -> list[str]:
+    """Why the in-house lock files of one context disagree with versions.yaml and inhouse/."""
+    wanted = inhouse.lock_files(release)
+    problems = []
+    for name in (inhouse.PINS, inhouse.MANIFEST):
+        path = folder / name
+        if name not in wanted:
+            if path.exists():
+                problems.append(f"{shown / name}: Runtime {release.version} has no in-house packages; "
+                                f"run `python build.py lock {release.version}`")
+        elif not path.exists():
+            problems.append(f"{shown / name}: missing; run `python build.py lock {release.version}`")
+        elif path.read_text() != wanted[name]:
+            problems.append(f"{shown / name}: differs from versions.yaml and {inhouse.DIR}/ (an in-house package "
+                            f"changed); run `python build.py lock {release.version}`")
     return problems
 
 
@@ -140,7 +177,10 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
     All resolutions finish before anything is written, so a failure writes nothing.
     """
     if only_stale:
-        selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())]
+        drifted = {context for release, context in _contexts(selected) if _in_house_drift(release, root / context,
+                                                                                        context)}
+        selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
+                    or Path(c.path).parent in drifted]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         texts = list(pool.map(lock_text, selected))
     tools = build_tools_text(matrix)
@@ -154,4 +194,13 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         if (root / context).parent.exists():
             (root / context).mkdir(exist_ok=True)
             (root / context / BUILD_TOOLS).write_text(tools)
+    for release, context in _contexts(selected):
+        wanted = inhouse.lock_files(release)
+        for name in (inhouse.PINS, inhouse.MANIFEST):
+            path = root / context / name
+            if name in wanted:
+                path.write_text(wanted[name])
+                written.append(str(context / name))
+            elif path.exists():
+                path.unlink()
     return written

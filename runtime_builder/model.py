@@ -110,6 +110,18 @@ class Backport:
 
 
 @dataclass(frozen=True)
+class InHouse:
+    """A Python package whose source lives in this repository (inhouse/<name>/, `in_house:`)."""
+
+    name: str  # its distribution name, also its folder under inhouse/
+    version: str  # the static [project].version of its pyproject.toml
+    summary: str  # [project].description
+    dependencies: tuple[str, ...]  # [project].dependencies: resolved into the lock with the rest
+    files: tuple[tuple[str, str], ...]  # (path inside its folder, text), sorted: what is built
+    plugins: tuple[str, ...] = ()  # the Airflow plugins it registers: its `airflow.plugins` entry points
+
+
+@dataclass(frozen=True)
 class Release:
     """One Runtime version, with every value it inherits already resolved."""
 
@@ -128,6 +140,7 @@ class Release:
     known_issues: tuple[str, ...]  # what users should know about this release, one entry per issue
     yanked: str | None  # the reason, when yanked
     patches: tuple[Backport, ...] = ()  # applied in this order at build time
+    in_house: tuple[InHouse, ...] = ()  # built from this repository's inhouse/ and installed
 
     @property
     def line(self) -> int:
@@ -164,6 +177,7 @@ class Matrix:
     uv_version: str
     # A fact about Airflow, not about a release: the Pythons each Airflow minor supports.
     airflow_pythons: tuple[tuple[str, tuple[str, ...]], ...]
+    flit_core_version: str | None = None  # the builder stage's wheel builder for in-house packages
 
     def release(self, version: str) -> Release:
         for release in self.releases:

@@ -107,12 +107,12 @@ class Plan:
 
 
 def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.airflow_unavailable,
-         upgrader: Upgrader = pkgindex.newest_compatible, patches: Path | None = None) -> Plan:
+         upgrader: Upgrader = pkgindex.newest_compatible, root: Path | None = None) -> Plan:
     """The new version and versions.yaml's new text, validated. Raises NewVersionError.
 
-    `patches`: the folder of the releases' patch files (patches/ beside versions.yaml).
+    `root`: the folder of versions.yaml, whose patches/ and inhouse/ the releases use.
     """
-    previous = validate_text(source, patches)  # an invalid file is reported as such (MatrixError)
+    previous = validate_text(source, root)  # an invalid file is reported as such (MatrixError)
     base = base_release(previous, request)
     version = request.bump.next(base.version)
     refuse_existing(previous, version)
@@ -140,7 +140,7 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     except yamltext.TextEditError as error:
         raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
     try:
-        matrix = validate_text(text, patches)
+        matrix = validate_text(text, root)
     except MatrixError as error:
         problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
         raise NewVersionError(f"Runtime {version} would make {MATRIX_FILE} invalid; nothing was written:\n"
@@ -151,9 +151,9 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     return Plan(request, base, matrix.release(str(version)), source, text, previous, matrix, changes, overridden)
 
 
-def validate_text(text: str, patches: Path | None = None) -> Matrix:
+def validate_text(text: str, root: Path | None = None) -> Matrix:
     """What `schema.load_matrix` does, for text not written to a file yet."""
-    matrix, problems = parse_document(text, patches)
+    matrix, problems = parse_document(text, root)
     if matrix is not None:
         problems += check_rules(matrix)
     if problems or matrix is None:
@@ -326,12 +326,14 @@ def _prefix(lines: list[str], item: yaml.MappingNode) -> str:
 
 def release_lines(prefix: str, column: int, step: int, version: Version, airflow: Version, released: date,
                   packages: Mapping[str, str], spelled: Mapping[str, str],
-                  patches: tuple[Backport, ...] = ()) -> list[str]:
+                  patches: tuple[Backport, ...] = (), in_house: tuple[str, ...] = ()) -> list[str]:
     pad = " " * column
     entry = [f"{prefix}version: {version}", f"{pad}airflow: {airflow}", f"{pad}released: {released.isoformat()}",
              f"{pad}channel: {Channel.STABLE.value}"]
     if packages:
         entry += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
+    if in_house:
+        entry.append(f"{pad}in_house: [{', '.join(in_house)}]")
     if patches:
         item = " " * (column + step)
         entry.append(f"{pad}patches:")
@@ -343,7 +345,10 @@ def release_lines(prefix: str, column: int, step: int, version: Version, airflow
 def release_edits(source: str, matrix: Matrix, base: Release, version: Version, airflow: Version,
                   packages: Mapping[str, str], released: date,
                   patches: tuple[Backport, ...] = ()) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
-    """A new release entry in the base's line; the line's pins follow it (see the module's docstring)."""
+    """A new release entry in the base's line; the line's pins follow it (see the module's docstring).
+
+    The base's in-house packages are written into the entry (a release-level list overrides
+    the line's, so the new release has exactly the base's)."""
     lines = source.splitlines()
     line = _line_node(yamltext.compose(source), base.line)
     step = _step(line)
@@ -368,7 +373,7 @@ def release_edits(source: str, matrix: Matrix, base: Release, version: Version, 
     nodes = _release_nodes(line)
     anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
     entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,
-                          differ, spelled, patches)
+                          differ, spelled, patches, tuple(package.name for package in base.in_house))
     edits.append(yamltext.insert_after(anchor, entry))
     return edits, tuple(overridden)
 
@@ -425,7 +430,7 @@ def major_edits(source: str, base: Release, version: Version, airflow: Version, 
     first = _release_nodes(line)[0][1]  # where the file puts a release entry
     text.append(f"{pad}releases:")
     text += release_lines(_prefix(lines, first), first.start_mark.column, step, version, airflow, released, {},
-                          spelled)
+                          spelled, (), tuple(package.name for package in base.in_house))
     last = yamltext.get(doc, "lines").value[-1]
     return [yamltext.insert_after(last, text)]
 

@@ -124,6 +124,9 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
         "patches_dropped": [b for b in (since.patches if since else ()) if b.name not in
                             {now.name for now in release.patches}],
         "airflow_build": release.airflow_build_version,
+        "in_house": diff({p.name: p.version for p in since.in_house} if since else {},
+                         {p.name: p.version for p in release.in_house}),
+        "in_house_now": list(release.in_house),
     }
 
 

@@ -191,7 +191,27 @@ def airflow_facts(request: dict) -> dict:
         "override": override_fact(conf, request.get("override")),
         "providers_manager": providers_manager(),
         "provider_imports": provider_imports(),
+        "plugins": plugins_facts(),
     }
+
+
+def plugins_facts() -> dict:
+    """What `airflow plugins` shows (name, source, macros of each plugin) and the import errors."""
+    try:
+        from airflow import plugins_manager
+
+        info = plugins_manager.get_plugin_info(attrs_to_dump=["macros", "source"])
+        if hasattr(plugins_manager, "get_import_errors"):  # Airflow 3
+            errors = plugins_manager.get_import_errors()
+        else:
+            errors = getattr(plugins_manager, "import_errors", {})
+        return {
+            "plugins": [{"name": str(p.get("name")), "source": str(p.get("source")),
+                         "macros": [str(m) for m in p.get("macros") or []]} for p in info],
+            "import_errors": {str(k): str(v) for k, v in errors.items()},
+        }
+    except Exception as error:
+        return {"error": error_text(error)}
 
 
 def _option_known(conf, section: str, key: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
 from . import patching
-from .model import Backport, Channel, Matrix, Platform, Policy, Release, Suite, Version
+from .model import Backport, Channel, InHouse, Matrix, Platform, Policy, Release, Suite, Version
 
 SCHEMA_VERSION = 1
 PYTHON_VERSION = re.compile(r"^3\.(0|[1-9]\d*)$")
@@ -161,7 +163,7 @@ def load_matrix(path: Path) -> Matrix:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise MatrixError(filename, [Problem("", "", f"cannot read the file: {error.strerror}")]) from error
-    matrix, problems = parse_document(text, path.parent / PATCHES_DIR)
+    matrix, problems = parse_document(text, path.parent)
     if matrix is not None:
         problems += check_rules(matrix)
     if problems:
@@ -170,11 +172,12 @@ def load_matrix(path: Path) -> Matrix:
     return matrix
 
 
-def parse_document(text: str, patches: Path | None = None) -> tuple[Matrix | None, list[Problem]]:
+def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, list[Problem]]:
     """The structural half of validation: types, keys, formats, inheritance.
 
-    `patches`: the folder the releases' `patches:` files are read from (patches/ beside
-    versions.yaml); a patch is read, parsed and checked here, so a broken one never renders.
+    `root`: the folder versions.yaml sits in. The releases' `patches:` files are read from
+    its patches/, their `in_house:` packages from its inhouse/; both are read and checked
+    here, so a broken one never renders. Without a root, a release using either is a problem.
     """
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
@@ -196,18 +199,23 @@ def parse_document(text: str, patches: Path | None = None) -> tuple[Matrix | Non
     if type(top["schema"]) is not int or top["schema"] != SCHEMA_VERSION:
         reader.problem("", "schema", f"{top['schema']!r} is not supported; this build.py reads schema {SCHEMA_VERSION}")
     policy = _policy(reader, top["policy"])
-    uv_version = _build_tools(reader, top["build_tools"])
+    uv_version, flit_core_version = _build_tools(reader, top["build_tools"])
     airflow_pythons = _airflow_pythons(reader, top["airflow_pythons"])
     suites = _suites(reader, top["suites"])
     major_env = _airflow_majors(reader, top["airflow_majors"])
-    releases = list(_lines(reader, top["lines"], policy, suites, major_env, patches))
+    releases = list(_lines(reader, top["lines"], policy, suites, major_env, root))
     if reader.problems or policy is None or uv_version is None:
         return None, reader.problems
+    users = [str(r.version) for r in releases if r.in_house]
+    if users and flit_core_version is None:
+        return None, [Problem("build_tools", "flit_core", f"missing: Runtime {', '.join(users)} build in-house "
+                                                          "packages, which needs an exact flit_core version")]
     matrix = Matrix(
         releases=tuple(sorted(releases, key=lambda r: r.version)),
         policy=policy,
         uv_version=uv_version,
         airflow_pythons=tuple(sorted(airflow_pythons.items())),
+        flit_core_version=flit_core_version,
     )
     return matrix, []
 
@@ -223,9 +231,14 @@ def _policy(reader: _Reader, raw: Any) -> Policy | None:
     return Policy(months, basic, month_end)
 
 
-def _build_tools(reader: _Reader, raw: Any) -> str | None:
-    raw = reader.mapping(raw, "build_tools", "", {"uv"}, {"uv"})
-    return reader.string(raw.get("uv"), "build_tools", "uv", re.compile(r"^\d+\.\d+\.\d+$"), "an exact uv version")
+def _build_tools(reader: _Reader, raw: Any) -> tuple[str | None, str | None]:
+    """(uv, flit_core): the builder stage's tools; flit_core only where in-house packages are built."""
+    raw = reader.mapping(raw, "build_tools", "", {"uv", "flit_core"}, {"uv"})
+    exact = re.compile(r"^\d+\.\d+\.\d+$")
+    uv = reader.string(raw.get("uv"), "build_tools", "uv", exact, "an exact uv version")
+    flit = reader.string(raw["flit_core"], "build_tools", "flit_core", exact, "an exact flit_core version") \
+        if "flit_core" in raw else None
+    return uv, flit
 
 
 def _airflow_pythons(reader: _Reader, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -329,17 +342,19 @@ def _packages(reader: _Reader, raw: Any, where: str) -> dict[str, str]:
 
 LINE_KEYS = {
     "runtime", "airflow", "suite", "python", "pythons", "architectures", "packages", "environment",
-    "end_of_maintenance", "end_of_basic_support", "releases",
+    "end_of_maintenance", "end_of_basic_support", "releases", "in_house",
 }
 RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "environment", "known_issues", "yanked",
-                "patches"}
+                "patches", "in_house"}
+INHOUSE_DIR = "inhouse"
+FLIT_BACKEND = "flit_core.buildapi"  # the one build backend the builder stage has
 PATCH_KEYS = {"file", "summary"}
 PATCHES_DIR = "patches"
 PATCH_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*\.patch$")
 
 
 def _lines(reader: _Reader, raw: Any, policy: Policy | None, suites: dict[str, Suite],
-           major_env: dict[int, dict[str, str]], patches: Path | None) -> Iterator[Release]:
+           major_env: dict[int, dict[str, str]], root: Path | None) -> Iterator[Release]:
     if not isinstance(raw, list) or not raw:
         reader.problem("lines", "", f"must be a non-empty list of Runtime lines, got {_describe(raw)}")
         return
@@ -357,11 +372,11 @@ def _lines(reader: _Reader, raw: Any, policy: Policy | None, suites: dict[str, S
                                                           "architectures", "releases"})
         if not line:
             continue
-        yield from _line(reader, line, where, policy, suites, major_env, patches)
+        yield from _line(reader, line, where, policy, suites, major_env, root)
 
 
 def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites: dict[str, Suite],
-          major_env: dict[int, dict[str, str]], patches: Path | None) -> Iterator[Release]:
+          major_env: dict[int, dict[str, str]], root: Path | None) -> Iterator[Release]:
     runtime = reader.integer(line.get("runtime"), where, "runtime", 1)
     airflow_minor = reader.string(line.get("airflow"), where, "airflow", AIRFLOW_MINOR,
                                   "an Airflow minor such as '3.3'")
@@ -374,6 +389,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
     platforms = reader.string_list(line.get("architectures"), where, "architectures", _platform_check(reader, where))
     packages = _packages(reader, line.get("packages"), where)
     environment = _environment(reader, line.get("environment"), where)
+    in_house = _in_house(reader, line.get("in_house"), where, root) if "in_house" in line else ()
     end_of_maintenance = reader.day(line["end_of_maintenance"], where, "end_of_maintenance") \
         if "end_of_maintenance" in line else None
     end_of_basic = reader.day(line["end_of_basic_support"], where, "end_of_basic_support") \
@@ -382,7 +398,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
     if not isinstance(raw_releases, list) or not raw_releases:
         reader.problem(where, "releases", f"must be a non-empty list of releases, got {_describe(raw_releases)}")
         return
-    parsed = [_release_fields(reader, raw, f"{where} > releases[{i}]", patches) for i, raw in enumerate(raw_releases)]
+    parsed = [_release_fields(reader, raw, f"{where} > releases[{i}]", root) for i, raw in enumerate(raw_releases)]
     complete = [p for p in parsed if p is not None]
     if None in (runtime, airflow_minor, suite, python, policy) or len(complete) != len(parsed):
         return
@@ -422,6 +438,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
             known_issues=fields["known_issues"],
             yanked=fields["yanked"],
             patches=fields["patches"],
+            in_house=fields["in_house"] if fields["in_house"] is not None else in_house,
         )
 
 
@@ -439,7 +456,7 @@ def _platform_check(reader: _Reader, where: str) -> Callable[[Any, str], Platfor
     return check
 
 
-def _release_fields(reader: _Reader, raw: Any, where: str, patches: Path | None) -> dict | None:
+def _release_fields(reader: _Reader, raw: Any, where: str, root: Path | None) -> dict | None:
     version_text = raw.get("version") if isinstance(raw, dict) else None
     if isinstance(version_text, str):
         where = f"{where} ({version_text})"
@@ -469,7 +486,8 @@ def _release_fields(reader: _Reader, raw: Any, where: str, patches: Path | None)
         "packages": _packages(reader, raw.get("packages"), where),
         "environment": _environment(reader, raw.get("environment"), where),
         "known_issues": known_issues, "yanked": yanked,
-        "patches": _patches(reader, raw.get("patches"), where, patches),
+        "patches": _patches(reader, raw.get("patches"), where, root / PATCHES_DIR if root else None),
+        "in_house": _in_house(reader, raw["in_house"], where, root) if "in_house" in raw else None,
     }
     return fields if len(reader.problems) == before else None
 
@@ -545,6 +563,69 @@ def _patch_text(reader: _Reader, where: str, field: str, file: str, folder: Path
                                          "Airflow's own package (airflow/, not airflow/providers/)")
             return None
     return text
+
+
+def _in_house(reader: _Reader, raw: Any, where: str, root: Path | None) -> tuple[InHouse, ...]:
+    """A list of package names, each read from inhouse/<name>/ (an empty list: none)."""
+    if not isinstance(raw, list):
+        reader.problem(where, "in_house", f"must be a list of package names under {INHOUSE_DIR}/, got {_describe(raw)}")
+        return ()
+    found: list[InHouse] = []
+    for index, name in enumerate(raw):
+        field = f"in_house[{index}]"
+        name = reader.string(name, where, field, PACKAGE_NAME, "a package name")
+        if name is None:
+            continue
+        if name in {package.name for package in found}:
+            reader.problem(where, field, f"{name!r} is listed twice")
+            continue
+        package = _load_in_house(name, root / INHOUSE_DIR / name if root else None)
+        if isinstance(package, str):
+            reader.problem(where, field, f"{name!r}: {package}")
+        else:
+            found.append(package)
+    return tuple(found)
+
+
+def _load_in_house(name: str, folder: Path | None) -> InHouse | str:
+    """The package in `folder`, or why it cannot be built."""
+    if folder is None:
+        return f"no {INHOUSE_DIR}/ folder to read it from"
+    pyproject = folder / "pyproject.toml"
+    try:
+        meta = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except OSError as error:
+        return f"cannot read {INHOUSE_DIR}/{name}/pyproject.toml: {error.strerror}"
+    except tomllib.TOMLDecodeError as error:
+        return f"{INHOUSE_DIR}/{name}/pyproject.toml is not valid TOML: {error}"
+    project, backend = meta.get("project", {}), meta.get("build-system", {}).get("build-backend")
+    if backend != FLIT_BACKEND:
+        return (f"{INHOUSE_DIR}/{name}/pyproject.toml: build-backend is {backend!r}; "
+                f"the builder stage builds with {FLIT_BACKEND!r}")
+    if canonicalize_name(str(project.get("name", ""))) != canonicalize_name(name):
+        return f"{INHOUSE_DIR}/{name}/pyproject.toml: [project] name is {project.get('name')!r}, not {name!r}"
+    version = project.get("version")
+    try:
+        Pep440(str(version))
+    except InvalidVersion:
+        return f"{INHOUSE_DIR}/{name}/pyproject.toml: [project] version must be a static version, got {version!r}"
+    dependencies = project.get("dependencies", [])
+    try:
+        for requirement in dependencies:
+            Requirement(requirement)
+    except (InvalidRequirement, TypeError) as error:
+        return f"{INHOUSE_DIR}/{name}/pyproject.toml: a dependency is not a requirement: {error}"
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if "__pycache__" in relative.split("/") or path.suffix == ".pyc" or relative.startswith(("dist/", "build/")):
+            continue
+        try:
+            files.append((relative, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as error:
+            return f"{INHOUSE_DIR}/{name}/{relative} cannot be read as UTF-8 text: {error}"
+    plugins = tuple(sorted(project.get("entry-points", {}).get("airflow.plugins", {})))
+    return InHouse(name, str(version), str(project.get("description", "")), tuple(dependencies), tuple(files), plugins)
 
 
 def add_months(day: date, months: int, month_end: bool) -> date:

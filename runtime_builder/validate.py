@@ -2,7 +2,7 @@
 
 Versioning policy between consecutive releases of one Runtime line (a Runtime major):
 - a patch release (x.y.Z) changes only patch versions, of Airflow and of pinned packages,
-  and neither adds nor removes a package;
+  and neither adds nor removes a package (pinned or in-house);
 - a minor release (x.Y.0) may move package minors and add packages, but not move a package
   major, remove a package or move the Airflow minor;
 - a new Airflow major or minor needs a new Runtime major (one Airflow minor per line, and
@@ -97,6 +97,12 @@ def _compare(earlier: Release, later: Release) -> Iterator[Problem]:
                                         "a new Airflow minor needs a new Runtime major")
     elif later.airflow < earlier.airflow:
         yield Problem(where, "airflow", f"Airflow went back {earlier.airflow} -> {later.airflow}")
+    own_before, own_after = {p.name for p in earlier.in_house}, {p.name for p in later.in_house}
+    for name in sorted(own_before - own_after):
+        yield Problem(where, f"in_house > {name}", "removed; only a Runtime major may remove a package")
+    if patch_release:
+        for name in sorted(own_after - own_before):
+            yield Problem(where, f"in_house > {name}", "added; a patch release may not add packages")
     old, new = dict(earlier.packages), dict(later.packages)
     for name in sorted(old.keys() - new.keys()):
         yield Problem(where, f"packages > {name}",

@@ -7,6 +7,7 @@ release), Python 3.13, amd64: one base and one ONBUILD image.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import date
@@ -220,3 +221,18 @@ def test_a_patch_file_builds_every_cell_of_the_releases_that_name_it(tmp_path):
     release_cells = [s.name for s in all_specs(head) if str(s.release.version) == "14.0.2"]
     assert names(affected(head, head, ["patches/airflow-3.3.2/0001-fix.patch"])) == release_cells
     assert affected(head, head, ["patches/airflow-3.3.2/0002-unused.patch"]) == []
+
+
+def test_an_in_house_source_builds_every_cell_of_the_releases_that_ship_it(tmp_path):
+    folder = tmp_path / "head"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "inhouse", folder / "inhouse")
+
+    def ship(doc: dict) -> None:
+        release(doc, "14.1.0")["in_house"] = ["airflow-runtime-plugin"]
+        doc["build_tools"]["flit_core"] = "4.2.0"
+
+    head = load_text(folder, edit(ship)(fixture_text()))
+    shipped = [s.name for s in all_specs(head) if str(s.release.version) == "14.1.0"]
+    changed_file = "inhouse/airflow-runtime-plugin/airflow_runtime_plugin/__init__.py"
+    assert names(affected(head, head, [changed_file])) == shipped
+    assert affected(head, head, ["inhouse/another-package/pyproject.toml"]) == []

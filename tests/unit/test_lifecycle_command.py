@@ -19,6 +19,7 @@ import pytest
 
 from runtime_builder import host
 from runtime_builder.lifecycle import Status, end_of_life_refusal, status, table
+from runtime_builder.lock import BUILD_TOOLS, cells
 from runtime_builder.model import Channel, Matrix, Variant
 from runtime_builder.schema import load_matrix
 from runtime_builder.tags import TagKind, image_tags
@@ -202,10 +203,30 @@ def test_build_and_publish_refuse_an_end_of_life_version_before_host_setup(cli, 
     ["publish", "11.1.0", "--registry", "127.0.0.1:5000/airflow-runtime", "--platform", "linux/amd64"],
 ])
 def test_force_eol_goes_on_to_host_setup(cli, eol_repo, no_host_setup, command):
+    _write_locks(eol_repo, "11.1.0")
     result = cli("--root", eol_repo, *command, "--force-eol")
     assert result.code == 1
     assert result.err == "error: host setup reached (stopped by the test)\n"
     assert no_host_setup == [False]
+
+
+def _write_locks(root, version: str) -> None:
+    """Lock files that agree with versions.yaml (what `build.py lock` checks), without resolving."""
+    matrix = load_matrix(root / "versions.yaml")
+    for cell in cells(matrix, versions=(version,)):
+        wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.release.packages)}
+        path = root / cell.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{name}=={pin}\n" for name, pin in sorted(wanted.items())))
+        (path.parent / BUILD_TOOLS).write_text(f"uv=={matrix.uv_version}\n")
+
+
+def test_a_build_with_stale_locks_stops_before_host_setup(cli, eol_repo, no_host_setup):
+    result = cli("--root", eol_repo, "build", "11.1.0", "--platform", "linux/amd64", "--force-eol")
+    assert result.code == 2
+    assert result.err.startswith("error: the lock files of what would be built are out of date:\n"
+                                 "  distributions/11.1.0/python-3.11/base/locks/amd64.txt: missing")
+    assert no_host_setup == []
 
 
 # --- yanked releases and floating tags ----------------------------------------------------------

@@ -24,7 +24,7 @@ from runtime_builder.schema import load_matrix
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "patches", "templates", "distributions", "releases.json")
+COPIED = ("versions.yaml", "patches", "inhouse", "templates", "distributions", "releases.json")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def cut(root: Path, request: Request, index: FakeIndex | None = None, write: boo
     base = newversion.base_release(matrix, request)
     index.current = dict(base.packages)
     source = (root / "versions.yaml").read_bytes().decode()
-    plan = newversion.plan(source, request, index.airflow_check, index.upgrader, patches=root / "patches")
+    plan = newversion.plan(source, request, index.airflow_check, index.upgrader, root=root)
     if write:
         newversion.apply(root, plan, lock_writer=None)
     return plan
@@ -92,7 +92,7 @@ def cut(root: Path, request: Request, index: FakeIndex | None = None, write: boo
 
 def offline_plan(source: str, request: Request) -> newversion.Plan:
     index = FakeIndex()
-    return newversion.plan(source, request, index.airflow_check, index.upgrader, patches=REPO_ROOT / "patches")
+    return newversion.plan(source, request, index.airflow_check, index.upgrader, root=REPO_ROOT)
 
 
 def comment_lines(text: str) -> list[str]:
@@ -544,7 +544,7 @@ def test_upgrading_providers_asks_the_real_index(root, before):
     source = (root / "versions.yaml").read_text()
     try:
         plan = newversion.plan(source, Request(Bump.PATCH, a_day_for(before, base.line), upgrade_providers=True),
-                               patches=root / "patches")
+                               root=root)
     except NewVersionError:
         # Tell "no index here" (skip) from a real failure: can the index give the base's own Airflow?
         reason = pkgindex.airflow_unavailable(base.airflow, base.python, base.released)
