@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from . import lifecycle, log, notes, render
+from . import feed, lifecycle, log, notes, render
 from .model import Channel, Matrix, Platform, Release, Variant
 from .schema import MatrixError, load_matrix
 from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     matrix = _matrix(args)
-    files = render.render_tree(matrix, args.root / "templates", notes.read_locks(args.root, matrix))
+    files = render.repository_tree(args.root, matrix)
     if args.check:
         drift = render.check(args.root, files)
         if not drift.clean:
@@ -288,7 +288,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """Build or reuse, test, push and tag the images of versions (or tonight's nightlies)."""
     import time
 
-    from . import feed
     from .bootstrap import BootstrapError
     from .builder import BuildOptions, BuildPlanError
     from .engine import EngineError
@@ -347,7 +346,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    rows = [(str(p.image.release.version), tag.name, p.list_digest, p.platforms)
+    rows = [(str(p.image.release.version), tag.name, p.list_digest, p.platforms, p.bases)
             for p in report.images for tag in p.image.tags]
     written = [feed.published_path(args.root, str(target))]
     if args.write_feed:
@@ -370,6 +369,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         documents.append(feed.dumps(feed.record_images(feed.build_feed(matrix, previous), str(target), rows)))
         path.write_text(documents[-1])
+    if args.write_feed:  # the release notes list the base digests the committed feed now records
+        render.write(args.root, render.repository_tree(args.root, matrix))
     document = documents[0]
     try:
         digest = feed_registry.put_artifact(feed.ARTIFACT_TAG, document.encode(), artifact_type=feed.ARTIFACT_TYPE,
@@ -438,7 +439,6 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_feed(args: argparse.Namespace) -> int:
     """Write releases.json from the matrix (keeping the published digests it holds), or check it."""
-    from . import feed
 
     path = args.root / feed.FEED_FILE
     document = feed.build_feed(_matrix(args), feed.load(path))
@@ -499,7 +499,8 @@ def cmd_notes(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since}: a release is not compared with itself")
     if args.check and since != notes.default_since(matrix, release):
         raise UsageError("--check compares the committed notes, which are since the default release; drop --since")
-    files = render.render_notes(args.root / "templates", release, since, notes.read_locks(args.root, matrix))
+    files = render.render_notes(args.root / "templates", release, since, notes.read_locks(args.root, matrix),
+                                published=feed.load(args.root / feed.FEED_FILE))
     if not files:
         raise UsageError(f"no release notes template in {args.root / 'templates' / render.NOTES_DIR}")
     if args.check:

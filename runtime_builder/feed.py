@@ -62,28 +62,48 @@ def build_feed(matrix: Matrix, previous: Mapping | None = None) -> dict:
     }
 
 
-def record_images(feed: dict, repository: str, published: Iterable[tuple[str, str, str, Mapping[str, str]]]) -> dict:
-    """Add (version, tag, list digest, {platform: digest}) rows for `repository` to a copy of `feed`."""
+# (version, tag, list digest, {platform: digest}[, {platform: base image it was built FROM}])
+Row = tuple
+
+
+def record_images(feed: dict, repository: str, published: Iterable[Row]) -> dict:
+    """Add published-image rows for `repository` to a copy of `feed`."""
     feed = json.loads(json.dumps(feed))
     by_version = {entry["version"]: entry for entry in feed["releases"]}
-    for version, tag, digest, platforms in published:
+    for version, tag, digest, platforms, *rest in published:
         for entry in feed["releases"]:  # a tag names one version at a time
             entry["images"].get(repository, {}).pop(tag, None)
         repo = by_version[version]["images"].setdefault(repository, {})
         repo[tag] = {"digest": digest, "platforms": dict(sorted(platforms.items()))}
+        if rest and rest[0]:
+            repo[tag]["bases"] = dict(sorted(rest[0].items()))
     for entry in feed["releases"]:
         entry["images"] = {repo: dict(sorted(tags.items())) for repo, tags in sorted(entry["images"].items()) if tags}
     return feed
 
 
-def published_rows(feed: Mapping) -> dict[str, list[tuple[str, str, str, Mapping[str, str]]]]:
-    """repository -> (version, tag, digest, platforms) rows of a feed, to record into another."""
-    rows: dict[str, list[tuple[str, str, str, Mapping[str, str]]]] = {}
+def published_rows(feed: Mapping) -> dict[str, list[Row]]:
+    """repository -> (version, tag, digest, platforms, bases) rows of a feed, to record into another."""
+    rows: dict[str, list[Row]] = {}
     for entry in feed.get("releases", []):
         for repository, tags in entry.get("images", {}).items():
             for tag, image in tags.items():
-                rows.setdefault(repository, []).append((entry["version"], tag, image["digest"], image["platforms"]))
+                rows.setdefault(repository, []).append((entry["version"], tag, image["digest"], image["platforms"],
+                                                        image.get("bases", {})))
     return rows
+
+
+def base_images(feed: Mapping | None, version: str) -> list[tuple[str, str]]:
+    """(platform, digest-pinned base reference) of every published image of `version`, once each,
+    sorted: the images its release was built FROM (ONBUILD images, built FROM a -base, are left out)."""
+    found = set()
+    for entry in (feed or {}).get("releases", []):
+        if entry.get("version") == version:
+            for tags in entry.get("images", {}).values():
+                for image in tags.values():
+                    found |= {(platform, base) for platform, base in image.get("bases", {}).items()
+                              if "@sha256:" in base}
+    return sorted(found)
 
 
 def dumps(feed: Mapping) -> str:

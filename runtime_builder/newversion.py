@@ -39,7 +39,7 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import Version as Pep440
 
-from . import feed, notes, pkgindex, render, yamltext
+from . import feed, pkgindex, render, yamltext
 from .model import Backport, Channel, Matrix, Release, Version
 from .schema import MatrixError, parse_document
 from .validate import check_rules
@@ -468,7 +468,7 @@ def apply(root: Path, plan: Plan, lock_writer: LockWriter | None = write_locks_o
     try:
         path.write_bytes(plan.text.encode("utf-8"))
         locks = lock_writer(plan.matrix, root, str(plan.version)) if lock_writer else []
-        files = render.render_tree(plan.matrix, root / "templates", notes.read_locks(root, plan.matrix))
+        files = render.repository_tree(root, plan.matrix)
         document = feed.dumps(feed.build_feed(plan.matrix, feed.load(feed_path)))
         rendering = True  # from here on, distributions/ may hold the new tree
         render.write(root, files)
@@ -480,8 +480,7 @@ def apply(root: Path, plan: Plan, lock_writer: LockWriter | None = write_locks_o
         else:
             feed_path.write_bytes(feed_before)
         if rendering:
-            render.write(root, render.render_tree(plan.previous, root / "templates",
-                                                  notes.read_locks(root, plan.previous)))
+            render.write(root, render.repository_tree(root, plan.previous))
         elif not context_existed and context.exists():
             shutil.rmtree(context)
         raise

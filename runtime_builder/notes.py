@@ -5,8 +5,10 @@
 and drift-checked like every other file there); `build.py notes` prints one.
 
 Sources: versions.yaml for Airflow, the Pythons, the Debian suite, the pinned packages,
-the channel, yanked and known issues; the committed lock file of each version's default
-Python on linux/amd64 for every other package in the image.
+the backports, the in-house packages, the channel, yanked and known issues; the committed
+lock file of each version's default Python on linux/amd64 for every other package in the
+image; the committed feed (releases.json) for the digests of the base images the published
+images were built FROM.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
+from .feed import base_images
 from .lock import pins
 from .model import Channel, Matrix, Platform, Release
 from .specs import lock_path
@@ -91,8 +94,11 @@ def _locked(release: Release, locks: Locks) -> dict[str, str] | None:
     return None if text is None else pins(text)
 
 
-def context(release: Release, since: Release | None, locks: Locks) -> dict:
-    """Everything `templates/notes/*.j2` shows about `release` compared with `since` (None: nothing)."""
+def context(release: Release, since: Release | None, locks: Locks, published: Mapping | None = None) -> dict:
+    """Everything `templates/notes/*.j2` shows about `release` compared with `since` (None: nothing).
+
+    `published`: the committed feed (releases.json), whose published images record the base
+    images they were built FROM (`publish --write-feed`)."""
     pinned_before = dict(since.packages) if since else {}
     pinned_now = dict(release.packages)
     pin_changes = diff(pinned_before, pinned_now)
@@ -127,6 +133,7 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
         "in_house": diff({p.name: p.version for p in since.in_house} if since else {},
                          {p.name: p.version for p in release.in_house}),
         "in_house_now": list(release.in_house),
+        "base_images": base_images(published, str(release.version)),
     }
 
 

@@ -121,6 +121,7 @@ class PlatformManifest:
     media_type: str
     digest: str
     size: int
+    base: str | None = None  # the image it was built FROM, as its org.opencontainers.image.base.name label says
 
 
 def manifest_list(entries: Sequence[PlatformManifest]) -> Manifest:
@@ -264,6 +265,7 @@ class PublishedImage:
     image: Image
     list_digest: str
     platforms: dict[str, str]  # platform -> per-platform manifest digest
+    bases: dict[str, str] = field(default_factory=dict)  # platform -> the base it was built FROM
 
 
 @dataclass
@@ -365,7 +367,9 @@ def _list_and_tag(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformM
                      + (f" (was {change.current})" if change.current else ""))
     for image in images:
         report.images.append(PublishedImage(image, lists[image.label].digest,
-                                            {s.platform.value: entries[s].digest for s in image.specs()}))
+                                            {s.platform.value: entries[s].digest for s in image.specs()},
+                                            {s.platform.value: entries[s].base for s in image.specs()
+                                             if entries[s].base}))
     return report
 
 
@@ -472,4 +476,6 @@ def platform_manifest(registry: Registry, reference: str, platform: Platform) ->
     if (config.get("os"), config.get("architecture")) != ("linux", platform.arch):
         raise PublishError(f"{registry.target.ref(reference)} is {config.get('os')}/{config.get('architecture')}, "
                            f"expected {platform.value}")
-    return PlatformManifest(platform, manifest.media_type, manifest.digest, len(manifest.body))
+    labels = (config.get("config") or {}).get("Labels") or {}
+    return PlatformManifest(platform, manifest.media_type, manifest.digest, len(manifest.body),
+                            labels.get("org.opencontainers.image.base.name") or None)

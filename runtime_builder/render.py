@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from . import inhouse, notes, patching
+from . import feed, inhouse, notes, patching
 from .headers import with_header
 from .model import Matrix, Release, Variant
 from .specs import DEFAULT_REPOSITORY, context_dir
@@ -103,11 +103,12 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
     return RenderedFile(template_header(text, template, path.name).encode(), path.suffix == ".sh")
 
 
-def render_tree(matrix: Matrix, templates: Path,
-                locks: Mapping[PurePosixPath, str] | None = None) -> dict[PurePosixPath, RenderedFile]:
+def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
+                published: Mapping | None = None) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
-    `locks`: the committed lock files the release notes compare (`notes.read_locks`).
+    `locks`: the committed lock files the release notes compare (`notes.read_locks`);
+    `published`: the committed feed, releases.json (the base digests of published images).
     """
     env = environment(templates)
     files: dict[PurePosixPath, RenderedFile] = {}
@@ -128,7 +129,8 @@ def render_tree(matrix: Matrix, templates: Path,
     for template in _templates_in(templates, "reference"):
         emit(PurePosixPath("distributions", PurePosixPath(template).name.removesuffix(".j2")), template, reference)
     for release in matrix.releases:
-        files.update(render_notes(templates, release, notes.default_since(matrix, release), locks or {}, env))
+        files.update(render_notes(templates, release, notes.default_since(matrix, release), locks or {}, env,
+                                  published))
     return files
 
 
@@ -156,12 +158,18 @@ def render_in_house(release: Release, context: PurePosixPath) -> dict[PurePosixP
             for package in release.in_house for path, content in inhouse.context_files(package).items()}
 
 
+def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedFile]:
+    """`render_tree` with its inputs read from the repository at `root`: its templates, its
+    committed lock files and its committed feed."""
+    return render_tree(matrix, root / "templates", notes.read_locks(root, matrix), feed.load(root / feed.FEED_FILE))
+
+
 def render_notes(templates: Path, release: Release, since: Release | None,
                  locks: Mapping[PurePosixPath, str], env: jinja2.Environment | None = None,
-                 ) -> dict[PurePosixPath, RenderedFile]:
+                 published: Mapping | None = None) -> dict[PurePosixPath, RenderedFile]:
     """The release notes of one release compared with `since`, from `templates/notes/*.j2`. Pure."""
     env = env or environment(templates)
-    context = notes.context(release, since, locks)
+    context = notes.context(release, since, locks, published)
     files = {}
     for template in _templates_in(templates, NOTES_DIR):
         path = PurePosixPath("distributions", str(release.version), PurePosixPath(template).name.removesuffix(".j2"))

@@ -137,6 +137,13 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     recorded = entry["images"][str(target)]
     assert set(recorded) == set(wanted)
     assert all(len(r["platforms"]) == 2 and r["digest"] == lists[wanted[t]] for t, r in recorded.items())
+    # ... and the base each platform image was built FROM: the digest-pinned Python base for
+    # -base images (what the release notes list), the -base image for ONBUILD ones.
+    for tag, record in recorded.items():
+        assert set(record["bases"]) == {"linux/amd64", "linux/arm64"}, tag
+        if wanted[tag] == "base":
+            assert all("@sha256:" in base for base in record["bases"].values()), record
+    assert {platform for platform, _ in feed.base_images(written, VERSION)} == {"linux/amd64", "linux/arm64"}
     beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
     assert beside.artifact(feed.ARTIFACT_TAG) == feed.published_path(ROOT, str(target)).read_bytes(), \
         "the feed published beside the images is the one written locally"

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runtime_builder import notes, render
+from runtime_builder import feed, notes, render
 from runtime_builder.lock import pins
 from runtime_builder.model import Release, Version
 
@@ -83,7 +83,9 @@ def test_notes_14_0_0_to_14_0_2(committed_matrix, committed_locks):
     ]
     assert "5 other pinned packages unchanged." in pinned
     assert "- Default Python: 3.13 (unchanged)" in section(text, "Python")
-    assert section(text, "Base image") == ["", "- Debian 13 (trixie) (unchanged)", ""]
+    assert section(text, "Base image") == ["", "- Debian 13 (trixie) (unchanged)",
+                                           "- Base image digests: none recorded yet; `build.py publish --write-feed` "
+                                           "records those of the published images.", ""]
     assert section(text, "Known issues") == ["", "None known."]
     assert "Yanked" not in text
 
@@ -338,3 +340,26 @@ def test_the_committed_notes_are_up_to_date(committed_matrix, committed_locks):
         path = PurePosixPath("distributions", str(release_.version), NOTES_FILE)
         assert (REPO_ROOT / path).read_bytes() == files[path].content, f"{path}: run `python build.py render`"
 
+
+
+def test_the_base_digests_a_published_feed_records_are_listed(committed_matrix, committed_locks):
+    release_ = committed_matrix.default_release()
+    version = str(release_.version)
+    pinned = {"linux/amd64": "127.0.0.1:5000/runtime-base/python:3.13-trixie@sha256:" + "a" * 64,
+              "linux/arm64": "127.0.0.1:5000/runtime-base/python:3.13-trixie@sha256:" + "b" * 64}
+    base = feed.build_feed(committed_matrix)
+    published = feed.record_images(base, "registry/airflow-runtime", [
+        (version, f"{version}-base", "sha256:" + "1" * 64, {"linux/amd64": "x", "linux/arm64": "y"}, pinned),
+        (version, version, "sha256:" + "2" * 64, {"linux/amd64": "z", "linux/arm64": "w"},
+         {"linux/amd64": f"airflow-runtime:{version}-python-3.13-base"}),  # ONBUILD: FROM the -base image
+    ])
+    assert feed.base_images(published, version) == sorted(pinned.items())
+    files = render.render_notes(TEMPLATES, release_, notes.default_since(committed_matrix, release_),
+                                committed_locks, published=published)
+    text = next(iter(files.values())).content.decode()
+    lines = section(text, "Base image")
+    for platform, ref in pinned.items():
+        assert f"  - {platform}: `{ref}`" in lines
+    assert not any("python-3.13-base`" in line for line in lines)
+    unpublished = rendered(release_, notes.default_since(committed_matrix, release_), committed_locks)
+    assert any("none recorded yet" in line for line in section(unpublished, "Base image"))
