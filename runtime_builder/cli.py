@@ -325,6 +325,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
                                platforms=platforms, nightly=nightly)
     except ValueError as error:
         raise UsageError(str(error)) from error
+    if not args.from_results:  # this run builds: what it builds must match its locks
+        _refuse_stale_locks(args, matrix, [spec for image in images for spec in image.specs()])
     started = time.monotonic()
     try:
         if args.from_results:

@@ -221,8 +221,13 @@ def _write_locks(root, version: str) -> None:
         (path.parent / BUILD_TOOLS).write_text(f"uv=={matrix.uv_version}\n")
 
 
-def test_a_build_with_stale_locks_stops_before_host_setup(cli, eol_repo, no_host_setup):
-    result = cli("--root", eol_repo, "build", "11.1.0", "--platform", "linux/amd64", "--force-eol")
+@pytest.mark.parametrize("command", [
+    ["build", "11.1.0", "--platform", "linux/amd64"],
+    ["publish", "11.1.0", "--registry", "127.0.0.1:5000/airflow-runtime", "--platform", "linux/amd64",
+     "--default-python"],
+])
+def test_a_build_with_stale_locks_stops_before_host_setup(cli, eol_repo, no_host_setup, command):
+    result = cli("--root", eol_repo, *command, "--force-eol")
     assert result.code == 2
     assert result.err.startswith("error: the lock files of what would be built are out of date:\n"
                                  "  distributions/11.1.0/python-3.11/base/locks/amd64.txt: missing")
