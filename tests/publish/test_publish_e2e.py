@@ -149,7 +149,7 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
         "the feed published beside the images is the one written locally"
 
     # 5. The pulled image runs on both platforms (arm64 under emulation).
-    airflow = str(load_matrix(ROOT / "versions.yaml").release(VERSION).airflow)
+    airflow = load_matrix(ROOT / "versions.yaml").release(VERSION).airflow_build_version
     pulled = target.ref("latest")
     try:
         for platform in ("linux/amd64", "linux/arm64"):
