@@ -201,8 +201,6 @@ def _hash(data: bytes) -> str:
 def _relabel(site: Path, dist_info: Path, label: str, changed: dict[str, str], applied: list[str]) -> str:
     """Give one distribution its local version and bring its RECORD up to date; its new version."""
     version = _metadata_version(dist_info)
-    if "+" in version:
-        raise PatchError(f"{dist_info.name}: already carries a local version ({version})")
     local = f"{version}+{label}"
     metadata = (dist_info / "METADATA").read_text(encoding="utf-8")
     (dist_info / "METADATA").write_text(metadata.replace(f"Version: {version}\n", f"Version: {local}\n", 1),
@@ -211,11 +209,11 @@ def _relabel(site: Path, dist_info: Path, label: str, changed: dict[str, str], a
     for row in rows:  # the package's own __version__, where it states the same release
         if row and row[0].count("/") == 1 and row[0].endswith("/__init__.py"):
             path = site / row[0]
-            text = changed.get(row[0], path.read_text(encoding="utf-8"))
+            text = changed.get(row[0], _read(path))
             line = f'__version__ = "{version}"\n'
             if line in text:
                 changed[row[0]] = text.replace(line, f'__version__ = "{local}"\n', 1)
-                path.write_text(changed[row[0]], encoding="utf-8")
+                _write(path, changed[row[0]])
                 _compile(path)
     (dist_info / MARKER).write_text("".join(f"{name}\n" for name in applied), encoding="utf-8")
     prefix = dist_info.name[:-len(f"-{version}.dist-info")]
@@ -245,6 +243,17 @@ def _relabel(site: Path, dist_info: Path, label: str, changed: dict[str, str], a
     return local
 
 
+def _read(path: Path) -> str:
+    """The file's text with its line endings as they are (a patch must match them exactly)."""
+    with path.open(encoding="utf-8", newline="") as file:
+        return file.read()
+
+
+def _write(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        file.write(text)
+
+
 def _is_bytecode_of(path: str, changed: dict[str, str]) -> bool:
     return path.endswith(".pyc") and any(cache_from_source(source) == path for source in changed)
 
@@ -269,7 +278,7 @@ def apply_to_tree(site: Path, patches: list[tuple[str, str]], label: str) -> dic
                 elif not target.is_file():
                     raise PatchError(f"{name}: {patch.path}: no such file in {site}")
                 else:
-                    files[patch.path] = target.read_text(encoding="utf-8")
+                    files[patch.path] = _read(target)
             files[patch.path] = apply_text(files[patch.path], patch, name)
             applied.setdefault(patch.path, []).append(name)
     found = owners(site)
@@ -282,8 +291,12 @@ def apply_to_tree(site: Path, patches: list[tuple[str, str]], label: str) -> dic
         if dist_info is None:
             raise PatchError(f"{', '.join(applied[path])}: {path}: no installed distribution owns it")
         owning.setdefault(dist_info, []).append(path)
+    for dist_info in owning:  # refuse before writing anything
+        version = _metadata_version(dist_info)
+        if "+" in version:
+            raise PatchError(f"{dist_info.name}: already carries a local version ({version}): patched twice?")
     for path, text in files.items():  # every patch applied in memory: now write
-        (site / path).write_text(text, encoding="utf-8")
+        _write(site / path, text)
         _compile(site / path)
     order = [name for name, _ in patches]
     versions = {}
@@ -300,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("patches", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
-        texts = [(path.name, path.read_text(encoding="utf-8")) for path in args.patches]
+        texts = [(path.name, _read(path)) for path in args.patches]
         versions = apply_to_tree(args.target, texts, args.local_label)
     except (PatchError, OSError, py_compile.PyCompileError) as error:
         print(f"error: backport patch failed: {error}", file=sys.stderr)

@@ -548,7 +548,8 @@ def _patch_text(reader: _Reader, where: str, field: str, file: str, folder: Path
         reader.problem(where, field, f"{file!r}: no {PATCHES_DIR}/ folder to read it from")
         return None
     try:
-        text = (folder / file).read_text(encoding="utf-8")
+        with (folder / file).open(encoding="utf-8", newline="") as handle:  # line endings as committed
+            text = handle.read()
     except OSError as error:
         reader.problem(where, field, f"{file!r} cannot be read under {PATCHES_DIR}/: {error.strerror}")
         return None

@@ -329,3 +329,24 @@ def test_check_patches_passes_an_applied_patch_and_catches_a_missing_one(committ
     unpatched = checks.expected_for(matrix.release("14.0.2"), "3.13", Platform.AMD64, lock)
     stray = checks.check_patches(unpatched, _facts(expected, applied=True, recorded=names))
     assert stray and "but the release patches nothing" in stray[0]
+
+
+def test_crlf_files_keep_their_line_endings_and_must_match_them(tmp_path):
+    site = _install(tmp_path)
+    (site / "airflow/mod.py").write_bytes(MODULE.replace("\n", "\r\n").encode())
+    with pytest.raises(PatchError, match="does not apply"):  # the patch's lines end in LF
+        patching.apply_to_tree(site, [("lf.patch", ADD_AFTER_10)], "runtime.1")
+    crlf = ADD_AFTER_10.replace("\n", "\r\n")
+    patching.apply_to_tree(site, [("crlf.patch", crlf)], "runtime.1")
+    assert (site / "airflow/mod.py").read_bytes() == MODULE.replace("# line 10\n", "# line 10\n# added\n") \
+        .replace("\n", "\r\n").encode()
+
+
+def test_a_tree_patched_before_is_refused_before_anything_is_written(tmp_path):
+    site = _install(tmp_path)
+    patching.apply_to_tree(site, [("0001.patch", ADD_AFTER_10)], "runtime.1")
+    second = _patch("airflow/mod.py", 1, [" # line 1", "+# more", " # line 2"])
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    with pytest.raises(PatchError, match="already carries a local version"):
+        patching.apply_to_tree(site, [("0002.patch", second)], "runtime.2")
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
