@@ -17,7 +17,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
 from runtime_builder import newversion, notes, pkgindex, render
-from runtime_builder.lock import LockError
+from runtime_builder.lock import LockError, stale_locks, verify
+from runtime_builder.lock import cells as lock_cells
 from runtime_builder.model import Channel, Matrix, Release, Version
 from runtime_builder.newversion import Bump, NewVersionError, Request
 from runtime_builder.schema import load_matrix
@@ -116,7 +117,7 @@ def assert_written(root: Path, original: str, version: str) -> Matrix:
     assert (root / "distributions" / version / "RELEASE_NOTES.md").is_file()
     feed = json.loads((root / "releases.json").read_text())
     assert version in [entry["version"] for entry in feed["releases"]]
-    assert render.check(root, render.render_tree(matrix, root / "templates", notes.read_locks(root, matrix))).clean
+    assert render.check(root, render.repository_tree(root, matrix)).clean
     return matrix
 
 
@@ -554,6 +555,32 @@ def test_upgrading_providers_asks_the_real_index(root, before):
     for name, version in base.packages:
         new = plan.release.package_version(name)
         assert new is not None and Pep440(new) in SpecifierSet(newversion.allowed_range(version, Bump.PATCH))
+
+
+@pytest.mark.slow
+def test_a_cut_with_real_locks_locks_every_cell_of_the_new_version(cli, root, before):
+    """`new-version` as a release engineer runs it: the lock files are resolved with uv."""
+    base = newest_released(before, before.default_release().line)
+    reason = pkgindex.airflow_unavailable(base.airflow, base.python, base.released)
+    if reason:
+        pytest.skip(f"the package index is not reachable through uv here: {reason.splitlines()[-1].strip()}")
+    day = a_day_for(before, base.line)
+    result = cli("--root", root, "new-version", "--patch", "--date", day.isoformat())
+    assert result.code == 0, result.err
+    after = load_matrix(root / "versions.yaml")
+    new = next(r for r in after.releases if r not in before.releases)
+    written = lock_cells(after, (str(new.version),))
+    assert len(written) == len(new.pythons) * len(new.platforms) and f"wrote versions.yaml, {len(written)} lock files" \
+        in result.out
+    for cell in written:
+        text = (root / cell.path).read_text()
+        assert verify(cell, text) == [], cell.path  # Airflow and every pin at the versions.yaml versions
+        assert "--hash=sha256:" in text and f"Runtime {new.version}" in text.splitlines()[0]
+    assert [p for p in stale_locks(after, root) if f"/{new.version}/" in p] == []
+    for check in (("validate",), ("render", "--check"), ("feed", "--check")):
+        assert cli("--root", root, *check).code == 0
+    notes_text = (root / "distributions" / str(new.version) / "RELEASE_NOTES.md").read_text()
+    assert f"`distributions/{base.version}/python-{base.python}/base/locks/amd64.txt` → " in notes_text
 
 
 # --- backports ---------------------------------------------------------------------------------
