@@ -22,9 +22,10 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from . import inhouse
 from .lock import BUILD_TOOLS
 from .model import Matrix, Platform, Release, Variant
-from .schema import INHOUSE_DIR, PATCHES_DIR, parse_document
+from .schema import PATCHES_DIR, parse_document
 from .specs import ImageSpec, all_specs
 
 # Paths whose change can alter how every image is built or tested.
@@ -72,7 +73,7 @@ def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[Im
             elif "locks" in parts or not templates_changed:
                 python = parts[2].removeprefix("python-")
                 wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
-        elif parts[0] == INHOUSE_DIR and len(parts) > 1:
+        elif parts[0] == inhouse.DIR and len(parts) > 1:
             wanted.update(s for s in cells if any(p.name == parts[1] for p in s.release.in_house))
         elif parts[0] == PATCHES_DIR:
             file = PurePosixPath(*parts[1:]).as_posix()

@@ -188,11 +188,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def _refuse_stale_locks(args: argparse.Namespace, matrix: Matrix, specs: list) -> None:
     """Before any engine work: the locks of what is about to be built match versions.yaml and inhouse/."""
-    from .lock import stale_locks
-    from .specs import context_dir
+    from .lock import cells, stale_locks
 
-    contexts = {f"{context_dir(s.release, s.python, Variant.BASE)}/" for s in specs}
-    stale = [problem for problem in stale_locks(matrix, args.root) if problem.startswith(tuple(contexts))]
+    contexts = {(spec.release, spec.python) for spec in specs}  # every platform's lock of each context
+    stale = stale_locks(matrix, args.root, [c for c in cells(matrix) if (c.release, c.python) in contexts])
     if stale:
         listed = "\n".join(f"  {problem}" for problem in stale)
         raise UsageError(f"the lock files of what would be built are out of date:\n{listed}")

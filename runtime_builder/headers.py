@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-COMMENTED = (".py", ".toml", ".sh", ".txt", ".patch", ".sha256", "Dockerfile", ".cfg")
+COMMENTED = (".py", ".toml", ".sh", ".cfg")  # kinds where a leading "# " line is a comment
 
 
 def header(filename: str, origin: str, change: str) -> str:

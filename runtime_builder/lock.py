@@ -129,19 +129,19 @@ def verify(cell: LockCell, text: str) -> list[str]:
     ]
 
 
-def stale_locks(matrix: Matrix, root: Path) -> list[str]:
-    """Every lock that is missing or disagrees with versions.yaml."""
+def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = None) -> list[str]:
+    """Every lock of `selected` (default: every cell) that is missing or disagrees with versions.yaml."""
+    selected = cells(matrix) if selected is None else selected
     problems = []
-    for cell in cells(matrix):
+    for cell in selected:
         path = root / cell.path
         if not path.exists():
             problems.append(f"{cell.path}: missing; run `python build.py lock {cell.release.version}`")
         else:
             problems += verify(cell, path.read_text())
-    for context in sorted({Path(cell.path).parent for cell in cells(matrix)}):
+    for release, context in _contexts(selected):
         if not (root / context / BUILD_TOOLS).exists():
             problems.append(f"{context / BUILD_TOOLS}: missing; run `python build.py lock`")
-    for release, context in _contexts(cells(matrix)):
         problems += _in_house_drift(release, root / context, context)
     return problems
 

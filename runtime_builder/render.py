@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 import jinja2
@@ -138,13 +139,18 @@ PATCHER = Path(patching.__file__)
 PATCHER_NAME = "apply_patches.py"
 
 
+@cache
+def _patcher() -> RenderedFile:
+    """apply_patches.py as every patched context holds it (read once per process)."""
+    source = f"runtime_builder/{PATCHER.name}"
+    return RenderedFile(with_header(PATCHER.read_text(encoding="utf-8"), PATCHER_NAME, source, source).encode(), False)
+
+
 def render_patches(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:
     """A patched release's -base context: its patch files and the script that applies them. Pure."""
     if not release.patches:
         return {}
-    source = f"runtime_builder/{PATCHER.name}"
-    files = {context / PATCHER_NAME: RenderedFile(with_header(PATCHER.read_text(encoding="utf-8"), PATCHER_NAME,
-                                                              source, source).encode(), False)}
+    files = {context / PATCHER_NAME: _patcher()}
     for backport in release.patches:
         origin = f"patches/{backport.file}"
         files[context / "patches" / backport.name] = RenderedFile(

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
-from . import patching
+from . import inhouse, patching
 from .model import Backport, Channel, InHouse, Matrix, Platform, Policy, Release, Suite, Version
 
 SCHEMA_VERSION = 1
@@ -346,7 +346,6 @@ LINE_KEYS = {
 }
 RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "environment", "known_issues", "yanked",
                 "patches", "in_house"}
-INHOUSE_DIR = "inhouse"
 FLIT_BACKEND = "flit_core.buildapi"  # the one build backend the builder stage has
 PATCH_KEYS = {"file", "summary"}
 PATCHES_DIR = "patches"
@@ -569,7 +568,7 @@ def _patch_text(reader: _Reader, where: str, field: str, file: str, folder: Path
 def _in_house(reader: _Reader, raw: Any, where: str, root: Path | None) -> tuple[InHouse, ...]:
     """A list of package names, each read from inhouse/<name>/ (an empty list: none)."""
     if not isinstance(raw, list):
-        reader.problem(where, "in_house", f"must be a list of package names under {INHOUSE_DIR}/, got {_describe(raw)}")
+        reader.problem(where, "in_house", f"must be a list of package names under {inhouse.DIR}/, got {_describe(raw)}")
         return ()
     found: list[InHouse] = []
     for index, name in enumerate(raw):
@@ -580,7 +579,7 @@ def _in_house(reader: _Reader, raw: Any, where: str, root: Path | None) -> tuple
         if name in {package.name for package in found}:
             reader.problem(where, field, f"{name!r} is listed twice")
             continue
-        package = _load_in_house(name, root / INHOUSE_DIR / name if root else None)
+        package = _load_in_house(name, root / inhouse.DIR / name if root else None)
         if isinstance(package, str):
             reader.problem(where, field, f"{name!r}: {package}")
         else:
@@ -591,31 +590,31 @@ def _in_house(reader: _Reader, raw: Any, where: str, root: Path | None) -> tuple
 def _load_in_house(name: str, folder: Path | None) -> InHouse | str:
     """The package in `folder`, or why it cannot be built."""
     if folder is None:
-        return f"no {INHOUSE_DIR}/ folder to read it from"
+        return f"no {inhouse.DIR}/ folder to read it from"
     pyproject = folder / "pyproject.toml"
     try:
         meta = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except OSError as error:
-        return f"cannot read {INHOUSE_DIR}/{name}/pyproject.toml: {error.strerror}"
+        return f"cannot read {inhouse.DIR}/{name}/pyproject.toml: {error.strerror}"
     except tomllib.TOMLDecodeError as error:
-        return f"{INHOUSE_DIR}/{name}/pyproject.toml is not valid TOML: {error}"
+        return f"{inhouse.DIR}/{name}/pyproject.toml is not valid TOML: {error}"
     project, backend = meta.get("project", {}), meta.get("build-system", {}).get("build-backend")
     if backend != FLIT_BACKEND:
-        return (f"{INHOUSE_DIR}/{name}/pyproject.toml: build-backend is {backend!r}; "
+        return (f"{inhouse.DIR}/{name}/pyproject.toml: build-backend is {backend!r}; "
                 f"the builder stage builds with {FLIT_BACKEND!r}")
     if canonicalize_name(str(project.get("name", ""))) != canonicalize_name(name):
-        return f"{INHOUSE_DIR}/{name}/pyproject.toml: [project] name is {project.get('name')!r}, not {name!r}"
+        return f"{inhouse.DIR}/{name}/pyproject.toml: [project] name is {project.get('name')!r}, not {name!r}"
     version = project.get("version")
     try:
         Pep440(str(version))
     except InvalidVersion:
-        return f"{INHOUSE_DIR}/{name}/pyproject.toml: [project] version must be a static version, got {version!r}"
+        return f"{inhouse.DIR}/{name}/pyproject.toml: [project] version must be a static version, got {version!r}"
     dependencies = project.get("dependencies", [])
     try:
         for requirement in dependencies:
             Requirement(requirement)
     except (InvalidRequirement, TypeError) as error:
-        return f"{INHOUSE_DIR}/{name}/pyproject.toml: a dependency is not a requirement: {error}"
+        return f"{inhouse.DIR}/{name}/pyproject.toml: a dependency is not a requirement: {error}"
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
@@ -624,7 +623,7 @@ def _load_in_house(name: str, folder: Path | None) -> InHouse | str:
         try:
             files.append((relative, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as error:
-            return f"{INHOUSE_DIR}/{name}/{relative} cannot be read as UTF-8 text: {error}"
+            return f"{inhouse.DIR}/{name}/{relative} cannot be read as UTF-8 text: {error}"
     plugins = tuple(sorted(project.get("entry-points", {}).get("airflow.plugins", {})))
     return InHouse(name, str(version), str(project.get("description", "")), tuple(dependencies), tuple(files), plugins)
 
