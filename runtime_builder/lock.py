@@ -1,5 +1,9 @@
 """Hash-pinned lock files, one per (release, Python, architecture), resolved with uv.
 
+A resolution keeps the pins of the cell's existing lock, or of the same cell of the release
+before it in the line, wherever they still satisfy (`preferred_lock`; `--fresh` resolves
+anew): a patch release moves what its pins and `constraints:` move, not everything.
+
 uv resolves for a Python version and platform it does not have, so every cell of the
 matrix is locked from this one host. Resolution only sees packages published by the day
 after the release date (`--exclude-newer`), so re-locking an old release gives the same
@@ -58,6 +62,10 @@ class LockCell:
         lines.append("pip")
         return "\n".join(lines) + "\n"
 
+    def constraints(self) -> str:
+        """The line's bounds on packages it does not pin (`constraints:`), for the resolver."""
+        return "".join(f"{constraint.requirement}\n" for constraint in self.release.constraints)
+
 
 def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ...] = (),
           platforms: tuple[Platform, ...] = ()) -> list[LockCell]:
@@ -75,26 +83,33 @@ def _uv() -> list[str]:
     return [sys.executable, "-m", "uv"]
 
 
-def _compile(requirements: str, python: str, platform: Platform, exclude_newer: str) -> str:
+def _compile(requirements: str, python: str, platform: Platform, exclude_newer: str, constraints: str = "",
+             preferred: str = "") -> str:
+    """uv's resolution; `preferred`: a lock whose pins uv keeps wherever they still satisfy."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "requirements.in"
         source.write_text(requirements)
+        bounds = Path(tmp) / "constraints.txt"
+        bounds.write_text(constraints)
+        output = Path(tmp) / "lock.txt"  # uv prefers the versions an existing output file pins
+        output.write_text(preferred)
         result = subprocess.run(
             [*_uv(), "pip", "compile", str(source), "--quiet", "--no-header", "--generate-hashes",
              "--python-version", python, "--python-platform", platform.uv_platform,
-             "--exclude-newer", exclude_newer, "--no-annotate"],
+             "--exclude-newer", exclude_newer, "--no-annotate", "--constraint", str(bounds),
+             "--output-file", str(output)],
             capture_output=True, text=True, check=False,
         )
-    if result.returncode != 0:
-        raise LockError(result.stderr.strip() or result.stdout.strip())
-    return result.stdout
+        if result.returncode != 0:
+            raise LockError(result.stderr.strip() or result.stdout.strip())
+        return output.read_text()
 
 
-def lock_text(cell: LockCell) -> str:
+def lock_text(cell: LockCell, preferred: str = "") -> str:
     release = cell.release
     exclude_newer = (release.released + timedelta(days=1)).isoformat()
     try:
-        body = _compile(cell.requirements(), cell.python, cell.platform, exclude_newer)
+        body = _compile(cell.requirements(), cell.python, cell.platform, exclude_newer, cell.constraints(), preferred)
     except LockError as error:
         raise LockError(f"cannot lock Runtime {release.version}, Python {cell.python}, {cell.platform.value}:\n"
                         f"{error}") from error
@@ -121,12 +136,19 @@ def verify(cell: LockCell, text: str) -> list[str]:
     """Why a lock no longer matches versions.yaml (empty when it does)."""
     locked = pins(text)
     wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.release.packages)}
-    return [
+    problems = [
         f"{cell.path}: {name} is {'missing' if name not in locked else f'locked at {locked[name]}'}, "
         f"versions.yaml pins {version}"
         for name, version in sorted(wanted.items())
         if locked.get(name) != version
     ]
+    problems += [
+        f"{cell.path}: {constraint.name} is locked at {locked[constraint.name]}, which the constraint "
+        f"{constraint.requirement!r} excludes ({constraint.reason})"
+        for constraint in cell.release.constraints
+        if constraint.name in locked and not constraint.allows(locked[constraint.name])
+    ]
+    return problems
 
 
 def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = None) -> list[str]:
@@ -170,19 +192,39 @@ def _in_house_drift(release: Release, folder: Path, shown: Path) -> list[str]:
     return problems
 
 
+def preferred_lock(matrix: Matrix, root: Path, cell: LockCell) -> str:
+    """The pins a resolution of `cell` keeps where it can: its own lock, else its predecessor's.
+
+    So re-locking a release changes nothing that versions.yaml did not change, and a new patch
+    release moves only what its pins and constraints make move, not every transitive package
+    published since the release before it.
+    """
+    own = root / cell.path
+    if own.exists():
+        return own.read_text()
+    earlier = [r for r in matrix.line(cell.release.line) if r.version < cell.release.version]
+    for release in sorted(earlier, key=lambda r: r.version, reverse=True):
+        path = root / LockCell(release, cell.python, cell.platform).path
+        if path.exists():
+            return path.read_text()
+    return ""
+
+
 def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int = 4,
-                only_stale: bool = False) -> list[str]:
+                only_stale: bool = False, fresh: bool = False) -> list[str]:
     """Resolve and write the selected locks in parallel; return the paths written.
 
-    All resolutions finish before anything is written, so a failure writes nothing.
+    Each resolution keeps the pins of `preferred_lock` where it can, unless `fresh`. All
+    resolutions finish before anything is written, so a failure writes nothing.
     """
     if only_stale:
         drifted = {context for release, context in _contexts(selected) if _in_house_drift(release, root / context,
                                                                                         context)}
         selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
                     or Path(c.path).parent in drifted]
+    preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        texts = list(pool.map(lock_text, selected))
+        texts = list(pool.map(lock_text, selected, preferred))
     tools = build_tools_text(matrix)
     written = []
     for cell, text in zip(selected, texts, strict=True):

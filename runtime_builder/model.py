@@ -13,6 +13,9 @@ from enum import Enum
 from functools import total_ordering
 from pathlib import PurePosixPath
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -122,6 +125,47 @@ class InHouse:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A bound on a package a release installs but does not pin (`constraints:` of a line).
+
+    It feeds the resolver when the release is locked, the lock check, and the image's pip
+    constraint file, so neither a re-lock nor a project's requirements.txt can bring the
+    excluded versions back.
+    """
+
+    requirement: str  # PEP 508 without markers, e.g. "celery<5.7"
+    reason: str
+    since: Version | None = None  # the first release of the line it applies to; None: all of them
+
+    @property
+    def name(self) -> str:
+        return canonicalize_name(Requirement(self.requirement).name)
+
+    def allows(self, version: str) -> bool:
+        return Requirement(self.requirement).specifier.contains(version, prereleases=True)
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """A change of the images' behaviour (`image_changes:`), made by a release and kept by its successors.
+
+    Released images are immutable, so a change to what a template produces applies only from
+    the releases named in `since` on: a release has the change when one of them is in its line
+    and not newer than it, or when its line is newer than every line named.
+    """
+
+    name: str
+    summary: str
+    since: tuple[Version, ...]
+    environment: tuple[tuple[str, str], ...] = ()  # default variables the change sets
+
+    def applies_to(self, version: Version) -> bool:
+        if any(start.major == version.major and start <= version for start in self.since):
+            return True
+        return version.major > max(start.major for start in self.since)
+
+
+@dataclass(frozen=True)
 class Release:
     """One Runtime version, with every value it inherits already resolved."""
 
@@ -141,6 +185,16 @@ class Release:
     yanked: str | None  # the reason, when yanked
     patches: tuple[Backport, ...] = ()  # applied in this order at build time
     in_house: tuple[InHouse, ...] = ()  # built from this repository's inhouse/ and installed
+    constraints: tuple[Constraint, ...] = ()  # bounds on unpinned packages, for the resolver and pip
+    changes: tuple[ImageChange, ...] = ()  # the image changes this release has (see ImageChange)
+
+    def has_change(self, name: str) -> bool:
+        return any(change.name == name for change in self.changes)
+
+    @property
+    def introduced(self) -> tuple[ImageChange, ...]:
+        """The image changes this very release made (it is named in their `since`)."""
+        return tuple(change for change in self.changes if self.version in change.since)
 
     @property
     def line(self) -> int:

@@ -134,6 +134,9 @@ def context(release: Release, since: Release | None, locks: Locks, published: Ma
                          {p.name: p.version for p in release.in_house}),
         "in_house_now": list(release.in_house),
         "base_images": base_images(published, str(release.version)),
+        # The image changes this release has and the one compared with had not (see ImageChange).
+        "image_changes": [c for c in release.changes if since is None or not since.has_change(c.name)],
+        "constraints": list(release.constraints),
     }
 
 

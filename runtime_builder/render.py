@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from . import feed, inhouse, notes, patching
+from . import contract, feed, inhouse, notes, patching
 from .headers import with_header
 from .model import Matrix, Release, Variant
 from .specs import DEFAULT_REPOSITORY, context_dir
@@ -54,12 +54,18 @@ class TemplateImage:
     in_house: tuple[str, ...]  # the in-house packages the builder stage builds and installs
     local_label: str | None  # the local version label patches give Airflow
     airflow_build_version: str  # what `airflow version` prints: airflow_version, or it with local_label
+    constraints: tuple[tuple[str, str], ...]  # (requirement, reason) of the line's bounds on unpinned packages
+    changes: frozenset[contract.Change]  # the image changes this release has that templates act on
+    airflow_commands: tuple[str, ...]  # Airflow's sub-commands, which the entry point hands to airflow
 
 
 @dataclass(frozen=True)
 class RenderedFile:
     content: bytes
     executable: bool
+
+
+_TEMPLATE_CHANGES = {change.value for change in contract.Change}
 
 
 def template_image(matrix: Matrix, release: Release, python: str) -> TemplateImage:
@@ -80,6 +86,9 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         in_house=tuple(f"{package.name}=={package.version}" for package in release.in_house),
         local_label=release.local_label,
         airflow_build_version=release.airflow_build_version,
+        constraints=tuple((c.requirement, c.reason) for c in release.constraints),
+        changes=frozenset(contract.Change(c.name) for c in release.changes if c.name in _TEMPLATE_CHANGES),
+        airflow_commands=contract.AIRFLOW_COMMANDS,
     )
 
 
@@ -89,7 +98,7 @@ def template_header(text: str, template: str, filename: str) -> str:
 
 
 def environment(templates: Path) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -97,6 +106,8 @@ def environment(templates: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # Dockerfiles and shell scripts, not HTML  # noqa: S701
     )
+    env.globals["Change"] = contract.Change  # `{% if Change.MONITORING_DAG_ON in image.changes %}`
+    return env
 
 
 def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, context: dict) -> RenderedFile:

@@ -14,7 +14,7 @@ import calendar
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,20 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
 from . import inhouse, patching
-from .model import Backport, Channel, InHouse, Matrix, Platform, Policy, Release, Suite, Version
+from .contract import Change
+from .model import (
+    Backport,
+    Channel,
+    Constraint,
+    ImageChange,
+    InHouse,
+    Matrix,
+    Platform,
+    Policy,
+    Release,
+    Suite,
+    Version,
+)
 
 SCHEMA_VERSION = 1
 PYTHON_VERSION = re.compile(r"^3\.(0|[1-9]\d*)$")
@@ -191,7 +204,8 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     reader = _Reader()
     top = reader.mapping(
         raw, "", "(top level)",
-        allowed={"schema", "policy", "build_tools", "airflow_pythons", "suites", "airflow_majors", "lines"},
+        allowed={"schema", "policy", "build_tools", "airflow_pythons", "suites", "airflow_majors", "image_changes",
+                 "lines"},
         required={"schema", "policy", "build_tools", "airflow_pythons", "suites", "airflow_majors", "lines"},
     )
     if reader.problems:
@@ -203,8 +217,12 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     airflow_pythons = _airflow_pythons(reader, top["airflow_pythons"])
     suites = _suites(reader, top["suites"])
     major_env = _airflow_majors(reader, top["airflow_majors"])
+    changes = _image_changes(reader, top.get("image_changes"))
     releases = list(_lines(reader, top["lines"], policy, suites, major_env, root))
     if reader.problems or policy is None or uv_version is None:
+        return None, reader.problems
+    releases = _with_changes(reader, releases, changes)
+    if reader.problems:
         return None, reader.problems
     users = [str(r.version) for r in releases if r.in_house]
     if users and flit_core_version is None:
@@ -342,8 +360,11 @@ def _packages(reader: _Reader, raw: Any, where: str) -> dict[str, str]:
 
 LINE_KEYS = {
     "runtime", "airflow", "suite", "python", "pythons", "architectures", "packages", "environment",
-    "end_of_maintenance", "end_of_basic_support", "releases", "in_house",
+    "end_of_maintenance", "end_of_basic_support", "releases", "in_house", "constraints",
 }
+CONSTRAINT_KEYS = {"requirement", "reason", "since"}
+CHANGE_KEYS = {"name", "summary", "since", "environment"}
+CHANGE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "environment", "known_issues", "yanked",
                 "patches", "in_house"}
 FLIT_BACKEND = "flit_core.buildapi"  # the one build backend the builder stage has
@@ -389,6 +410,7 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
     packages = _packages(reader, line.get("packages"), where)
     environment = _environment(reader, line.get("environment"), where)
     in_house = _in_house(reader, line.get("in_house"), where, root) if "in_house" in line else ()
+    constraints = _constraints(reader, line.get("constraints"), where, runtime)
     end_of_maintenance = reader.day(line["end_of_maintenance"], where, "end_of_maintenance") \
         if "end_of_maintenance" in line else None
     end_of_basic = reader.day(line["end_of_basic_support"], where, "end_of_basic_support") \
@@ -438,7 +460,103 @@ def _line(reader: _Reader, line: dict, where: str, policy: Policy | None, suites
             yanked=fields["yanked"],
             patches=fields["patches"],
             in_house=fields["in_house"] if fields["in_house"] is not None else in_house,
+            constraints=tuple(c for c in constraints if c.since is None or c.since <= fields["version"]),
         )
+
+
+def _constraints(reader: _Reader, raw: Any, where: str, runtime: int | None) -> tuple[Constraint, ...]:
+    """Optional: bounds on packages the line installs without pinning them, each with its reason."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        reader.problem(where, "constraints",
+                       f"must be a non-empty list of {{requirement, reason}}, got {_describe(raw)}")
+        return ()
+    found: list[Constraint] = []
+    for index, item in enumerate(raw):
+        field = f"constraints[{index}]"
+        item = reader.mapping(item, where, field, CONSTRAINT_KEYS, {"requirement", "reason"})
+        if not {"requirement", "reason"} <= set(item):
+            continue
+        text = reader.string(item["requirement"], where, f"{field}.requirement")
+        reason = reader.string(item["reason"], where, f"{field}.reason")
+        since = reader.version(item["since"], where, f"{field}.since") if "since" in item else None
+        if reason is not None and not reason.strip():
+            reader.problem(where, f"{field}.reason", "a constraint needs its reason (a non-empty string)")
+            continue
+        if text is None or reason is None or ("since" in item and since is None):
+            continue
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as error:
+            reader.problem(where, f"{field}.requirement", f"{text!r} is not a requirement: {error}")
+            continue
+        if requirement.marker or requirement.url or requirement.extras or not requirement.specifier:
+            reader.problem(where, f"{field}.requirement", f"{text!r}: a constraint is a package name and version "
+                                                          "bounds only, e.g. 'celery<5.7'")
+            continue
+        if canonicalize_name(requirement.name) == "apache-airflow":
+            reader.problem(where, f"{field}.requirement", "apache-airflow is set by the 'airflow' field")
+            continue
+        if since is not None and runtime is not None and since.major != runtime:
+            reader.problem(where, f"{field}.since", f"{since} is not a release of line {runtime}")
+            continue
+        found.append(Constraint(str(requirement), reason.strip(), since))
+    return tuple(found)
+
+
+def _image_changes(reader: _Reader, raw: Any) -> list[ImageChange]:
+    """Optional: the image changes and the releases that made them (see model.ImageChange)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        reader.problem("image_changes", "", f"must be a non-empty list of changes, got {_describe(raw)}")
+        return []
+    known = {change.value for change in Change}
+    found: list[ImageChange] = []
+    for index, item in enumerate(raw):
+        where = f"image_changes[{index}]"
+        item = reader.mapping(item, where, "", CHANGE_KEYS, {"name", "summary", "since"})
+        if not {"name", "summary", "since"} <= set(item):
+            continue
+        name = reader.string(item["name"], where, "name", CHANGE_NAME, "a lower-case name such as 'examples-off'")
+        summary = reader.string(item["summary"], where, "summary")
+        since = reader.string_list(item["since"], where, "since",
+                                   lambda value, field, at=where: reader.version(value, at, field))
+        environment = _environment(reader, item.get("environment"), where)
+        if name is None or summary is None or not since:
+            continue
+        if not summary.strip():
+            reader.problem(where, "summary", "a change needs its summary (a non-empty string)")
+        elif name in {change.name for change in found}:
+            reader.problem(where, "name", f"{name!r} is listed twice")
+        elif name not in known and not environment:
+            reader.problem(where, "name", f"{name!r} is not a change the templates know and sets no environment; "
+                                          f"known: {', '.join(sorted(known))}")
+        elif len({v.major for v in since}) != len(since):
+            reader.problem(where, "since", "names two releases of one line; a change starts once per line")
+        else:
+            found.append(ImageChange(name, summary.strip(), tuple(sorted(since)), tuple(sorted(environment.items()))))
+    return found
+
+
+def _with_changes(reader: _Reader, releases: list[Release], changes: list[ImageChange]) -> list[Release]:
+    """Each release with the image changes it has, and their default variables under its own."""
+    versions = {release.version for release in releases}
+    for index, change in enumerate(changes):
+        for version in change.since:
+            if version not in versions:
+                reader.problem(f"image_changes[{index}] ({change.name})", "since",
+                               f"{version} is not a release in versions.yaml")
+    resolved = []
+    for release in releases:
+        has = tuple(change for change in changes if change.applies_to(release.version))
+        environment = {}
+        for change in has:
+            environment.update(change.environment)
+        environment.update(release.environment)
+        resolved.append(replace(release, changes=has, environment=tuple(sorted(environment.items()))))
+    return resolved
 
 
 def _platform_check(reader: _Reader, where: str) -> Callable[[Any, str], Platform | None]:

@@ -39,6 +39,12 @@ def reference_context(matrix: Matrix) -> dict:
         "packages": [
             {"runtime": str(r.version), "packages": ", ".join(f"{n}=={v}" for n, v in r.packages)} for r in releases
         ],
+        "image_changes": image_change_rows(matrix),
+        "constraints": [
+            {"runtime": str(r.version), "requirement": c.requirement, "reason": c.reason}
+            for r in releases
+            for c in r.constraints
+        ],
         "tags": [
             {
                 "runtime": str(r.version),
@@ -71,3 +77,17 @@ def environment_rows(matrix: Matrix) -> list[dict]:
             runs.append(first if first == last else f"{first} – {last}")
         rows.append({"name": name, "value": value, "versions": ", ".join(runs)})
     return rows
+
+
+def image_change_rows(matrix: Matrix) -> list[dict]:
+    """Each image change once, with the releases that made it and every release that has it."""
+    changes = {change.name: change for release in matrix.releases for change in release.changes}
+    return [
+        {
+            "name": change.name,
+            "summary": change.summary,
+            "since": ", ".join(str(version) for version in change.since),
+            "releases": ", ".join(str(r.version) for r in matrix.releases if r.has_change(change.name)),
+        }
+        for change in sorted(changes.values(), key=lambda c: (c.since, c.name))
+    ]

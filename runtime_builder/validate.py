@@ -16,7 +16,7 @@ from itertools import pairwise
 
 from packaging.version import Version as Pep440
 
-from .model import Matrix, Release
+from .model import Channel, Matrix, Release
 from .schema import Problem
 
 
@@ -66,7 +66,10 @@ def _lifecycle(matrix: Matrix) -> Iterator[Problem]:
                           f"dates out of order: released {release.released}, end of maintenance "
                           f"{release.end_of_maintenance}, end of basic support {release.end_of_basic_support}")
     for line in matrix.lines:
-        for earlier, later in pairwise(matrix.line(line)):
+        # A nightly's date is that of its newest build, not a release date: it takes no part in
+        # the release order, or a nightly ahead in a line would block every later patch of it.
+        released = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY]
+        for earlier, later in pairwise(released):
             if later.released < earlier.released:
                 yield Problem(_where(later), "released",
                               f"{later.released} is before {earlier.version}'s release date {earlier.released}")

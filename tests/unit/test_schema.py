@@ -54,7 +54,7 @@ BAD_INPUTS = [
     pytest.param(
         _set(lambda doc: doc, "extras", {"a": 1}),
         ["versions.yaml: (top level): unknown key 'extras'; allowed: airflow_majors, airflow_pythons, "
-         "build_tools, lines, policy, schema, suites"],
+         "build_tools, image_changes, lines, policy, schema, suites"],
         id="top-level-unknown-key",
     ),
     pytest.param(

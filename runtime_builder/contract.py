@@ -1,0 +1,55 @@
+"""What every Runtime image promises, in one place: paths, user, labels, entry point rules.
+
+Templates receive these values (they never spell them out), the image tests and the
+deployment harness read them from here, so a fact changes in one line.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+RUNTIME_DIR = "/opt/runtime"
+VENV = f"{RUNTIME_DIR}/venv"
+ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
+ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
+CONSTRAINTS_FILE = f"{RUNTIME_DIR}/constraints.txt"
+AIRFLOW_HOME = "/usr/local/airflow"
+UID = 50000
+GID = 0
+USER = "airflow"
+MONITORING_DAG_ID = "runtime_monitoring"
+MONITORING_SCHEDULE_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
+RUNTIME_VERSION_VARIABLE = "AIRFLOW_RUNTIME_VERSION"
+
+
+def instance_name_variable(airflow_major: int) -> str:
+    """The variable that names the instance in the UI: the API server's from Airflow 3 on."""
+    return "AIRFLOW__API__INSTANCE_NAME" if airflow_major >= 3 else "AIRFLOW__WEBSERVER__INSTANCE_NAME"
+
+
+def instance_name(runtime_version: str) -> str:
+    return f"Airflow Runtime {runtime_version}"
+
+
+class Change(Enum):
+    """Image changes (versions.yaml `image_changes:`) that the templates act on, by name.
+
+    A change that only sets default variables needs no entry here; one that changes what a
+    template writes does, so a misspelt name in versions.yaml is an error, not a no-op.
+    """
+
+    MONITORING_DAG_ON = "monitoring-dag-on"  # runtime_monitoring is unpaused when first parsed
+    AIRFLOW_COMMANDS = "entrypoint-airflow-commands"  # `docker run IMAGE celery worker` runs airflow's
+
+
+# Airflow's sub-commands, of every Airflow major the matrix ships, including those executors
+# and providers add (celery, kubernetes, users, ...). With the AIRFLOW_COMMANDS change the
+# entry point runs these as `airflow <command>` even where a program of that name is on PATH
+# (`celery` in the venv, `users` from coreutils), as the official image does. The image tests
+# check that the Airflow in each image has no sub-command missing from this list.
+AIRFLOW_COMMANDS = (
+    "api-server", "assets", "backfill", "celery", "cheat-sheet", "config", "connections", "dag-processor",
+    "dags", "db", "db-manager", "info", "jobs", "kerberos", "kubernetes", "partitions", "plugins", "pools",
+    "providers", "roles", "rotate-fernet-key", "scheduler", "standalone", "state-store", "sync-perm",
+    "tasks", "teams", "triggerer", "users", "variables", "version", "webserver",
+)
