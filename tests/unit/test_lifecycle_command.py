@@ -90,7 +90,7 @@ def test_lifecycle_text_as_of_a_day(cli):
     assert rows["12.1.0"][-1] == "basic support"
     assert rows["13.1.0"] == ["13.1.0", "stable", "2026-03-16", "2027-09-30", "2028-03-31", "no", "supported"]
     assert rows["14.0.1"] == ["14.0.1", "deprecated", "2026-08-14", "2028-07-31", "2029-01-31", "yes", "supported"]
-    assert rows["14.0.3"] == ["14.0.3", "stable", "2026-11-23", "2028-07-31", "2029-01-31", "no", "supported"]
+    assert rows["14.0.3"] == ["14.0.3", "stable", "2026-11-23", "2028-07-31", "2029-01-31", "yes", "supported"]
     assert len(rows) == len(load_matrix(REPO_ROOT / "versions.yaml").releases)
 
 

@@ -598,7 +598,7 @@ def add_patches(root: Path, release: Release, file: str) -> None:
 
 
 def test_a_patch_keeping_airflow_carries_the_backports_over(root, before):
-    patched = next(r for r in before.releases if r.patches)
+    patched = max((r for r in before.releases if r.patches), key=lambda r: r.version)
     assert newest_released(before, patched.line) == patched, "the committed patched release is its line's newest"
     plan = cut(root, Request(Bump.PATCH, a_day_for(before, patched.line), base=str(patched.version)))
     assert plan.release.airflow == patched.airflow

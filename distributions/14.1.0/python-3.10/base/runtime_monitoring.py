@@ -20,6 +20,8 @@ with DAG(
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    # On in every deployment from its first parse: the runtime's own proof of life.
+    is_paused_upon_creation=False,
     dagrun_timeout=timedelta(minutes=5),
     default_args={"owner": "airflow-runtime", "retries": 0},
     tags=["airflow-runtime", "monitoring"],

@@ -1,0 +1,121 @@
+"""What a deployment is made of and what `build.py run` refuses, without an engine."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from runtime_builder.deploy import project
+from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url
+from runtime_builder.deploy.deployment import DeployError
+from runtime_builder.deploy.local import check_port
+
+from .support import REPO_ROOT
+
+FIXTURE_PROJECT = REPO_ROOT / "tests" / "deploy" / "project"
+
+
+@pytest.mark.parametrize(("major", "executor", "names"), [
+    (3, Executor.CELERY, ["api-server", "scheduler", "dag-processor", "triggerer", "worker"]),
+    (3, Executor.LOCAL, ["api-server", "scheduler", "dag-processor", "triggerer"]),
+    (2, Executor.CELERY, ["webserver", "scheduler", "triggerer", "worker"]),
+    (2, Executor.LOCAL, ["webserver", "scheduler", "triggerer"]),
+])
+def test_components_per_airflow_major_and_executor(major, executor, names):
+    found = components(major, executor)
+    assert [c.name for c in found] == names
+    assert [c.name for c in found if c.serves_ui] == [names[0]]
+    assert all(c.command[0] == "airflow" for c in found), "spelled in full: released entry points run `celery` bare"
+    checks = {c.name: c.check for c in found}
+    assert checks[names[0]] is Check.HTTP and checks["scheduler"] is Check.JOB
+    if executor is Executor.CELERY:
+        assert checks["worker"] is Check.CELERY_PING
+
+
+def test_airflow_3_celery_configuration():
+    keys = Keys()
+    environment = airflow_environment(3, Executor.CELERY, keys)
+    assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == database_url(keys)
+    url = database_url(keys)
+    assert url.startswith("postgresql+psycopg2://airflow:") and url.endswith("@postgres:5432/airflow")
+    assert environment["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    # As Airflow documents it: SQLAlchemy 2.1 made this psycopg 3's, which 14.0.4 constrains away.
+    assert environment["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert environment["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://api-server:8080/execution/"
+    assert environment["AIRFLOW__API_AUTH__JWT_SECRET"] == keys.jwt_secret
+    assert environment["AIRFLOW__CORE__FERNET_KEY"] == keys.fernet_key
+    # What the image defaults stays the image's: no instance name, no monitoring schedule, no executor tuning.
+    assert not [name for name in environment if "INSTANCE_NAME" in name or "MONITORING" in name]
+
+
+def test_airflow_2_local_configuration_and_overrides():
+    keys = Keys()
+    environment = airflow_environment(2, Executor.LOCAL, keys, {"AIRFLOW__CORE__PARALLELISM": "3",
+                                                               "AIRFLOW__CORE__EXECUTOR": "LocalExecutor"})
+    assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert "AIRFLOW__CELERY__BROKER_URL" not in environment
+    assert "AIRFLOW__CORE__EXECUTION_API_SERVER_URL" not in environment
+    assert environment["AIRFLOW__WEBSERVER__SECRET_KEY"] == keys.secret_key
+    assert environment["AIRFLOW__CORE__PARALLELISM"] == "3"
+
+
+def test_keys_differ_per_deployment():
+    first, second = Keys(), Keys()
+    assert first.database_password != second.database_password and first.fernet_key != second.fernet_key
+    assert len(__import__("base64").urlsafe_b64decode(first.fernet_key)) == 32  # a valid Fernet key
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("FROM quay.io/org/runtime:14.0.2\n", "FROM local:1\n"),
+    ("# comment\nFROM --platform=linux/amd64 runtime:latest AS base\nRUN true\nFROM x\n",
+     "# comment\nFROM --platform=linux/amd64 local:1 AS base\nRUN true\nFROM x\n"),
+    ("from runtime:latest\n", "from local:1\n"),
+])
+def test_the_project_dockerfile_is_pointed_at_the_local_image(text, expected):
+    assert project.dockerfile_on(text, "local:1") == expected
+
+
+def test_project_folders_are_checked_before_anything_starts(tmp_path: Path):
+    project.check_folder(FIXTURE_PROJECT)
+    with pytest.raises(project.ProjectError, match="no such folder"):
+        project.check_folder(tmp_path / "nothing")
+    (tmp_path / "dags").mkdir()
+    with pytest.raises(project.ProjectError, match=r"it has no Dockerfile, packages.txt, requirements.txt"):
+        project.check_folder(tmp_path)
+    for name in ("Dockerfile", "packages.txt", "requirements.txt"):
+        (tmp_path / name).write_text("# nothing\n")
+    with pytest.raises(project.ProjectError, match="its Dockerfile has no FROM line"):
+        project.check_folder(tmp_path)
+
+
+def test_a_port_in_use_is_refused():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DeployError, match=f"127.0.0.1:{port} is in use"):
+            check_port(port)
+    with pytest.raises(DeployError, match="not a TCP port"):
+        check_port(70000)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "99.0.0", "--project", str(FIXTURE_PROJECT)], "no Runtime version '99.0.0'"),
+    (["run", "--project", "/nonexistent/project"], "--project /nonexistent/project: no such folder"),
+    (["run"], "run needs --project DIR (or --stop)"),
+])
+def test_run_refuses_bad_input_before_starting_anything(cli, argv, message):
+    result = cli("--root", REPO_ROOT, *argv)
+    assert result.code == 2 and message in result.err, result.err
+
+
+def test_run_refuses_a_port_in_use(cli):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("--root", REPO_ROOT, "run", "--project", FIXTURE_PROJECT, "--port", port)
+    assert result.code == 2 and f"--port {port}: 127.0.0.1:{port} is in use" in result.err, result.err
