@@ -16,6 +16,7 @@ from datetime import datetime
 from packaging.utils import canonicalize_name
 
 from . import patching
+from .contract import Change
 from .lock import pins
 from .model import Platform, Release, Version
 
@@ -53,6 +54,7 @@ class Expected:
     patches: tuple[tuple[str, str], ...] = ()  # (name, unified diff) of the release's backports
     patched_distribution: str = ""  # the distribution the patches relabel
     in_house: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, version, Airflow plugins) built in
+    changes: frozenset[str] = frozenset()  # the image changes (versions.yaml image_changes) the release has
 
     @property
     def reported(self) -> str:
@@ -104,6 +106,7 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
         patches=tuple((backport.name, backport.text) for backport in release.patches),
         patched_distribution=release.airflow_distribution if release.patches else "",
         in_house=tuple((package.name, package.version, package.plugins) for package in release.in_house),
+        changes=frozenset(change.name for change in release.changes),
         python=python,
         debian=release.suite.debian,
         platform=platform,
@@ -318,6 +321,30 @@ def check_providers(expected: Expected, facts: Mapping) -> list[str]:
     return problems
 
 
+# Provider modules that need a package only an optional extra of their provider installs:
+# module -> (the module it may not find, why that is fine). Anything else that fails to import fails.
+PROVIDER_MODULES_ALLOWED_TO_FAIL = {
+    "airflow.providers.common.sql.operators.analytics": (
+        "datafusion", "needs apache-airflow-providers-common-sql[datafusion]; the images do not ship DataFusion"),
+}
+
+
+def check_provider_modules(facts: Mapping) -> list[str]:
+    """Every module of every provider's executors, hooks, operators, sensors and triggers imports."""
+    airflow, problems = _section(facts, "airflow")
+    if problems:
+        return problems
+    modules = airflow["provider_modules"]
+    if modules["count"] == 0:
+        return ["no provider module was found to import: the check looked in the wrong place"]
+    for module, error in sorted(modules["failed"].items()):
+        allowed = PROVIDER_MODULES_ALLOWED_TO_FAIL.get(module)
+        if allowed and f"No module named '{allowed[0]}'" in error:
+            continue
+        problems.append(f"{module} does not import: {error}")
+    return problems
+
+
 def check_pip_check(facts: Mapping) -> list[str]:
     pip, problems = _section(facts, "pip")
     if problems:
@@ -512,6 +539,14 @@ def check_monitoring_dag(expected: Expected, facts: Mapping) -> list[str]:
     if monitoring["schedule"] != expected.monitoring_schedule:
         problems.append(f"{MONITORING_DAG} is scheduled {monitoring['schedule']!r}, expected "
                         f"{expected.monitoring_schedule!r}")
+    # From `monitoring-dag-on` the DAG is on when first parsed; before, Airflow's default (paused).
+    unpaused = Change.MONITORING_DAG_ON.value in expected.changes
+    if unpaused and monitoring.get("paused_upon_creation") is not False:
+        problems.append(f"{MONITORING_DAG} is_paused_upon_creation is {monitoring.get('paused_upon_creation')!r}: "
+                        "it would start paused in a new deployment")
+    if not unpaused and monitoring.get("paused_upon_creation") is False:
+        problems.append(f"{MONITORING_DAG} starts unpaused, but Runtime {expected.runtime_version} was released "
+                        "before monitoring-dag-on: a released image changed")
     return problems
 
 

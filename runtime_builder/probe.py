@@ -191,6 +191,7 @@ def airflow_facts(request: dict) -> dict:
         "override": override_fact(conf, request.get("override")),
         "providers_manager": providers_manager(),
         "provider_imports": provider_imports(),
+        "provider_modules": provider_modules(),
         "plugins": plugins_facts(),
     }
 
@@ -298,6 +299,43 @@ def provider_imports() -> dict:
     return results
 
 
+PROVIDER_KINDS = ("executors", "hooks", "operators", "sensors", "triggers")
+
+
+def provider_modules() -> dict:
+    """Import every module of every installed provider's executors, hooks, operators, sensors and
+    triggers packages, as a worker or the DAG processor would: {"count": n, "failed": {module: error}}."""
+    import pkgutil
+    import warnings
+
+    packages = sorted({entry.value.partition(":")[0].rpartition(".")[0]
+                       for entry in importlib.metadata.entry_points(group="apache_airflow_provider")})
+    count, failed = 0, {}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # deprecation warnings are not import failures
+        for package in packages:
+            for kind in PROVIDER_KINDS:
+                name = f"{package}.{kind}"
+                try:
+                    module = importlib.import_module(name)
+                except ModuleNotFoundError as error:
+                    if error.name != name:  # the package exists but needs a module that does not
+                        failed[name] = error_text(error)
+                    continue
+                except BaseException as error:
+                    failed[name] = error_text(error)
+                    continue
+                count += 1
+                # getattr: compat modules answer unknown attributes through __getattr__.
+                for found in pkgutil.walk_packages(getattr(module, "__path__", None) or [], f"{name}."):
+                    count += 1
+                    try:
+                        importlib.import_module(found.name)
+                    except BaseException as error:  # SystemExit or a syntax error is a result too
+                        failed[found.name] = error_text(error)
+    return {"count": count, "failed": failed}
+
+
 # -- dags --------------------------------------------------------------------------------------
 
 def _dagbag_class():
@@ -341,7 +379,8 @@ def dags_facts(request: dict) -> dict:
     dag = dagbag.dags.get(dag_id) if dag_id else None
     if dag is None:
         return facts
-    facts["monitoring"] = {"fileloc": dag.fileloc, "schedule": _schedule(dag)}
+    facts["monitoring"] = {"fileloc": dag.fileloc, "schedule": _schedule(dag),
+                           "paused_upon_creation": getattr(dag, "is_paused_upon_creation", None)}
     override = request.get("schedule_override")
     if override:
         # A fresh DagBag imports the file again, now with the variable set.

@@ -85,6 +85,10 @@ BREAKAGES = [
         "probe", checks.check_pins, ("distributions",)),
     Breakage("provider-files-removed", lambda w: f"USER root\nRUN rm -rf {w.provider_dir}\nUSER 50000:0",
              "probe", checks.check_providers, ("airflow",)),
+    Breakage("provider-module-broken", lambda w: (
+        f"USER root\nRUN mkdir -p {w.provider_dir}/hooks && echo 'import runtime_test_no_such_module' "
+        f"> {w.provider_dir}/hooks/runtime_test_broken.py\nUSER 50000:0"),
+        "probe", lambda e, f: checks.check_provider_modules(f), ("airflow",)),
     Breakage("user-root", lambda w: "USER root", "probe", lambda e, f: checks.check_identity(f), ("identity",)),
     Breakage("entrypoint-without-tini", lambda w: 'ENTRYPOINT ["/opt/runtime/entrypoint"]',
              "config", checks.check_image_config),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import testinfra
 
-from runtime_builder import checks
+from runtime_builder import checks, contract
 
-from .support import Docker, Target, assert_ok
+from .support import Docker, Target, assert_ok, require_native
 
 pytestmark = pytest.mark.image
 
@@ -63,6 +65,46 @@ def test_entrypoint_passes_bash_and_python_through(target: Target, docker: Docke
     assert bash.returncode == 0 and bash.stdout.strip() == f"bash:bash:{checks.UID}", bash.output
     python = docker.oneshot(target.ref, target.platform, "python", "-c", "import sys; print(sys.prefix)")
     assert python.returncode == 0 and python.stdout.strip() == checks.VENV, python.output
+
+
+# Enough configuration for Airflow 2 to offer `airflow celery` and `airflow kubernetes` (its executors
+# add them) and build its command line; nothing connects to the database for --help.
+EXECUTOR_CLI = ("-e", "AIRFLOW__CORE__EXECUTOR=CeleryExecutor,KubernetesExecutor",
+                "-e", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://runtime:test@localhost/runtime")
+SUBCOMMANDS = """\
+import argparse, json
+from airflow.cli.cli_parser import get_parser
+print(json.dumps(sorted({name for action in get_parser()._actions
+                         if isinstance(action, argparse._SubParsersAction) for name in action.choices})))
+"""
+
+
+def test_entrypoint_runs_airflow_subcommands_as_airflow(target: Target, docker: Docker) -> None:
+    """`docker run IMAGE celery worker` starts Airflow's worker, not the bare celery program; `users`
+    is Airflow's, not coreutils'. Images released before the change keep running them as given."""
+    require_native(target, "running Airflow's command line through the entry point")
+    celery = docker.oneshot(target.ref, target.platform, "celery", "--help", options=EXECUTOR_CLI)
+    users = docker.oneshot(target.ref, target.platform, "users", "--help", options=EXECUTOR_CLI)
+    celery_help, users_help = celery.output.lower(), users.output.lower()  # "usage:" (2) or "Usage:" (3)
+    if contract.Change.AIRFLOW_COMMANDS.value in target.expected.changes:
+        assert celery.returncode == 0 and "usage: airflow celery" in celery_help, celery.output[-2000:]
+        assert "usage: airflow" in users_help, users.output[-2000:]
+    else:
+        assert "usage: celery" in celery_help, celery.output[-2000:]  # the bare celery program's help
+        assert "usage: users" in users_help, users.output[-2000:]  # coreutils
+
+
+def test_entrypoint_knows_every_airflow_subcommand(target: Target, docker: Docker) -> None:
+    """The entry point's list of Airflow's sub-commands covers this Airflow's, executors' included."""
+    if contract.Change.AIRFLOW_COMMANDS.value not in target.expected.changes:
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.AIRFLOW_COMMANDS.value}: its entry point has no list to check")
+    require_native(target, "building Airflow's command line")
+    result = docker.oneshot(target.ref, target.platform, "python", "-c", SUBCOMMANDS, options=EXECUTOR_CLI)
+    assert result.returncode == 0, result.output[-2000:]
+    commands = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    missing = sorted(commands - set(contract.AIRFLOW_COMMANDS))
+    assert not missing, f"Airflow sub-commands missing from contract.AIRFLOW_COMMANDS: {missing}"
 
 
 def test_labels(target: Target) -> None:

@@ -20,5 +20,11 @@ def test_locked_providers_are_registered_and_import(target: Target, facts: dict)
     assert_ok(checks.check_providers(target.expected, facts))
 
 
+def test_provider_modules_import(facts: dict) -> None:
+    """Executors, hooks, operators, sensors and triggers of every provider import (celery 5.7.0 broke the
+    Celery executor's modules in 14.0.3: this is the check that would have caught it)."""
+    assert_ok(checks.check_provider_modules(facts))
+
+
 def test_pip_check(target: Target, facts: dict) -> None:
     assert_ok(checks.check_pip_check(facts))
