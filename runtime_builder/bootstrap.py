@@ -80,23 +80,39 @@ class BootstrapError(RuntimeError):
     """A base image could not be made; the message names the image and the failing tool."""
 
 
+# The services a deployment runs beside the Runtime images (see runtime_builder.deploy), made
+# from Debian's own packages like the bases: the metadata database and the Celery broker.
+SERVICE_PACKAGES = {
+    "postgres": ["postgresql"],
+    "redis": ["redis-server"],
+}
+
+
 @dataclass(frozen=True)
 class BaseImage:
-    """One base image of one suite: ``debian:trixie`` or ``python:3.13-trixie``."""
+    """One base image of one suite: ``debian:trixie``, ``python:3.13-trixie`` or a service's, ``postgres:bookworm``."""
 
     registry: str
     suite: str
-    python: str | None  # None for the plain Debian image
+    python: str | None  # None for the plain Debian image and the services
+    service: str | None = None  # a key of SERVICE_PACKAGES
 
     @property
     def ref(self) -> str:
-        name, tag = ("python", f"{self.python}-{self.suite}") if self.python else ("debian", self.suite)
+        if self.service:
+            name, tag = self.service, self.suite
+        elif self.python:
+            name, tag = "python", f"{self.python}-{self.suite}"
+        else:
+            name, tag = "debian", self.suite
         return f"{self.registry}/{NAMESPACE}/{name}:{tag}"
 
     def platform_ref(self, platform: str) -> str:
         return f"{self.ref}-{_arch(platform)}"
 
     def packages(self) -> list[str]:
+        if self.service:
+            return SERVICE_PACKAGES[self.service]
         return python_packages(self.python) if self.python else []
 
 
@@ -123,6 +139,16 @@ def bootstrap(
         for image in [*images, BaseImage(registry, suite, python)]:
             digests[image.ref] = _ensure_image(image, ordered, engine, workdir, force=force)
     return digests
+
+
+def services(*, suite: str, registry: str, engine: Engine, workdir: Path) -> dict[str, str]:
+    """The service images for the build host's platform (deployments run natively): name -> reference by digest."""
+    found = {}
+    for service in sorted(SERVICE_PACKAGES):
+        image = BaseImage(registry, suite, None, service)
+        digest = _ensure_image(image, [native_platform()], engine, workdir, force=False)
+        found[service] = f"{image.ref}@{digest}"
+    return found
 
 
 def native_platform() -> str:

@@ -138,7 +138,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     try:
         with log.step(f"lock {len(selected)} cells with uv"):
-            written = write_locks(matrix, args.root, selected, jobs=args.jobs, only_stale=args.stale)
+            written = write_locks(matrix, args.root, selected, jobs=args.jobs, only_stale=args.stale,
+                                  fresh=args.fresh)
     except LockError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -438,6 +439,52 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Build a project on a Runtime version's ONBUILD image and deploy it locally."""
+    from .bootstrap import BootstrapError
+    from .builder import BuildOptions, BuildPlanError, build, native_platform
+    from .deploy import local, services
+    from .deploy.config import Executor
+    from .deploy.deployment import DeployError
+    from .deploy.project import ProjectError, check_folder
+    from .engine import EngineError
+    from .host import HostError, ensure_host
+    from .secrets import build_secrets, host_cacert, host_index_url
+
+    if args.stop:
+        _engine()
+        removed = local.stop(args.name)
+        print(f"removed {', '.join(removed)}" if removed else "no deployment of `build.py run` is running")
+        return 0
+    if args.project is None:
+        raise UsageError("run needs --project DIR (or --stop)")
+    matrix = _matrix(args)
+    release = matrix.release(args.version) if args.version else matrix.default_release()
+    try:
+        check_folder(args.project)
+        if args.port is not None:
+            local.check_port(args.port)
+    except (ProjectError, DeployError) as error:
+        raise UsageError(str(error)) from error
+    _refuse_end_of_life(args, [release])
+    spec = ImageSpec(release, release.python, Variant.ONBUILD, native_platform())
+    _refuse_stale_locks(args, matrix, [spec])
+    try:
+        ensure_host(arm64=False)
+        engine = _engine()
+        secrets = build_secrets(args.root / "build" / "secrets", host_cacert(args.cacert),
+                                host_index_url(args.index_url))
+        built = build(matrix, args.root, [spec], engine, BuildOptions(repository=args.repository, secrets=secrets))
+        images = services.ensure_images(engine, args.registry, args.root / "build" / "bases")
+        request = local.RunRequest(args.project.resolve(), built[-1].reference, str(release.version),
+                                   spec.platform.value, Executor(args.executor), args.port, args.detach, args.name)
+        return local.run(request, engine, images, secrets, args.root / "build" / "logs")
+    except (BuildPlanError, BootstrapError, EngineError, HostError, ProjectError, DeployError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("nothing was left running", file=sys.stderr)
+        return 1
+
+
 def cmd_feed(args: argparse.Namespace) -> int:
     """Write releases.json from the matrix (keeping the published digests it holds), or check it."""
 
@@ -594,6 +641,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", action="append")
     p.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default: %(default)s)")
     p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
+    p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
+                                                        "(or of the previous release's)")
 
     p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
@@ -655,6 +704,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", required=True, help="host[/repository], as for publish")
     p.add_argument("--result", type=Path, help="merge the pushed digest into this JSON result file")
 
+    p = sub.add_parser("run", help="build a project on a Runtime version's ONBUILD image and deploy it locally "
+                                   "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
+    p.add_argument("version", nargs="?", help="the Runtime version (default: the default release)")
+    p.add_argument("--project", type=Path, help="the project folder (Dockerfile, packages.txt, requirements.txt, "
+                                                "dags/)")
+    p.add_argument("--executor", choices=["celery", "local"], default="celery")
+    p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--detach", action="store_true", help="leave it running and return")
+    p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
+    p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
+    p.add_argument("--registry", default="127.0.0.1:5000", help="where base images live (default: %(default)s)")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
+
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
     p.add_argument("--merge", type=Path, metavar="DIR",
@@ -699,6 +763,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "test": cmd_test,
     "publish": cmd_publish,
     "push": cmd_push,
+    "run": cmd_run,
     "feed": cmd_feed,
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,

@@ -68,8 +68,12 @@ class Engine:
         secrets: Mapping[str, Path],
         target: str | None = None,
         log_path: Path | None = None,
+        dockerfile: Path | None = None,
     ) -> str:
-        """Build ``context`` into ``tag`` for one platform and return the image id."""
+        """Build ``context`` into ``tag`` for one platform and return the image id.
+
+        ``dockerfile``: another Dockerfile than the context's own (it may live outside the context).
+        """
         with tempfile.TemporaryDirectory(prefix="runtime-build-") as tmp:
             iidfile = Path(tmp) / "iid"
             argv = [*self._build_command(), "--progress=plain", "--platform", platform]
@@ -80,6 +84,8 @@ class Engine:
                 argv += ["--secret", f"id={secret_id},src={path}"]
             if target:
                 argv += ["--target", target]
+            if dockerfile:
+                argv += ["--file", str(dockerfile)]
             argv.append(str(context))
             returncode, tail = _stream(argv, self._env(), log_path)
             if returncode != 0:

@@ -16,3 +16,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--platform", action="append", default=[], metavar="PLATFORM",
         help="linux/amd64 or linux/arm64 (repeatable) for the default images; default: the native one",
     )
+    group.addoption(
+        "--deploy-version", action="append", default=[], metavar="VERSION",
+        help="a Runtime version the deployment tests deploy (repeatable); `lines`: the newest release of every "
+             "line and every nightly; default: the default release",
+    )
+    group.addoption(
+        "--deploy-executor", action="append", default=[], choices=["celery", "local"],
+        help="the executors to deploy with (repeatable); default: celery, and local too for the default release",
+    )

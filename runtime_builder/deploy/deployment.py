@@ -1,0 +1,351 @@
+"""One Airflow deployment of an image, through the Docker SDK: start, wait until healthy, remove.
+
+    with Deployment(DeploymentSpec(image, services, Executor.CELERY)) as deployment:
+        deployment.start()          # network, volumes, PostgreSQL, Redis, migrate, components
+        deployment.url              # http://127.0.0.1:<port>, the UI and the REST API
+
+Everything a deployment creates carries the label `io.airflow-runtime.deployment=<name>`, and
+leaving the `with` block removes it all, after a failure and after Ctrl-C too. Nothing is
+published on a fixed host port and every name has the deployment's name in it, so deployments
+run side by side. A component that does not come up fails the start with its name, the check
+that failed and the last lines of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import EndpointConfig
+
+from .. import contract
+from . import services
+from .config import (
+    ADMIN_USER,
+    API_PORT,
+    CELERY_APP,
+    POSTGRES_HOST,
+    REDIS_HOST,
+    SIMPLE_AUTH_PASSWORDS,
+    Check,
+    Component,
+    Executor,
+    Keys,
+    admin_user_command,
+    airflow_environment,
+    components,
+    health_path,
+)
+from .services import ServiceImages
+
+LABEL = "io.airflow-runtime.deployment"
+ORIGIN_LABEL = "io.airflow-runtime.deployment.origin"
+OWNER_LABEL = "io.airflow-runtime.deployment.owner"
+START_TIMEOUT = 420.0  # seconds for every component to be healthy: 2 cores, five Airflow processes
+MIGRATE_TIMEOUT = 600.0
+LOG_LINES = 40
+POLL_SECONDS = 3.0
+
+
+class DeployError(RuntimeError):
+    """A deployment could not be started or checked; the message names the component and shows its log."""
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    image: str  # the Airflow image every component runs (a Runtime image, or a project built on one)
+    services: ServiceImages
+    executor: Executor = Executor.CELERY
+    port: int | None = None  # the UI's port on 127.0.0.1; None: a free one
+    environment: Mapping[str, str] = field(default_factory=dict)  # the deployment's own settings; they win
+    name: str | None = None  # default: airflow-<random>
+    origin: str = "api"  # who started it: "run" (build.py run), "test", "bench"
+    unpause: tuple[str, ...] = ()  # DAGs the deployment turns on once parsed (as a control plane would)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    runtime_version: str
+    airflow_version: str
+
+    @property
+    def airflow_major(self) -> int:
+        return int(self.airflow_version.split(".")[0])
+
+
+def image_facts(client: docker.DockerClient, image: str) -> ImageFacts:
+    """What a deployment needs to know of an image, from its labels."""
+    try:
+        labels = client.images.get(image).labels or {}
+    except docker.errors.ImageNotFound as error:
+        raise DeployError(f"no image {image}: build it first") from error
+    version, airflow = labels.get("io.airflow-runtime.version"), labels.get("io.airflow-runtime.airflow-version")
+    if not version or not airflow:
+        raise DeployError(f"{image} has no io.airflow-runtime.version / airflow-version labels: not a Runtime image")
+    return ImageFacts(version, airflow)
+
+
+def client() -> docker.DockerClient:
+    try:
+        found = docker.from_env()
+        found.ping()
+    except docker.errors.DockerException as error:
+        raise DeployError(f"no Docker engine answers: {error}") from error
+    return found
+
+
+class Deployment:
+    def __init__(self, spec: DeploymentSpec, engine: docker.DockerClient | None = None,
+                 keys: Keys | None = None) -> None:
+        self.spec = spec
+        self.docker = engine or client()
+        self.keys = keys or Keys()
+        self.name = spec.name or f"airflow-{uuid.uuid4().hex[:8]}"
+        self.facts = image_facts(self.docker, spec.image)
+        self.components = components(self.facts.airflow_major, spec.executor)
+        self.environment = airflow_environment(self.facts.airflow_major, spec.executor, self.keys, spec.environment)
+        self.containers: dict[str, Container] = {}
+        self.port: int | None = None
+        self._network: str | None = None
+        self._volumes: list[str] = []
+        self.timings: dict[str, float] = {}  # seconds from the start to each step and component
+        self._started = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL: self.name, ORIGIN_LABEL: self.spec.origin, OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise DeployError(f"deployment {self.name} is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ui(self) -> Component:
+        return next(c for c in self.components if c.serves_ui)
+
+    def start(self, progress: Callable[[str], None] = print) -> None:
+        """Bring every part up in order and wait until each is healthy; raise DeployError otherwise."""
+        started = self._started = time.monotonic()
+        self._network = self.docker.networks.create(self.name, driver="bridge", labels=self.labels).name
+        self._start_services()
+        self._wait([self._service_ready("postgres", services.POSTGRES_READY)]
+                   + ([self._service_ready("redis", services.REDIS_READY)] if self._celery else []), 120.0)
+        self.timings["services"] = time.monotonic() - started
+        progress(f"{self.name}: PostgreSQL{' and Redis' if self._celery else ''} ready; migrating the database")
+        self._oneshot("migrate", ("airflow", "db", "migrate"), MIGRATE_TIMEOUT)
+        if self.facts.airflow_major < 3:
+            self._oneshot("create-admin", admin_user_command(self.keys), 300.0)
+        self.timings["migrate"] = time.monotonic() - started
+        progress(f"{self.name}: starting {', '.join(c.name for c in self.components)}")
+        logs = self._volume("logs")
+        for component in self.components:
+            self._start_component(component, logs)
+        self._wait([self._healthy(component) for component in self.components], START_TIMEOUT)
+        self.timings["healthy"] = time.monotonic() - started
+        for dag_id in self.spec.unpause:
+            self.unpause(dag_id)
+        progress(f"{self.name}: every component is healthy ({self.timings['healthy']:.0f} s)")
+
+    def remove(self) -> None:
+        """Remove every container, volume and the network of this deployment (idempotent)."""
+        remove_labelled(self.docker, {LABEL: self.name})
+        self.containers.clear()
+
+    # -- what users and tests read ---------------------------------------------------------------
+
+    def login(self) -> tuple[str, str]:
+        """(user, password) for the UI and the REST API."""
+        if self.facts.airflow_major < 3:
+            return ADMIN_USER, self.keys.admin_password
+        code, output = self.exec(self.ui.name, ["bash", "-c", f'cat "$AIRFLOW_HOME/{SIMPLE_AUTH_PASSWORDS}"'])
+        if code != 0:
+            raise DeployError(f"cannot read the API server's generated passwords: {output}")
+        return ADMIN_USER, json.loads(output)[ADMIN_USER]
+
+    def exec(self, component: str, argv: list[str], environment: Mapping[str, str] | None = None,
+             user: str | None = None) -> tuple[int, str]:
+        """Run a command in a running component (as the image's user); (exit code, stdout + stderr)."""
+        container = self.containers[component]
+        result = container.exec_run(argv, environment=dict(environment or {}), user=user or "", demux=False)
+        return result.exit_code, (result.output or b"").decode(errors="replace")
+
+    def airflow(self, component: str, *args: str, environment: Mapping[str, str] | None = None) -> tuple[int, str]:
+        return self.exec(component, ["airflow", *args], environment)
+
+    def logs(self, component: str, lines: int = LOG_LINES) -> str:
+        container = self.containers.get(component)
+        if container is None:
+            return "(no container)"
+        return container.logs(tail=lines).decode(errors="replace")
+
+    def unpause(self, dag_id: str, timeout: float = 180.0) -> None:
+        """Turn a DAG on once it is parsed, with the CLI of the scheduler's container."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code, output = self.airflow("scheduler", "dags", "unpause", dag_id)
+            if code == 0:
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(f"`airflow dags unpause {dag_id}` kept failing for {timeout:.0f} s:\n"
+                                  f"{output[-2000:]}")
+            time.sleep(POLL_SECONDS * 2)
+
+    # -- parts ------------------------------------------------------------------------------------
+
+    @property
+    def _celery(self) -> bool:
+        return self.spec.executor is Executor.CELERY
+
+    def _volume(self, purpose: str) -> str:
+        name = f"{self.name}-{purpose}"
+        self.docker.volumes.create(name, labels=self.labels)
+        self._volumes.append(name)
+        return name
+
+    def _run(self, alias: str, image: str, command: Iterable[str], *, user: str | None = None,
+             environment: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
+             ports: Mapping[str, tuple[str, int | None]] | None = None) -> Container:
+        assert self._network is not None
+        try:
+            container = self.docker.containers.run(
+                image, list(command), name=f"{self.name}-{alias}", hostname=alias, detach=True,
+                user=user, environment=dict(environment or {}), labels=self.labels,
+                volumes={name: {"bind": path, "mode": "rw"} for name, path in (volumes or {}).items()},
+                ports=dict(ports or {}), network=self._network,
+                networking_config={self._network: EndpointConfig(self.docker.api.api_version, aliases=[alias])},
+            )
+        except docker.errors.DockerException as error:
+            raise DeployError(f"{self.name}: cannot start {alias} from {image}: {error}") from error
+        self.containers[alias] = container
+        return container
+
+    def _start_services(self) -> None:
+        images = self.spec.services
+        self._run(POSTGRES_HOST, images.postgres, ["bash", "-c", services.POSTGRES_SCRIPT], user="postgres",
+                  environment={"POSTGRES_PASSWORD": self.keys.database_password},
+                  volumes={self._volume("database"): services.DATA_VOLUME_PATH})
+        if self._celery:
+            self._run(REDIS_HOST, images.redis, services.REDIS_COMMAND, user="redis")
+
+    def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float) -> None:
+        container = self._run(alias, self.spec.image, command, environment=self.environment)
+        try:
+            status = container.wait(timeout=timeout)
+        except Exception as error:  # requests' ReadTimeout: the SDK does not wrap it
+            raise DeployError(f"{self.name}: `{' '.join(command[:3])}` did not finish in {timeout:.0f} s:\n"
+                              f"{self.logs(alias)}") from error
+        if status.get("StatusCode") != 0:
+            raise DeployError(f"{self.name}: `{' '.join(command[:3])}` failed (exit {status.get('StatusCode')})"
+                              f":\n{self.logs(alias)}")
+        container.remove(v=True)
+        del self.containers[alias]
+
+    def _start_component(self, component: Component, logs_volume: str) -> None:
+        ports = {f"{API_PORT}/tcp": ("127.0.0.1", self.spec.port)} if component.serves_ui else None
+        container = self._run(component.name, self.spec.image, component.command, environment=self.environment,
+                              volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports)
+        if component.serves_ui:
+            container.reload()
+            bound = container.attrs["NetworkSettings"]["Ports"].get(f"{API_PORT}/tcp") or []
+            if not bound:
+                raise DeployError(f"{self.name}: {component.name} got no host port for {API_PORT}")
+            self.port = int(bound[0]["HostPort"])
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _service_ready(self, alias: str, argv: tuple[str, ...]) -> tuple[str, str, Callable[[], bool]]:
+        return alias, " ".join(argv), lambda: self.exec(alias, list(argv))[0] == 0
+
+    def _healthy(self, component: Component) -> tuple[str, str, Callable[[], bool]]:
+        name = component.name
+        if component.check is Check.HTTP:
+            path = health_path(self.facts.airflow_major)
+            return name, f"GET {path}", lambda: self._http_healthy(path)
+        if component.check is Check.JOB:
+            argv = ["airflow", "jobs", "check", "--job-type", str(component.job_type), "--hostname", name]
+        else:
+            argv = ["celery", "--app", CELERY_APP, "inspect", "ping", "-d", f"celery@{name}"]
+        return name, " ".join(argv), lambda: self.exec(name, argv)[0] == 0
+
+    def _http_healthy(self, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                health = json.load(response)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return (health.get("metadatabase") or {}).get("status") == "healthy"
+
+    def _wait(self, checks: list[tuple[str, str, Callable[[], bool]]], timeout: float) -> None:
+        """Poll every check until it passes; fail at once when a container stops, or at the timeout."""
+        pending = {name: (what, check) for name, what, check in checks}
+        deadline = time.monotonic() + timeout
+        while pending:
+            for name, (what, check) in list(pending.items()):
+                self._require_running(name, what)
+                if check():
+                    del pending[name]
+                    self.timings[f"healthy:{name}"] = time.monotonic() - self._started
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                name, (what, _) = next(iter(pending.items()))
+                others = f" (also not healthy: {', '.join(sorted(set(pending) - {name}))})" if len(pending) > 1 else ""
+                raise DeployError(f"{self.name}: {name} did not become healthy within {timeout:.0f} s "
+                                  f"(check: {what}){others}; its last log lines:\n{self.logs(name)}")
+            time.sleep(POLL_SECONDS)
+
+    def _require_running(self, name: str, what: str) -> None:
+        container = self.containers[name]
+        container.reload()
+        if container.status in ("exited", "dead"):
+            code = container.attrs.get("State", {}).get("ExitCode")
+            raise DeployError(f"{self.name}: {name} stopped (exit {code}) before it was healthy (check: {what}); "
+                              f"its last log lines:\n{self.logs(name)}")
+
+
+def remove_labelled(engine: docker.DockerClient, labels: Mapping[str, str]) -> list[str]:
+    """Remove the containers, volumes and networks carrying `labels`; return the deployments removed."""
+    selector = [f"{key}={value}" for key, value in labels.items()]
+    names = set()
+    for container in engine.containers.list(all=True, filters={"label": selector}):
+        names.add(container.labels.get(LABEL, ""))
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True, v=True)
+    for volume in engine.volumes.list(filters={"label": selector}):
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+    for network in engine.networks.list(filters={"label": selector}):
+        names.add(network.attrs.get("Labels", {}).get(LABEL, ""))
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
+    return sorted(name for name in names if name)
+
+
+def deployments(engine: docker.DockerClient, origin: str | None = None) -> dict[str, list[str]]:
+    """Running deployments (by name) and their containers, optionally only those one origin started."""
+    selector = [LABEL] + ([f"{ORIGIN_LABEL}={origin}"] if origin else [])
+    found: dict[str, list[str]] = {}
+    for container in engine.containers.list(all=True, filters={"label": selector}):
+        found.setdefault(container.labels[LABEL], []).append(container.name)
+    return found

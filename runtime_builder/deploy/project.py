@@ -1,0 +1,64 @@
+"""A user's project folder, built on a Runtime ONBUILD image as their deploy would build it.
+
+A project is a folder with a `Dockerfile` whose FROM line names a Runtime image, `dags/`,
+and the files the ONBUILD triggers read (`packages.txt`, `requirements.txt`, which may be
+empty). Its Dockerfile's first FROM is pointed at the local ONBUILD image of the version asked
+for; everything else in it stays as the user wrote it. The build checks that every DAG imports
+(`RUNTIME_CHECK_DAGS=true`), so a broken DAG stops here, naming the file and the error.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..engine import BuildError, Engine
+
+REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
+REQUIRED_DIRS = ("dags",)
+PROJECT_REPOSITORY = "airflow-runtime-project"
+_FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+class ProjectError(RuntimeError):
+    """The folder is not a project, or its image does not build; the message says why."""
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse what is not a project, before anything is built or started."""
+    if not folder.is_dir():
+        raise ProjectError(f"--project {folder}: no such folder")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    missing += [f"{name}/" for name in REQUIRED_DIRS if not (folder / name).is_dir()]
+    if missing:
+        raise ProjectError(f"--project {folder}: not an Airflow Runtime project, it has no {', '.join(missing)} "
+                           f"(a project has {', '.join(REQUIRED_FILES)} (may be empty) and dags/)")
+    if not _FROM.search((folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")):
+        raise ProjectError(f"--project {folder}: its Dockerfile has no FROM line")
+
+
+def dockerfile_on(text: str, image: str) -> str:
+    """The project's Dockerfile with its first FROM naming `image` instead. Pure."""
+    return _FROM.sub(lambda match: f"{match.group(1)}{image}{match.group(3)}", text, count=1)
+
+
+def image_name(folder: Path, runtime_version: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-") or "project"
+    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}"
+
+
+def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: str,
+          secrets: Mapping[str, Path], log_path: Path, check_dags: bool = True) -> str:
+    """Build the project on `onbuild_image` into `tag`; return the image id."""
+    check_folder(folder)
+    with tempfile.TemporaryDirectory(prefix="runtime-project-") as scratch:
+        dockerfile = Path(scratch) / "Dockerfile"
+        dockerfile.write_text(dockerfile_on((folder / "Dockerfile").read_text(encoding="utf-8"), onbuild_image))
+        try:
+            return engine.build(context=folder, tag=tag, platform=platform, secrets=secrets, log_path=log_path,
+                                build_args={"RUNTIME_CHECK_DAGS": "true" if check_dags else "false"},
+                                dockerfile=dockerfile)
+        except BuildError as error:
+            raise ProjectError(f"the project {folder} does not build on {onbuild_image}:\n{error}") from error

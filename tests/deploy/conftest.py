@@ -1,0 +1,136 @@
+"""Fixtures of the deployment tests: one real deployment per (Runtime version, executor).
+
+The fixture project (tests/deploy/project) is built on the version's ONBUILD image, which
+must exist (`python build.py build VERSION --variant onbuild` makes it); then PostgreSQL,
+Redis and every Airflow component start as containers, and every test of that case reads
+the same deployment. A deployment that cannot start fails the tests: nothing here skips.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from runtime_builder import contract
+from runtime_builder.builder import native_platform
+from runtime_builder.deploy import project, services
+from runtime_builder.deploy.api import AirflowApi
+from runtime_builder.deploy.config import Executor
+from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
+from runtime_builder.engine import Engine
+from runtime_builder.host import ensure_engine, ensure_registry
+from runtime_builder.model import Matrix, Release, Variant
+from runtime_builder.publish import nightly_releases
+from runtime_builder.schema import load_matrix
+from runtime_builder.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.specs import ImageSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parent / "project"
+REPORTS = REPO_ROOT / "build" / "reports"
+ORIGIN = "test"
+MONITORING_EVERY_MINUTE = "* * * * *"
+
+
+@dataclass(frozen=True)
+class Case:
+    release: Release
+    executor: Executor
+
+    @property
+    def id(self) -> str:
+        return f"{self.release.version}-{self.executor.value}"
+
+
+def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
+    asked = config.getoption("--deploy-version") or [str(matrix.default_release().version)]
+    releases: list[Release] = []
+    for version in asked:
+        releases += nightly_releases(matrix, newest_of_each_line=True) if version == "lines" \
+            else [matrix.release(version)]
+    executors = [Executor(e) for e in config.getoption("--deploy-executor")]
+    default = matrix.default_release()
+    found = []
+    for release in dict.fromkeys(releases):
+        wanted = executors or ([Executor.CELERY, Executor.LOCAL] if release == default else [Executor.CELERY])
+        found += [Case(release, executor) for executor in wanted]
+    return found
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" in metafunc.fixturenames:
+        found = cases(metafunc.config, load_matrix(REPO_ROOT / "versions.yaml"))
+        metafunc.parametrize("case", found, ids=[c.id for c in found], scope="session")
+
+
+@dataclass
+class Deployed:
+    case: Case
+    deployment: Deployment
+    image: str  # the project image every component runs
+    api: AirflowApi
+    overrides: dict[str, str]  # what the deployment set beyond its own configuration
+
+    @property
+    def task_host(self) -> str:
+        """The component whose container runs tasks: the worker, or the scheduler (LocalExecutor)."""
+        return "worker" if self.case.executor is Executor.CELERY else "scheduler"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    ensure_engine()  # the suite sets the host up itself, and fails (never skips) when it cannot
+    ensure_registry()
+    found = Engine.detect()
+    client = docker.from_env()
+    # What deployment tests of a run that no longer exists left behind.
+    for container in client.containers.list(all=True, filters={"label": [f"{ORIGIN_LABEL}={ORIGIN}"]}):
+        _host, _, pid = container.labels.get(OWNER_LABEL, "").rpartition(":")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_labelled(client, {ORIGIN_LABEL: ORIGIN, OWNER_LABEL: container.labels[OWNER_LABEL]})
+    return found
+
+
+@pytest.fixture(scope="session")
+def service_images(engine: Engine) -> services.ServiceImages:
+    return services.ensure_images(engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
+
+
+def override_of(release: Release) -> tuple[str, str]:
+    """A default variable of the image that the deployment overrides, and the value it sets."""
+    numeric = [(name, value) for name, value in release.environment
+               if name.startswith("AIRFLOW__") and value.isdigit()]
+    name, value = numeric[0]
+    return name, str(int(value) * 2)
+
+
+@pytest.fixture(scope="session")
+def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    release = case.release
+    onbuild = ImageSpec(release, release.python, Variant.ONBUILD, native_platform()).reference()
+    if engine.image_id(onbuild) is None:
+        pytest.fail(f"no image {onbuild}: build it first with `python3 build.py build {release.version} "
+                    f"--variant onbuild`", pytrace=False)
+    workdir = tmp_path_factory.mktemp(f"deploy-{case.id}")
+    tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}"
+    secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
+    project.build(engine, PROJECT, onbuild, tag, native_platform().value, secrets, workdir / "build.log")
+    name, value = override_of(release)
+    overrides = {name: value, contract.MONITORING_SCHEDULE_VARIABLE: MONITORING_EVERY_MINUTE}
+    # Releases from before `monitoring-dag-on` start it paused: the deployment turns it on, as
+    # a managed runtime's control plane does; later ones must run it with no help.
+    unpause = () if release.has_change(contract.Change.MONITORING_DAG_ON.value) else (contract.MONITORING_DAG_ID,)
+    spec = DeploymentSpec(tag, service_images, case.executor, environment=overrides, origin=ORIGIN,
+                          unpause=unpause, name=f"test-{case.id.replace('.', '-')}")
+    with Deployment(spec) as deployment:
+        deployment.start()
+        user, password = deployment.login()
+        api = AirflowApi(deployment.url, deployment.facts.airflow_major, user, password)
+        yield Deployed(case, deployment, tag, api, overrides)
+    shutil.rmtree(workdir, ignore_errors=True)

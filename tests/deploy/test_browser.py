@@ -1,0 +1,51 @@
+"""The UI in a real browser: Debian's Chromium, driven by Playwright, logs in as a user does and
+finds the Runtime's name on the page. The screenshot goes to build/reports/ for CI artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runtime_builder.host import ensure_packages
+
+from .conftest import REPORTS, Deployed
+
+pytestmark = pytest.mark.deploy
+
+CHROMIUM = "/usr/bin/chromium"
+# Root needs --no-sandbox; the rest keeps Chromium off a network this host does not have.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    ensure_packages(["chromium"])
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield found
+        found.close()
+
+
+def test_ui_logs_in_and_shows_the_runtime(deployed: Deployed, browser) -> None:
+    user, password = deployed.deployment.login()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(deployed.deployment.url + "/", wait_until="networkidle")
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", password)
+        page.keyboard.press("Enter")
+        expected = f"Airflow Runtime {deployed.case.release.version}"
+        page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=expected,
+                               timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(REPORTS / f"ui-{deployed.case.id}.png"))
+        body = page.inner_text("body")
+        assert "/login" not in page.url, f"still on the login page: {body[:2000]}"
+        assert expected in page.title() or expected in body
+    finally:
+        page.close()

@@ -1,0 +1,144 @@
+"""A Runtime image deployed as Airflow is deployed: PostgreSQL, Redis, a scheduler handing tasks to
+workers, the triggerer, the API server, the UI. Each test reads one running deployment."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from runtime_builder import contract
+from runtime_builder.deploy.api import ApiError
+
+from .conftest import Deployed
+
+pytestmark = pytest.mark.deploy
+
+CHECK_DAG = "runtime_deploy_check"
+EVERY_MINUTE_DAG = "runtime_every_minute"
+LOGICAL = "2024-01-01T00:00:00+00:00"  # the logical date of the pod specs' run
+SCHEDULED_WAIT = 240.0  # a one-minute schedule: the first run comes within two minutes of the parse
+
+
+@pytest.fixture(scope="session")
+def check_run(deployed: Deployed) -> tuple[str, dict]:
+    """One triggered run of the check DAG, finished."""
+    deployed.api.wait_for_dag(CHECK_DAG)
+    run_id = deployed.api.trigger(CHECK_DAG)
+    return run_id, deployed.api.wait_for_run(CHECK_DAG, run_id)
+
+
+def test_triggered_run_succeeds(deployed: Deployed, check_run: tuple[str, dict]) -> None:
+    run_id, run = check_run
+    tasks = {ti["task_id"]: ti for ti in deployed.api.task_instances(CHECK_DAG, run_id)}
+    states = {task: ti["state"] for task, ti in tasks.items()}
+    assert run["state"] == "success", f"{run_id}: {states}"
+    assert states == {"bash": "success", "requirements": "success", "deferred": "success", "postgres": "success"}
+
+
+def test_tasks_ran_in_the_task_container(deployed: Deployed, check_run: tuple[str, dict]) -> None:
+    """With Celery the worker container ran every task, not the scheduler; LocalExecutor: the scheduler."""
+    run_id, _ = check_run
+    hosts = {ti["task_id"]: ti["hostname"] for ti in deployed.api.task_instances(CHECK_DAG, run_id)}
+    assert set(hosts.values()) == {deployed.task_host}, hosts
+
+
+def test_task_logs_through_the_api(deployed: Deployed, check_run: tuple[str, dict]) -> None:
+    run_id, _ = check_run
+    host = deployed.task_host
+    bash = deployed.api.task_log(CHECK_DAG, run_id, "bash")
+    assert f"bash task on {host}" in bash, bash[-3000:]
+    python = deployed.api.task_log(CHECK_DAG, run_id, "requirements")
+    assert f"python task on {host}" in python and "(oo)" in python, python[-3000:]  # cowsay's cow
+    postgres = deployed.api.task_log(CHECK_DAG, run_id, "postgres")
+    assert "postgres answered 42" in postgres, postgres[-3000:]
+
+
+def _scheduled_success(deployed: Deployed, dag_id: str) -> dict:
+    """A run the scheduler started by itself that succeeded, waiting up to SCHEDULED_WAIT."""
+    deadline = time.monotonic() + SCHEDULED_WAIT
+    while True:
+        runs = deployed.api.runs(dag_id)
+        done = [r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"]
+        if done:
+            return done[0]
+        if time.monotonic() > deadline:
+            paused = (deployed.api.dag(dag_id) or {}).get("is_paused")
+            pytest.fail(f"{dag_id}: no successful scheduled run within {SCHEDULED_WAIT:.0f} s (paused: {paused}); "
+                        f"runs: {[(r['run_type'], r['state']) for r in runs]}", pytrace=False)
+        time.sleep(5)
+
+
+def test_scheduled_dag_runs_by_itself(deployed: Deployed) -> None:
+    deployed.api.wait_for_dag(EVERY_MINUTE_DAG)
+    _scheduled_success(deployed, EVERY_MINUTE_DAG)
+
+
+def test_monitoring_dag_runs_by_itself(deployed: Deployed) -> None:
+    """The runtime's own DAG runs on AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL; from the releases with
+    `monitoring-dag-on` without anyone turning it on (the deployment unpaused nothing)."""
+    release = deployed.case.release
+    if release.has_change(contract.Change.MONITORING_DAG_ON.value):
+        assert deployed.deployment.spec.unpause == ()
+    dag = deployed.api.wait_for_dag(contract.MONITORING_DAG_ID)
+    assert dag["is_paused"] is False, dag
+    run = _scheduled_success(deployed, contract.MONITORING_DAG_ID)
+    tasks = deployed.api.task_instances(contract.MONITORING_DAG_ID, run["dag_run_id"])
+    log = deployed.api.task_log(contract.MONITORING_DAG_ID, run["dag_run_id"], tasks[0]["task_id"])
+    assert f"Airflow Runtime {release.version} alive on {deployed.task_host}" in log, log[-2000:]
+
+
+def _config_value(deployed: Deployed, component: str, variable: str) -> str:
+    _, section, key = variable.split("__", 2)
+    code, output = deployed.deployment.airflow(component, "config", "get-value", section.lower(), key.lower())
+    assert code == 0, f"{component}: airflow config get-value {section.lower()} {key.lower()}: {output}"
+    return output.strip().splitlines()[-1]
+
+
+def test_components_use_the_default_environment(deployed: Deployed) -> None:
+    """The running scheduler and worker read the image's defaults, and the deployment's override wins."""
+    components = ["scheduler"] + (["worker"] if deployed.task_host == "worker" else [])
+    defaults = {name: value for name, value in deployed.case.release.environment if name.startswith("AIRFLOW__")}
+    problems = []
+    for component in components:
+        for variable, value in sorted(defaults.items()):
+            wanted = deployed.overrides.get(variable, value)
+            found = _config_value(deployed, component, variable)
+            if found != wanted:
+                problems.append(f"{component}: {variable} is {found!r}, expected {wanted!r}")
+    assert not problems, "\n".join(problems)
+    overridden = [name for name in deployed.overrides if name in defaults]
+    assert overridden, "the deployment overrides none of the image's defaults: the override check proves nothing"
+
+
+def test_kubernetes_pod_specs_name_the_image(deployed: Deployed) -> None:
+    """KubernetesExecutor, without a cluster: the worker pod specs Airflow would create run this image."""
+    repository, _, tag = deployed.image.rpartition(":")
+    environment = {"AIRFLOW__CORE__EXECUTOR": "KubernetesExecutor",
+                   "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY": repository,
+                   "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG": tag}
+    if deployed.deployment.facts.airflow_major >= 3:
+        command = f"airflow kubernetes generate-dag-yaml --output-path /tmp/pods --logical-date {LOGICAL} {CHECK_DAG}"
+    else:
+        command = f"airflow kubernetes generate-dag-yaml --output-path /tmp/pods {CHECK_DAG} {LOGICAL}"
+    code, output = deployed.deployment.exec("scheduler", ["bash", "-c", f"rm -rf /tmp/pods && {command}"],
+                                            environment=environment)
+    assert code == 0, output[-3000:]
+    code, text = deployed.deployment.exec(
+        "scheduler", ["bash", "-c", "find /tmp/pods -name '*.yml' -o -name '*.yaml' | sort "
+                                    "| while read -r f; do echo '---'; cat \"$f\"; done"])
+    assert code == 0 and text.strip(), f"no pod specs were written:\n{output[-3000:]}"
+    pods = [doc for doc in yaml.safe_load_all(text) if doc]
+    tasks = {"bash", "requirements", "deferred", "postgres"}
+    assert len(pods) == len(tasks), f"{len(pods)} pod specs for {len(tasks)} tasks"
+    images = {container["image"] for pod in pods for container in pod["spec"]["containers"]}
+    assert images == {deployed.image}, images
+
+
+def test_api_rejects_a_wrong_password(deployed: Deployed) -> None:
+    from runtime_builder.deploy.api import AirflowApi
+
+    intruder = AirflowApi(deployed.deployment.url, deployed.deployment.facts.airflow_major, "admin", "wrong")
+    with pytest.raises(ApiError):
+        intruder.dag(CHECK_DAG)

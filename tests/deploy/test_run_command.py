@@ -1,0 +1,113 @@
+"""`python build.py run`: a project deployed as a user tries an image, and nothing left behind.
+
+Runs the real command line in a subprocess, as a person types it; bad input that needs no
+engine is in tests/unit/test_deploy_config.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from runtime_builder.deploy.config import health_path
+from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL
+from runtime_builder.schema import load_matrix
+
+from .conftest import PROJECT, REPO_ROOT
+
+pytestmark = pytest.mark.deploy
+
+BUILD_PY = [sys.executable, str(REPO_ROOT / "build.py")]
+STARTUP = 600.0
+# `run` deploys the default release unless told otherwise.
+HEALTH = health_path(load_matrix(REPO_ROOT / "versions.yaml").default_release().airflow.major)
+
+
+def _left(name: str) -> list[str]:
+    """What of deployment `name` is still there: containers, volumes, networks."""
+    client = docker.from_env()
+    selector = {"label": [f"{LABEL}={name}"]}
+    return ([c.name for c in client.containers.list(all=True, filters=selector)]
+            + [v.name for v in client.volumes.list(filters=selector)]
+            + [n.name for n in client.networks.list(filters=selector)])
+
+
+def _health(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+@pytest.fixture
+def name() -> str:
+    return f"runtest-{uuid.uuid4().hex[:6]}"
+
+
+def test_a_dag_import_error_stops_run_naming_the_file(tmp_path: Path, name: str, engine) -> None:
+    broken = tmp_path / "broken-project"
+    shutil.copytree(PROJECT, broken)
+    (broken / "dags" / "broken_dag.py").write_text("from airflow import DAG\nraise ValueError('deliberately broken')\n")
+    result = subprocess.run([*BUILD_PY, "run", "--project", str(broken), "--name", name, "--executor", "local"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "broken_dag.py" in result.stderr and "deliberately broken" in result.stderr, result.stderr[-3000:]
+    assert "nothing was left running" in result.stderr
+    assert _left(name) == []
+
+
+def test_run_until_ctrl_c(name: str, engine) -> None:
+    process = subprocess.Popen([*BUILD_PY, "run", "--project", str(PROJECT), "--name", name, "--executor", "local"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + STARTUP
+        url = None
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if " is running: " in line:
+                url = line.rsplit(" ", 1)[-1].strip()
+            if "press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        output = "".join(lines)
+        assert url, output[-3000:]
+        assert "log in as admin with password " in output
+        assert _health(url + HEALTH) == 200
+        assert _left(name), "the deployment is not there while `run` runs"
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+        assert process.returncode == 130, output + rest
+        assert f"stopping {name}" in rest
+        assert _left(name) == [], "Ctrl-C left parts of the deployment behind"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, cwd=REPO_ROOT)
+
+
+def test_detach_then_stop(name: str, engine) -> None:
+    try:
+        started = subprocess.run([*BUILD_PY, "run", "--project", str(PROJECT), "--name", name, "--executor",
+                                  "local", "--detach"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        url = next(line.rsplit(" ", 1)[-1] for line in started.stdout.splitlines() if " is running: " in line)
+        health = json.loads(urllib.request.urlopen(url + HEALTH, timeout=10).read())
+        assert health["metadatabase"]["status"] == "healthy"
+        client = docker.from_env()
+        running = client.containers.list(filters={"label": [f"{LABEL}={name}", f"{ORIGIN_LABEL}=run"]})
+        assert {c.labels.get(LABEL) for c in running} == {name}
+        assert len(running) == 5, [c.name for c in running]  # postgres, api-server, scheduler, dag-processor, triggerer
+    finally:
+        stopped = subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, text=True,
+                                 cwd=REPO_ROOT)
+    assert stopped.returncode == 0 and f"removed {name}" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert _left(name) == []
