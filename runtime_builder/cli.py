@@ -78,6 +78,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     for version in args.version or ():
         matrix.release(version)  # an unknown version is an error, not an empty matrix
     specs = select(matrix, _filters(args))
+    if args.newest_of_each_line:
+        from .publish import nightly_releases
+
+        chosen = set(nightly_releases(matrix, newest_of_each_line=True))
+        specs = [spec for spec in specs if spec.release in chosen]
     if args.changed_since:
         from .changes import affected_since
 
@@ -626,6 +631,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
     p.add_argument("--changed-since", metavar="REV",
                    help="only the cells the change since this git revision touches (pull request builds)")
+    p.add_argument("--newest-of-each-line", action="store_true",
+                   help="only the newest release of every line and the nightlies (what the nightly deploys)")
     _add_filters(p)
 
     p = sub.add_parser("tags", help="print every tag the images of a version get")

@@ -25,3 +25,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--deploy-executor", action="append", default=[], choices=["celery", "local"],
         help="the executors to deploy with (repeatable); default: celery, and local too for the default release",
     )
+    group.addoption(
+        "--postgres-image", metavar="REF",
+        help="the deployments' PostgreSQL image (default: made from Debian's postgresql package by bootstrap)",
+    )
+    group.addoption(
+        "--redis-image", metavar="REF",
+        help="the deployments' Redis image (default: made from Debian's redis-server package by bootstrap)",
+    )

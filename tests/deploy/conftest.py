@@ -85,7 +85,6 @@ class Deployed:
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     ensure_engine()  # the suite sets the host up itself, and fails (never skips) when it cannot
-    ensure_registry()
     found = Engine.detect()
     client = docker.from_env()
     # What deployment tests of a run that no longer exists left behind.
@@ -97,7 +96,12 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def service_images(engine: Engine) -> services.ServiceImages:
+def service_images(request: pytest.FixtureRequest, engine: Engine) -> services.ServiceImages:
+    """Debian's PostgreSQL and Redis made into images here, or images given (where a registry is reachable)."""
+    postgres, redis = request.config.getoption("--postgres-image"), request.config.getoption("--redis-image")
+    if postgres and redis:
+        return services.ServiceImages(postgres=postgres, redis=redis)
+    ensure_registry()
     return services.ensure_images(engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
 
 
