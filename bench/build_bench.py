@@ -26,15 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runtime_builder import render  # noqa: E402
-from runtime_builder.bootstrap import BaseImage  # noqa: E402
-from runtime_builder.builder import BuildOptions, build  # noqa: E402
-from runtime_builder.engine import Engine  # noqa: E402
-from runtime_builder.host import ensure_host  # noqa: E402
-from runtime_builder.lock import cells, write_locks  # noqa: E402
-from runtime_builder.model import Platform, Variant  # noqa: E402
-from runtime_builder.schema import load_matrix  # noqa: E402
-from runtime_builder.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
-from runtime_builder.specs import ImageSpec  # noqa: E402
+from runtime_builder.generate.specs import ImageSpec  # noqa: E402
+from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
+from runtime_builder.images.engine import Engine  # noqa: E402
+from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
+from runtime_builder.lock.locks import cells, write_locks  # noqa: E402
+from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
+from runtime_builder.matrix.schema import load_matrix  # noqa: E402
 
 
 def timed_build(root: Path, spec: ImageSpec, engine: Engine, options: BuildOptions) -> tuple[float, Path]:

@@ -20,17 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runtime_builder.builder import BuildOptions, build, native_platform  # noqa: E402
 from runtime_builder.deploy import project, services  # noqa: E402
 from runtime_builder.deploy.api import AirflowApi  # noqa: E402
 from runtime_builder.deploy.config import Executor  # noqa: E402
 from runtime_builder.deploy.deployment import Deployment, DeploymentSpec  # noqa: E402
-from runtime_builder.engine import Engine  # noqa: E402
-from runtime_builder.host import ensure_host  # noqa: E402
-from runtime_builder.model import Variant  # noqa: E402
-from runtime_builder.schema import load_matrix  # noqa: E402
-from runtime_builder.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
-from runtime_builder.specs import ImageSpec  # noqa: E402
+from runtime_builder.generate.specs import ImageSpec  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build, native_platform  # noqa: E402
+from runtime_builder.images.engine import Engine  # noqa: E402
+from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
+from runtime_builder.matrix.model import Variant  # noqa: E402
+from runtime_builder.matrix.schema import load_matrix  # noqa: E402
 
 PROJECT = ROOT / "tests" / "deploy" / "project"
 DAG = "runtime_one_task"

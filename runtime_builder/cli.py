@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from . import feed, lifecycle, log, notes, render
-from .model import Channel, Matrix, Platform, Release, Variant
-from .schema import MatrixError, load_matrix
-from .specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
-from .tags import image_tags
+from . import log
+from .generate import feed, notes, render
+from .generate.specs import DEFAULT_REPOSITORY, Filters, ImageSpec, matrix_row, select
+from .generate.tags import image_tags
+from .matrix import lifecycle
+from .matrix.model import Channel, Matrix, Platform, Release, Variant
+from .matrix.schema import MatrixError, load_matrix
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .images.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,12 +81,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         matrix.release(version)  # an unknown version is an error, not an empty matrix
     specs = select(matrix, _filters(args))
     if args.newest_of_each_line:
-        from .publish import nightly_releases
+        from .publish.publish import nightly_releases
 
         chosen = set(nightly_releases(matrix, newest_of_each_line=True))
         specs = [spec for spec in specs if spec.release in chosen]
     if args.changed_since:
-        from .changes import affected_since
+        from .generate.changes import affected_since
 
         touched = set(affected_since(args.root, args.changed_since, matrix))
         specs = [spec for spec in specs if spec in touched]
@@ -133,7 +135,7 @@ def _iso(text: str) -> str:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from .lock import LockError, cells, write_locks
+    from .lock.locks import LockError, cells, write_locks
 
     matrix = _matrix(args)
     try:
@@ -156,17 +158,17 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _engine() -> Engine:
-    from .engine import Engine
-    from .host import ensure_engine
+    from .images.engine import Engine
+    from .images.host import ensure_engine
 
     ensure_engine()
     return Engine.detect()
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
-    from . import bootstrap
-    from .engine import EngineError
-    from .host import HostError, ensure_host
+    from .images import bootstrap
+    from .images.engine import EngineError
+    from .images.host import HostError, ensure_host
 
     matrix = _matrix(args)
     try:
@@ -194,7 +196,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def _refuse_stale_locks(args: argparse.Namespace, matrix: Matrix, specs: list) -> None:
     """Before any engine work: the locks of what is about to be built match versions.yaml and inhouse/."""
-    from .lock import cells, stale_locks
+    from .lock.locks import cells, stale_locks
 
     contexts = {(spec.release, spec.python) for spec in specs}  # every platform's lock of each context
     stale = stale_locks(matrix, args.root, [c for c in cells(matrix) if (c.release, c.python) in contexts])
@@ -204,7 +206,7 @@ def _refuse_stale_locks(args: argparse.Namespace, matrix: Matrix, specs: list) -
 
 
 def _build_specs(args: argparse.Namespace, matrix: Matrix) -> list:
-    from .builder import native_platform
+    from .images.builder import native_platform
 
     releases = [matrix.release(v) for v in args.versions] if args.versions else [matrix.default_release()]
     try:
@@ -227,11 +229,11 @@ def _build_specs(args: argparse.Namespace, matrix: Matrix) -> list:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .bootstrap import BootstrapError
-    from .builder import BuildOptions, BuildPlanError, build
-    from .engine import EngineError
-    from .host import HostError, ensure_host
-    from .secrets import build_secrets, host_cacert, host_index_url
+    from .images.bootstrap import BootstrapError
+    from .images.builder import BuildOptions, BuildPlanError, build
+    from .images.engine import EngineError
+    from .images.host import HostError, ensure_host
+    from .images.secrets import build_secrets, host_cacert, host_index_url
 
     matrix = _matrix(args)
     _refuse_end_of_life(args, [matrix.release(v) for v in args.versions] or [matrix.default_release()])
@@ -293,11 +295,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """Build or reuse, test, push and tag the images of versions (or tonight's nightlies)."""
     import time
 
-    from .bootstrap import BootstrapError
-    from .builder import BuildOptions, BuildPlanError
-    from .engine import EngineError
-    from .host import HostError, ensure_host
-    from .publish import (
+    from .images.bootstrap import BootstrapError
+    from .images.builder import BuildOptions, BuildPlanError
+    from .images.engine import EngineError
+    from .images.host import HostError, ensure_host
+    from .images.secrets import build_secrets, host_cacert, host_index_url
+    from .publish.publish import (
         DEFAULT_TEST_COMMAND,
         PublishError,
         PublishOptions,
@@ -306,8 +309,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         publish_results,
         select_images,
     )
-    from .registry import Registry, RegistryError, Target
-    from .secrets import build_secrets, host_cacert, host_index_url
+    from .publish.registry import Registry, RegistryError, Target
 
     matrix = _matrix(args)
     nightly = None
@@ -413,10 +415,10 @@ def _read_results(directory: Path) -> list[dict]:
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Push one built and tested cell by digest (under its staging tag), for a CI merge job."""
-    from .builder import BuildOptions
-    from .engine import EngineError
-    from .publish import PublishError, PublishOptions, push_cell
-    from .registry import Registry, RegistryError, Target
+    from .images.builder import BuildOptions
+    from .images.engine import EngineError
+    from .publish.publish import PublishError, PublishOptions, push_cell
+    from .publish.registry import Registry, RegistryError, Target
 
     matrix = _matrix(args)
     release = matrix.release(args.version)
@@ -446,15 +448,15 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Build a project on a Runtime version's ONBUILD image and deploy it locally."""
-    from .bootstrap import BootstrapError
-    from .builder import BuildOptions, BuildPlanError, build, native_platform
     from .deploy import local, services
     from .deploy.config import Executor
     from .deploy.deployment import DeployError
     from .deploy.project import ProjectError, check_folder
-    from .engine import EngineError
-    from .host import HostError, ensure_host
-    from .secrets import build_secrets, host_cacert, host_index_url
+    from .images.bootstrap import BootstrapError
+    from .images.builder import BuildOptions, BuildPlanError, build, native_platform
+    from .images.engine import EngineError
+    from .images.host import HostError, ensure_host
+    from .images.secrets import build_secrets, host_cacert, host_index_url
 
     if args.stop:
         _engine()
@@ -571,8 +573,8 @@ def cmd_notes(args: argparse.Namespace) -> int:
 
 def cmd_new_version(args: argparse.Namespace) -> int:
     """Cut the next patch, minor or major into versions.yaml, then lock it, render and write the feed."""
-    from . import newversion
-    from .lock import LockError
+    from .lock.locks import LockError
+    from .release import newversion
 
     request = newversion.Request(bump=newversion.Bump(args.bump), released=_day("--date", args.date),
                                  base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers)

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 
 from .. import contract
-from ..engine import Engine
+from ..images.engine import Engine
 from . import project
 from .config import Executor
 from .deployment import (

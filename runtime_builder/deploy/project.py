@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..engine import BuildError, Engine
+from ..images.engine import BuildError, Engine
 
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
 REQUIRED_DIRS = ("dags",)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import bootstrap
-from ..engine import Engine
+from ..images import bootstrap
+from ..images.engine import Engine
 from .config import DATABASE, DATABASE_USER
 
 SUITE = "bookworm"

@@ -17,18 +17,18 @@ import docker
 import pytest
 
 from runtime_builder import contract
-from runtime_builder.builder import native_platform
 from runtime_builder.deploy import project, services
 from runtime_builder.deploy.api import AirflowApi
 from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
-from runtime_builder.engine import Engine
-from runtime_builder.host import ensure_engine, ensure_registry
-from runtime_builder.model import Matrix, Release, Variant
-from runtime_builder.publish import nightly_releases
-from runtime_builder.schema import load_matrix
-from runtime_builder.secrets import build_secrets, host_cacert, host_index_url
-from runtime_builder.specs import ImageSpec
+from runtime_builder.generate.specs import ImageSpec
+from runtime_builder.images.builder import native_platform
+from runtime_builder.images.engine import Engine
+from runtime_builder.images.host import ensure_engine, ensure_registry
+from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.matrix.model import Matrix, Release, Variant
+from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.publish.publish import nightly_releases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "project"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime_builder.host import ensure_packages
+from runtime_builder.images.host import ensure_packages
 
 from .conftest import REPORTS, Deployed
 

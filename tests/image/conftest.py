@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from runtime_builder.engine import EngineError
-from runtime_builder.schema import load_matrix
+from runtime_builder.images.engine import EngineError
+from runtime_builder.matrix.schema import load_matrix
 
 from .support import REPO_ROOT, Docker, Prober, Target, TargetError, default_refs, resolve
 
@@ -35,7 +35,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def docker() -> Iterator[Docker]:
     """The engine, or a skip saying why there is none: these tests never pass without one."""
-    from runtime_builder.engine import Engine
+    from runtime_builder.images.engine import Engine
 
     try:
         engine = Engine.detect()

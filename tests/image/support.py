@@ -21,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import checks
-from runtime_builder.engine import Engine
-from runtime_builder.model import Matrix, Platform, Variant
-from runtime_builder.probe import MARKER
-from runtime_builder.secrets import host_cacert, host_index_url
-from runtime_builder.specs import lock_path
+from runtime_builder.generate.specs import lock_path
+from runtime_builder.images.engine import Engine
+from runtime_builder.images.secrets import host_cacert, host_index_url
+from runtime_builder.in_image.probe import MARKER
+from runtime_builder.matrix.model import Matrix, Platform, Variant
+
+from . import checks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROBE = REPO_ROOT / "runtime_builder" / "probe.py"
+PROBE = REPO_ROOT / "runtime_builder" / "in_image" / "probe.py"
 PROJECTS = Path(__file__).resolve().parent / "projects"
 TEST_LABEL = "io.airflow-runtime.test"
 OWNER_LABEL = "io.airflow-runtime.test.owner"
@@ -110,7 +111,7 @@ class Docker:
     def build(self, context: Path, tag: str, platform: Platform, build_args: dict[str, str] | None = None,
               secrets: dict[str, Path] | None = None) -> Result:
         """Build with the builder's own engine adapter; the result carries the whole build log."""
-        from runtime_builder.engine import BuildError
+        from runtime_builder.images.engine import BuildError
 
         with self._lock:
             self._images.add(tag)
@@ -205,13 +206,13 @@ class Target:
 
 
 def _native() -> Platform:
-    from runtime_builder.builder import native_platform
+    from runtime_builder.images.builder import native_platform
 
     return native_platform()
 
 
 def default_refs(matrix: Matrix, platforms: list[str]) -> list[str]:
-    from runtime_builder.specs import ImageSpec
+    from runtime_builder.generate.specs import ImageSpec
 
     release = matrix.default_release()
     chosen = [Platform.parse(p) for p in platforms] if platforms else [_native()]
@@ -244,7 +245,7 @@ def resolve(docker: Docker, matrix: Matrix, ref: str) -> Target:
 
 
 def secret_digests() -> dict[str, tuple[int, str]]:
-    """The secrets a build on this host passes (see runtime_builder.secrets): size and sha256."""
+    """The secrets a build on this host passes (see runtime_builder.images.secrets): size and sha256."""
     found: dict[str, bytes] = {}
     cacert = host_cacert()
     if cacert:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import checks, patching
-from runtime_builder.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.in_image import patching
 
+from . import checks
 from .support import REPO_ROOT, TEST_REPOSITORY, Docker, Target, assert_ok, require_base, require_native
 
 pytestmark = pytest.mark.image

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import checks
-from runtime_builder.checks import Expected
-from runtime_builder.secrets import host_cacert
+from runtime_builder.images.secrets import host_cacert
 
+from . import checks
+from .checks import Expected
 from .support import (
     OWNER,
     OWNER_LABEL,

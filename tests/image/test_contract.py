@@ -7,8 +7,9 @@ import json
 import pytest
 import testinfra
 
-from runtime_builder import checks, contract
+from runtime_builder import contract
 
+from . import checks
 from .support import Docker, Target, assert_ok, require_native
 
 pytestmark = pytest.mark.image

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_builder import checks
-
+from . import checks
 from .support import OVERRIDE_VALUE, Prober, Target, assert_ok, override_variable
 
 pytestmark = pytest.mark.image

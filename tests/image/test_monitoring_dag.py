@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_builder import checks
-
+from . import checks
 from .support import Target, assert_ok
 
 pytestmark = pytest.mark.image

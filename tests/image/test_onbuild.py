@@ -1,7 +1,7 @@
 """ONBUILD: a user's project built on the ONBUILD image, as `FROM <image>` and nothing else.
 
 The projects are in tests/image/projects/. Builds need the network (apt over HTTP, PyPI with
-the host's CA bundle passed as the `cacert` secret, see runtime_builder.secrets), and run on
+the host's CA bundle passed as the `cacert` secret, see runtime_builder.images.secrets), and run on
 the native platform only.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from runtime_builder import checks
-from runtime_builder.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
 
+from . import checks
 from .support import (
     OWNER,
     OWNER_LABEL,

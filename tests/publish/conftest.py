@@ -41,7 +41,7 @@ def _answers(addr: str) -> bool:
 @pytest.fixture(scope="module")
 def host_ready() -> None:
     """Engine, QEMU and the base-image registry, as `build.py build` brings them up."""
-    from runtime_builder.host import HostError, ensure_host
+    from runtime_builder.images.host import HostError, ensure_host
 
     try:
         ensure_host(arm64=True)

@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--image", required=True)
     ref = parser.parse_args().image
     sys.path.insert(0, str(ROOT))
-    from runtime_builder.engine import Engine
+    from runtime_builder.images.engine import Engine
 
     client = Engine.detect().client
     inspect = subprocess.run([client, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", ref],

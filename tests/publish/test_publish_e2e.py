@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import feed
-from runtime_builder.engine import Engine
-from runtime_builder.registry import Registry, Target
-from runtime_builder.schema import load_matrix
+from runtime_builder.generate import feed
+from runtime_builder.images.engine import Engine
+from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.publish.registry import Registry, Target
 
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
 

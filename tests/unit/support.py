@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from runtime_builder.model import Matrix
-from runtime_builder.schema import MatrixError, load_matrix
+from runtime_builder.matrix.model import Matrix
+from runtime_builder.matrix.schema import MatrixError, load_matrix
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]

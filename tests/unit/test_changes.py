@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder.changes import affected
-from runtime_builder.model import Matrix
-from runtime_builder.specs import all_specs
+from runtime_builder.generate.changes import affected
+from runtime_builder.generate.specs import all_specs
+from runtime_builder.matrix.model import Matrix
 
 from .support import edit, fixture_text, line, load_text, release, write_matrix
 
@@ -182,8 +182,8 @@ def test_cli_unknown_revision_exits_2(cli, committed):
 
 
 def test_release_notes_and_their_template_build_nothing() -> None:
-    from runtime_builder.changes import affected
-    from runtime_builder.schema import load_matrix
+    from runtime_builder.generate.changes import affected
+    from runtime_builder.matrix.schema import load_matrix
 
     from .support import REPO_ROOT
 
@@ -196,8 +196,8 @@ def test_release_notes_and_their_template_build_nothing() -> None:
 def test_editing_known_issues_alone_builds_nothing() -> None:
     import dataclasses
 
-    from runtime_builder.changes import changed_versions
-    from runtime_builder.schema import load_matrix
+    from runtime_builder.generate.changes import changed_versions
+    from runtime_builder.matrix.schema import load_matrix
 
     from .support import REPO_ROOT
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_builder import contract, render
-from runtime_builder.lock import LockCell, verify
-from runtime_builder.model import ImageChange, Version
+from runtime_builder import contract
+from runtime_builder.generate import render
+from runtime_builder.lock.locks import LockCell, verify
+from runtime_builder.matrix.model import ImageChange, Version
 
 from .support import edit, fixture_text, line, load_text, problems, release
 

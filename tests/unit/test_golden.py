@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 
-from runtime_builder.tags import tag_table
+from runtime_builder.generate.tags import tag_table
 
 from .support import GOLDEN_TAGS
 

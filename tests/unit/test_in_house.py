@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import checks, inhouse, render
-from runtime_builder.lock import LockCell, stale_locks
-from runtime_builder.model import Platform, Variant
-from runtime_builder.schema import load_matrix
-from runtime_builder.specs import context_dir
+from runtime_builder.generate import render
+from runtime_builder.generate.specs import context_dir
+from runtime_builder.lock import inhouse
+from runtime_builder.lock.locks import LockCell, stale_locks
+from runtime_builder.matrix.model import Platform, Variant
+from runtime_builder.matrix.schema import load_matrix
+from tests.image import checks
 
 from .support import REPO_ROOT, edit, fixture_text, problems, release, write_matrix
 

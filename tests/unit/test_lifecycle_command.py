@@ -17,12 +17,12 @@ from datetime import date
 
 import pytest
 
-from runtime_builder import host
-from runtime_builder.lifecycle import Status, end_of_life_refusal, status, table
-from runtime_builder.lock import BUILD_TOOLS, cells
-from runtime_builder.model import Channel, Matrix, Variant
-from runtime_builder.schema import load_matrix
-from runtime_builder.tags import TagKind, image_tags
+from runtime_builder.generate.tags import TagKind, image_tags
+from runtime_builder.images import host
+from runtime_builder.lock.locks import BUILD_TOOLS, cells
+from runtime_builder.matrix.lifecycle import Status, end_of_life_refusal, status, table
+from runtime_builder.matrix.model import Channel, Matrix, Variant
+from runtime_builder.matrix.schema import load_matrix
 
 from .support import REPO_ROOT, edit, fixture_text, write_matrix
 

@@ -16,12 +16,14 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
-from runtime_builder import newversion, notes, pkgindex, render
-from runtime_builder.lock import LockError, stale_locks, verify
-from runtime_builder.lock import cells as lock_cells
-from runtime_builder.model import Channel, Matrix, Release, Version
-from runtime_builder.newversion import Bump, NewVersionError, Request
-from runtime_builder.schema import load_matrix
+from runtime_builder.generate import notes, render
+from runtime_builder.lock import pkgindex
+from runtime_builder.lock.locks import LockError, stale_locks, verify
+from runtime_builder.lock.locks import cells as lock_cells
+from runtime_builder.matrix.model import Channel, Matrix, Release, Version
+from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.release import newversion
+from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
 from .support import REPO_ROOT, line, parse, release
 

@@ -8,9 +8,9 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runtime_builder import feed, notes, render
-from runtime_builder.lock import pins
-from runtime_builder.model import Release, Version
+from runtime_builder.generate import feed, notes, render
+from runtime_builder.lock.locks import pins
+from runtime_builder.matrix.model import Release, Version
 
 from .support import REPO_ROOT, edit, fixture_text, load_text, problems, release
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import checks, patching, render
-from runtime_builder.model import Platform
-from runtime_builder.patching import PatchError
-from runtime_builder.schema import load_matrix
-from runtime_builder.specs import context_dir
+from runtime_builder.generate import render
+from runtime_builder.generate.specs import context_dir
+from runtime_builder.in_image import patching
+from runtime_builder.in_image.patching import PatchError
+from runtime_builder.matrix.model import Platform
+from runtime_builder.matrix.schema import load_matrix
+from tests.image import checks
 
 from .support import REPO_ROOT, edit, fixture_text, problems, release, write_matrix
 

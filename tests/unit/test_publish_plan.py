@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder import feed
-from runtime_builder.builder import BuildOptions
-from runtime_builder.model import Channel, Matrix, Platform, Variant
-from runtime_builder.publish import (
+from runtime_builder.generate import feed
+from runtime_builder.generate.specs import ImageSpec
+from runtime_builder.generate.tags import TagKind, tag_table
+from runtime_builder.images.builder import BuildOptions
+from runtime_builder.matrix.model import Channel, Matrix, Platform, Variant
+from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.publish.publish import (
     STAGING_PREFIX,
     Action,
     Image,
@@ -32,10 +35,7 @@ from runtime_builder.publish import (
     select_images,
     staging_tag,
 )
-from runtime_builder.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, Manifest, Target
-from runtime_builder.schema import load_matrix
-from runtime_builder.specs import ImageSpec
-from runtime_builder.tags import TagKind, tag_table
+from runtime_builder.publish.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, Manifest, Target
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW, OTHER = "sha256:" + "1" * 64, "sha256:" + "2" * 64, "sha256:" + "3" * 64

@@ -15,8 +15,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from runtime_builder import render
-from runtime_builder.schema import load_matrix
+from runtime_builder.generate import render
+from runtime_builder.matrix.schema import load_matrix
 
 from .conftest import PROBE_SH_NAME, PROBE_TXT_NAME
 from .support import edit, fixture_text, line, release, write_matrix

@@ -11,8 +11,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runtime_builder.model import Channel, Platform, Variant
-from runtime_builder.specs import Filters, ImageSpec, all_specs, context_dir, lock_path, matrix_row, select
+from runtime_builder.generate.specs import Filters, ImageSpec, all_specs, context_dir, lock_path, matrix_row, select
+from runtime_builder.matrix.model import Channel, Platform, Variant
 
 BASE, ONBUILD = Variant.BASE, Variant.ONBUILD
 AMD, ARM = Platform.AMD64, Platform.ARM64

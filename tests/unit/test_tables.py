@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime_builder.tables import environment_rows, reference_context
+from runtime_builder.generate.tables import environment_rows, reference_context
 
 from .support import edit, fixture_text, load_text, release
 

@@ -13,8 +13,8 @@ from datetime import date
 
 import pytest
 
-from runtime_builder.model import Channel, Variant
-from runtime_builder.tags import TagKind, image_tags, suffixes, tag_table
+from runtime_builder.generate.tags import TagKind, image_tags, suffixes, tag_table
+from runtime_builder.matrix.model import Channel, Variant
 
 from .support import edit, fixture_text, line, load_text, release
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from runtime_builder import yamltext
+from runtime_builder.release import yamltext
 
 DOC = """\
 # top comment

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .model import Matrix, Release
+from ..matrix.model import Matrix, Release
 
 SCHEMA = 1
 FEED_FILE = "releases.json"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 
-from .model import Channel, Matrix, Release, Variant
+from ..matrix.model import Channel, Matrix, Release, Variant
 
 
 class TagKind(Enum):

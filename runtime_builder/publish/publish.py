@@ -32,13 +32,13 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 
-from . import log
-from .builder import BuildOptions, build, git_metadata, native_platform, python_bases
-from .engine import Engine
-from .model import Channel, Matrix, Platform, Release, Variant
+from .. import log
+from ..generate.specs import ImageSpec
+from ..generate.tags import Tag, TagKind, image_tags
+from ..images.builder import BuildOptions, build, git_metadata, native_platform, python_bases
+from ..images.engine import Engine
+from ..matrix.model import Channel, Matrix, Platform, Release, Variant
 from .registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, Manifest, Registry, Target
-from .specs import ImageSpec
-from .tags import Tag, TagKind, image_tags
 
 STAGING_PREFIX = "staging-"
 DEFAULT_TEST_COMMAND = f"{shlex.quote(sys.executable)} build.py test --image {{image}}"
@@ -208,7 +208,7 @@ def plan_tags(wanted: Sequence[tuple[Image, Tag, str]], current: Mapping[str, st
 
 def build_args_now(spec: ImageSpec, python_base: str, revision: str, created: str, repository: str) -> dict[str, str]:
     """The build arguments builder.build would pass for `spec` now (see builder.build)."""
-    from .builder import PROJECT_SOURCE
+    from ..images.builder import PROJECT_SOURCE
 
     args = {
         "PYTHON_BASE": python_base,

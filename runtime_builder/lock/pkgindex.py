@@ -17,8 +17,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from .lock import _uv, pins
-from .model import Platform, Version
+from ..matrix.model import Platform, Version
+from .locks import _uv, pins
 
 PLATFORM = Platform.AMD64  # the platform the questions are asked for
 

@@ -15,10 +15,10 @@ from datetime import datetime
 
 from packaging.utils import canonicalize_name
 
-from . import patching
-from .contract import Change
-from .lock import pins
-from .model import Platform, Release, Version
+from runtime_builder.contract import Change
+from runtime_builder.in_image import patching
+from runtime_builder.lock.locks import pins
+from runtime_builder.matrix.model import Platform, Release, Version
 
 # The image contract; the same values as templates/partials/_paths.j2.
 VENV = "/opt/runtime/venv"

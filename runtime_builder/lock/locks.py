@@ -31,9 +31,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from ..generate.specs import lock_path
+from ..matrix.model import Matrix, Platform, Release
 from . import inhouse
-from .model import Matrix, Platform, Release
-from .specs import lock_path
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 BUILD_TOOLS = "build-tools.txt"

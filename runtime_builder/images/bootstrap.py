@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime_builder.engine import Engine
+from .engine import Engine
 
 NAMESPACE = "runtime-bases"
 ROOTFS_DOCKERFILE = 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n'

@@ -24,9 +24,12 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from . import contract, feed, inhouse, notes, patching
+from .. import contract
+from ..in_image import patching
+from ..lock import inhouse
+from ..matrix.model import Matrix, Release, Variant
+from . import feed, notes
 from .headers import with_header
-from .model import Matrix, Release, Variant
 from .specs import DEFAULT_REPOSITORY, context_dir
 from .tables import reference_context
 

@@ -39,10 +39,12 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import Version as Pep440
 
-from . import feed, pkgindex, render, yamltext
-from .model import Backport, Channel, Matrix, Release, Version
-from .schema import MatrixError, parse_document
-from .validate import check_rules
+from ..generate import feed, render
+from ..lock import pkgindex
+from ..matrix.model import Backport, Channel, Matrix, Release, Version
+from ..matrix.rules import check_rules
+from ..matrix.schema import MatrixError, parse_document
+from . import yamltext
 
 MATRIX_FILE = "versions.yaml"
 
@@ -440,7 +442,7 @@ def major_edits(source: str, base: Release, version: Version, airflow: Version, 
 
 def write_locks_of(matrix: Matrix, root: Path, version: str) -> list[str]:
     """The new version's lock files, as `build.py lock VERSION` writes them (needs the index)."""
-    from .lock import cells, write_locks
+    from ..lock.locks import cells, write_locks
 
     return write_locks(matrix, root, cells(matrix, (version,)))
 

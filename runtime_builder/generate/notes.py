@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
+from ..lock.locks import pins
+from ..matrix.model import Channel, Matrix, Platform, Release
 from .feed import base_images
-from .lock import pins
-from .model import Channel, Matrix, Platform, Release
 from .specs import lock_path
 
 NOTES_PLATFORM = Platform.AMD64  # the lock files the notes compare: default Python, this platform

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from .model import Matrix, Variant
+from ..matrix.model import Matrix, Variant
 from .tags import image_tags
 
 

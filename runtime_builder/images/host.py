@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime_builder.engine import Engine
+from .engine import Engine
 
 HOST_PACKAGES = ["docker.io", "docker-registry", "mmdebstrap"]
 # arch-test: mmdebstrap needs it to make a root file system of a foreign architecture.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
 
-from .model import Channel, Matrix, Platform, Release, Variant
+from ..matrix.model import Channel, Matrix, Platform, Release, Variant
 from .tags import image_tags
 
 DEFAULT_REPOSITORY = "airflow-runtime"

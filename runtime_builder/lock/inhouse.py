@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
-from .headers import can_carry, with_header
-from .model import InHouse, Release
+from ..generate.headers import can_carry, with_header
+from ..matrix.model import InHouse, Release
 
 DIR = "inhouse"
 PINS = "in-house.txt"

@@ -25,8 +25,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
-from . import inhouse, patching
-from .contract import Change
+from ..contract import Change
+from ..in_image import patching
+from ..lock import inhouse
 from .model import (
     Backport,
     Channel,
@@ -169,7 +170,7 @@ def _describe(value: Any) -> str:
 
 def load_matrix(path: Path) -> Matrix:
     """Parse and fully validate versions.yaml; raise MatrixError listing every problem."""
-    from .validate import check_rules  # the rules need the typed matrix this module builds
+    from .rules import check_rules  # the rules need the typed matrix this module builds
 
     filename = path.name
     try:

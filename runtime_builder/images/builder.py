@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import bootstrap, log
+from .. import log
+from ..generate.specs import DEFAULT_REPOSITORY, ImageSpec
+from ..lock.locks import BUILD_TOOLS, LockCell, verify
+from ..matrix.model import Matrix, Platform, Variant
+from . import bootstrap
 from .engine import Engine
-from .lock import BUILD_TOOLS, LockCell, verify
-from .model import Matrix, Platform, Variant
-from .specs import DEFAULT_REPOSITORY, ImageSpec
 
 PROJECT_SOURCE = "https://github.com/airflow-runtime/airflow-runtime"
 

@@ -22,10 +22,10 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from . import inhouse
-from .lock import BUILD_TOOLS
-from .model import Matrix, Platform, Release, Variant
-from .schema import PATCHES_DIR, parse_document
+from ..lock import inhouse
+from ..lock.locks import BUILD_TOOLS
+from ..matrix.model import Matrix, Platform, Release, Variant
+from ..matrix.schema import PATCHES_DIR, parse_document
 from .specs import ImageSpec, all_specs
 
 # Paths whose change can alter how every image is built or tested.
