@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT))
 from runtime_builder import render  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
-from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
 from runtime_builder.images.host import ensure_host  # noqa: E402
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
 from runtime_builder.lock.locks import cells, write_locks  # noqa: E402
+from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
-from runtime_builder.matrix.schema import load_matrix  # noqa: E402
 
 
 def timed_build(root: Path, spec: ImageSpec, engine: Engine, options: BuildOptions) -> tuple[float, Path]:
@@ -45,7 +45,7 @@ def timed_build(root: Path, spec: ImageSpec, engine: Engine, options: BuildOptio
     build(matrix, root, [spec], engine, options)
     seconds = time.monotonic() - started
     reference = spec.reference(options.repository)
-    log = root / options.log_dir / f"{reference.replace(':', '_').replace('/', '_')}.log"
+    log = log_path(root, reference)
     return seconds, log
 
 

@@ -25,12 +25,12 @@ from runtime_builder.deploy.api import AirflowApi  # noqa: E402
 from runtime_builder.deploy.config import Executor  # noqa: E402
 from runtime_builder.deploy.deployment import Deployment, DeploymentSpec  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
-from runtime_builder.images.builder import BuildOptions, build, native_platform  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
 from runtime_builder.images.host import ensure_host  # noqa: E402
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
-from runtime_builder.matrix.model import Variant  # noqa: E402
-from runtime_builder.matrix.schema import load_matrix  # noqa: E402
+from runtime_builder.matrix.load import load_matrix  # noqa: E402
+from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
 
 PROJECT = ROOT / "tests" / "deploy" / "project"
 DAG = "runtime_one_task"
@@ -72,7 +72,7 @@ def main() -> None:
     ensure_host(arm64=False)
     engine = Engine.detect()
     secrets = build_secrets(ROOT / "build" / "secrets", host_cacert(), host_index_url())
-    spec = ImageSpec(release, release.python, Variant.ONBUILD, native_platform())
+    spec = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native())
     onbuild = build(matrix, ROOT, [spec], engine, BuildOptions(secrets=secrets))[-1].reference
     tag = project.image_name(PROJECT, str(release.version))
     project.build(engine, PROJECT, onbuild, tag, spec.platform.value, secrets, ROOT / "build" / "logs" / "bench.log")

@@ -12,12 +12,14 @@ RUNTIME_DIR = "/opt/runtime"
 VENV = f"{RUNTIME_DIR}/venv"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
+INIT = "/usr/bin/tini"  # PID 1: reaps zombies, forwards signals; from the Debian bases (or installed)
 CONSTRAINTS_FILE = f"{RUNTIME_DIR}/constraints.txt"
 AIRFLOW_HOME = "/usr/local/airflow"
 UID = 50000
 GID = 0
 USER = "airflow"
 MONITORING_DAG_ID = "runtime_monitoring"
+MONITORING_SCHEDULE = "*/5 * * * *"  # the monitoring DAG's schedule unless the variable below says otherwise
 MONITORING_SCHEDULE_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
 RUNTIME_VERSION_VARIABLE = "AIRFLOW_RUNTIME_VERSION"
 

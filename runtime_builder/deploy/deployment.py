@@ -30,6 +30,7 @@ from docker.models.containers import Container
 from docker.types import EndpointConfig
 
 from .. import contract
+from ..errors import BuilderError
 from . import services
 from .config import (
     ADMIN_USER,
@@ -58,7 +59,7 @@ LOG_LINES = 40
 POLL_SECONDS = 3.0
 
 
-class DeployError(RuntimeError):
+class DeployError(BuilderError):
     """A deployment could not be started or checked; the message names the component and shows its log."""
 
 

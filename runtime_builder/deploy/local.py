@@ -16,9 +16,14 @@ from pathlib import Path
 
 import docker
 
-from .. import contract
-from ..images.engine import Engine
-from . import project
+from .. import contract, layout
+from ..errors import BuilderError, UsageError
+from ..generate.specs import ImageSpec
+from ..images import host
+from ..images.builder import BuildOptions, build, log_path, refuse_stale
+from ..images.secrets import for_build
+from ..matrix.model import Matrix, Platform, Release, Variant
+from . import project, services
 from .config import Executor
 from .deployment import (
     LABEL,
@@ -36,50 +41,71 @@ WATCH_SECONDS = 10
 
 
 @dataclass(frozen=True)
-class RunRequest:
+class RunOptions:
     folder: Path
-    onbuild_image: str  # the local ONBUILD image of the version asked for
-    runtime_version: str
-    platform: str
     executor: Executor = Executor.CELERY
     port: int | None = None
     detach: bool = False
     name: str | None = None
+    repository: str = layout.DEFAULT_REPOSITORY
+    registry: str = layout.LOCAL_REGISTRY  # where the bases and the service images live
+    cacert: Path | None = None
+    index_url: str | None = None
 
 
 def check_port(port: int) -> None:
     """Refuse a UI port that something already listens on, before anything is built."""
     if not 0 < port < 65536:
-        raise DeployError(f"--port {port}: not a TCP port")
+        raise UsageError(f"--port {port}: not a TCP port")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise DeployError(f"--port {port}: 127.0.0.1:{port} is in use; choose another port or leave "
-                                  "--port out for a free one") from error
-            raise DeployError(f"--port {port}: cannot listen on it: {error}") from error
+                raise UsageError(f"--port {port}: 127.0.0.1:{port} is in use; choose another port or leave "
+                                 "--port out for a free one") from error
+            raise UsageError(f"--port {port}: cannot listen on it: {error}") from error
 
 
-def run(request: RunRequest, engine: Engine, services: ServiceImages, secrets: dict[str, Path], log_dir: Path,
+def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
         say: Callable[[str], None] = print) -> int:
-    tag = project.image_name(request.folder, request.runtime_version)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    say(f"building {request.folder} on {request.onbuild_image} -> {tag}")
-    project.build(engine, request.folder, request.onbuild_image, tag, request.platform, secrets,
-                  log_dir / f"{tag.replace('/', '_').replace(':', '_')}.log")
-    spec = DeploymentSpec(tag, services, request.executor, port=request.port, name=request.name, origin=ORIGIN)
+    """Build the project on `release`'s ONBUILD image and deploy it until Ctrl-C (or detached).
+
+    Refuses bad input before anything starts; a failure after that removes whatever started.
+    """
+    project.check_folder(options.folder)
+    if options.port is not None:
+        check_port(options.port)
+    spec = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native())
+    refuse_stale(matrix, root, [spec])
+    try:
+        engine = host.prepare(arm64=False)
+        paths = layout.Layout(root)
+        secrets = for_build(paths.secrets, options.cacert, options.index_url)
+        onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
+                                                                   secrets=secrets))[-1].reference
+        images = services.ensure_images(engine, options.registry, paths.bases)
+        tag = project.image_name(options.folder, str(release.version))
+        say(f"building {options.folder} on {onbuild} -> {tag}")
+        project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
+        return _deploy(tag, str(release.version), images, options, say)
+    except BuilderError as error:
+        error.args = (f"{error}\nnothing was left running",)  # its type (and exit code) stay
+        raise
+
+
+def _deploy(tag: str, version: str, images: ServiceImages, options: RunOptions, say: Callable[[str], None]) -> int:
+    spec = DeploymentSpec(tag, images, options.executor, port=options.port, name=options.name, origin=ORIGIN)
     deployment = Deployment(spec)
     try:
         deployment.start(progress=say)
         user, password = deployment.login()
         say("")
-        say(f"Airflow Runtime {request.runtime_version} ({request.executor.value} executor) is running: "
-            f"{deployment.url}")
+        say(f"Airflow Runtime {version} ({options.executor.value} executor) is running: {deployment.url}")
         say(f"  log in as {user} with password {password}")
         say(f"  the project's DAGs are in {contract.AIRFLOW_HOME}/dags of every component; containers: "
             f"{', '.join(c.name for c in deployment.containers.values())}")
-        if request.detach:
+        if options.detach:
             say(f"  stop it with `python build.py run --stop --name {deployment.name}`")
             return 0
         say("  press Ctrl-C to stop it and remove everything it started")
@@ -89,7 +115,7 @@ def run(request: RunRequest, engine: Engine, services: ServiceImages, secrets: d
         say(f"\nstopping {deployment.name}")
         return 130
     finally:
-        if not request.detach or _failed(deployment):
+        if not options.detach or _failed(deployment):
             deployment.remove()
 
 

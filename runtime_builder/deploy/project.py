@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..errors import BuilderError, UsageError
 from ..images.engine import BuildError, Engine
 
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
@@ -22,21 +23,22 @@ PROJECT_REPOSITORY = "airflow-runtime-project"
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
-class ProjectError(RuntimeError):
-    """The folder is not a project, or its image does not build; the message says why."""
+class ProjectError(BuilderError):
+    """The project's image does not build (a DAG that does not import, a requirement that does not
+    install); the message carries the build's own words. A folder that is not a project is a UsageError."""
 
 
 def check_folder(folder: Path) -> None:
     """Refuse what is not a project, before anything is built or started."""
     if not folder.is_dir():
-        raise ProjectError(f"--project {folder}: no such folder")
+        raise UsageError(f"--project {folder}: no such folder")
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     missing += [f"{name}/" for name in REQUIRED_DIRS if not (folder / name).is_dir()]
     if missing:
-        raise ProjectError(f"--project {folder}: not an Airflow Runtime project, it has no {', '.join(missing)} "
+        raise UsageError(f"--project {folder}: not an Airflow Runtime project, it has no {', '.join(missing)} "
                            f"(a project has {', '.join(REQUIRED_FILES)} (may be empty) and dags/)")
     if not _FROM.search((folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")):
-        raise ProjectError(f"--project {folder}: its Dockerfile has no FROM line")
+        raise UsageError(f"--project {folder}: its Dockerfile has no FROM line")
 
 
 def dockerfile_on(text: str, image: str) -> str:

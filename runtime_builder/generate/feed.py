@@ -20,10 +20,12 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..layout import FEED_FILE as FEED
+from ..layout import Layout
 from ..matrix.model import Matrix, Release
 
 SCHEMA = 1
-FEED_FILE = "releases.json"
+FEED_FILE = FEED
 # In the registry, beside the images: an OCI artifact in `<repository>-feed`, tag `latest`
 # (a sibling repository, so the image repository lists image tags only).
 ARTIFACT_TYPE = "application/vnd.airflow-runtime.release-feed.v1+json"
@@ -115,5 +117,22 @@ def load(path: Path) -> dict | None:
 
 
 def published_path(root: Path, repository: str) -> Path:
-    """`build/feed/quay.io_org_runtime.json`: one file per registry repository."""
-    return root / "build" / "feed" / (re.sub(r"[^A-Za-z0-9.-]+", "_", repository) + ".json")
+    """`build/feed/quay.io_org_runtime.json`: what publish runs recorded, one file per registry repository."""
+    return Layout(root).published / (re.sub(r"[^A-Za-z0-9.-]+", "_", repository) + ".json")
+
+
+def committed(root: Path, matrix: Matrix, published: Mapping[str, Iterable[Row]] | None = None) -> str:
+    """releases.json as it should be: the matrix's release facts, the images it already records,
+    and `published` (repository -> rows) added."""
+    document = build_feed(matrix, load(Layout(root).feed_file))
+    versions = {entry["version"] for entry in document["releases"]}
+    for repository, rows in (published or {}).items():
+        document = record_images(document, repository, [row for row in rows if row[0] in versions])
+    return dumps(document)
+
+
+def write(root: Path, matrix: Matrix, published: Mapping[str, Iterable[Row]] | None = None) -> Path:
+    """The one writer of releases.json (`feed`, `publish --write-feed`, `new-version` all call it)."""
+    path = Layout(root).feed_file
+    path.write_text(committed(root, matrix, published))
+    return path

@@ -1,4 +1,4 @@
-"""Release notes: what changed in a Runtime version since an earlier one. Pure, except `read_locks`.
+"""Release notes: what changed in a Runtime version since an earlier one. Pure.
 
 `build.py render` writes them for every version into `distributions/<version>/` from
 `templates/notes/*.j2`, comparing each version with `default_since` (so they are generated
@@ -6,28 +6,27 @@ and drift-checked like every other file there); `build.py notes` prints one.
 
 Sources: versions.yaml for Airflow, the Pythons, the Debian suite, the pinned packages,
 the backports, the in-house packages, the channel, yanked and known issues; the committed
-lock file of each version's default Python on linux/amd64 for every other package in the
-image; the committed feed (releases.json) for the digests of the base images the published
-images were built FROM.
+lock file of each version's default Python on linux/amd64 (under locks/) for every other
+package in the image. Nothing a publication wrote: the digests of published images and of
+the bases they were built FROM are in the feed and in the notes `publish` writes beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
-from ..lock.locks import pins
+from .. import layout
+from ..lock.resolver import pins
 from ..matrix.model import Channel, Matrix, Platform, Release
-from .feed import base_images
-from .specs import lock_path
 
 NOTES_PLATFORM = Platform.AMD64  # the lock files the notes compare: default Python, this platform
 
-# Lock texts by their repository-relative path (`lock_file`), as `read_locks` returns them.
+# Lock texts by their repository-relative path, as `lock.locks.read_locks` returns them.
 Locks = Mapping[PurePosixPath, str]
 
 
@@ -76,17 +75,7 @@ def default_since(matrix: Matrix, release: Release) -> Release | None:
 
 
 def lock_file(release: Release) -> PurePosixPath:
-    return lock_path(release, release.python, NOTES_PLATFORM)
-
-
-def read_locks(root: Path, matrix: Matrix) -> dict[PurePosixPath, str]:
-    """The committed lock files the notes read, for every release that has one."""
-    found = {}
-    for release in matrix.releases:
-        path = root / lock_file(release)
-        if path.is_file():
-            found[lock_file(release)] = path.read_text(encoding="utf-8")
-    return found
+    return layout.lock_file(str(release.version), release.python, NOTES_PLATFORM.arch)
 
 
 def _locked(release: Release, locks: Locks) -> dict[str, str] | None:
@@ -94,11 +83,8 @@ def _locked(release: Release, locks: Locks) -> dict[str, str] | None:
     return None if text is None else pins(text)
 
 
-def context(release: Release, since: Release | None, locks: Locks, published: Mapping | None = None) -> dict:
-    """Everything `templates/notes/*.j2` shows about `release` compared with `since` (None: nothing).
-
-    `published`: the committed feed (releases.json), whose published images record the base
-    images they were built FROM (`publish --write-feed`)."""
+def context(release: Release, since: Release | None, locks: Locks) -> dict:
+    """Everything `templates/notes/*.j2` shows about `release` compared with `since` (None: nothing)."""
     pinned_before = dict(since.packages) if since else {}
     pinned_now = dict(release.packages)
     pin_changes = diff(pinned_before, pinned_now)
@@ -133,7 +119,6 @@ def context(release: Release, since: Release | None, locks: Locks, published: Ma
         "in_house": diff({p.name: p.version for p in since.in_house} if since else {},
                          {p.name: p.version for p in release.in_house}),
         "in_house_now": list(release.in_house),
-        "base_images": base_images(published, str(release.version)),
         # The image changes this release has and the one compared with had not (see ImageChange).
         "image_changes": [c for c in release.changes if since is None or not since.has_change(c.name)],
         "constraints": list(release.constraints),

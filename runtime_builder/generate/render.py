@@ -4,12 +4,14 @@ Convention, not configuration: every `templates/<variant>/*.j2` renders into eac
 (release, Python) build context of that variant under the same name without `.j2`;
 `templates/partials/` only holds included pieces; `templates/reference/*.j2` render once
 into `distributions/` (the tables users read); `templates/notes/*.j2` render once per
-release into `distributions/<version>/` (its release notes, see `notes`). Lock files under
-`<context>/locks/` are written by `build.py lock`, not by render, and are carried over
-untouched; the release notes read them, so render after locking. A release with
-`patches:` also gets, in each of its -base contexts, `patches/<name>` (copies of the files
-under patches/) and `apply_patches.py` (a copy of runtime_builder/patching.py) that its
-builder stage runs; one with `in_house:` packages gets their sources under `inhouse/`.
+release into `distributions/<version>/` (its release notes, see `notes`).
+
+Render is distributions/'s only writer, and it copies in what other stages keep in their
+own homes, so a build context is complete and builds with a plain `docker build`: the lock
+files of its release and Python from `locks/` (written by `build.py lock`) into
+`<context>/locks/`; for a release with `patches:`, its patch files from `patches/` and the
+applier (`runtime_builder/in_image/patching.py`) as `apply_patches.py`; for one with
+`in_house:` packages, their sources from `inhouse/`. It reads nothing a publication wrote.
 """
 
 from __future__ import annotations
@@ -24,16 +26,15 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from .. import contract
+from .. import contract, layout
+from ..headers import with_header
 from ..in_image import patching
 from ..lock import inhouse
-from ..matrix.model import Matrix, Release, Variant
-from . import feed, notes
-from .headers import with_header
-from .specs import DEFAULT_REPOSITORY, context_dir
+from ..matrix.model import Matrix, Platform, Release, Variant
+from . import notes
+from .specs import image_name
 from .tables import reference_context
 
-LOCKS_DIR = "locks"
 NOTES_DIR = "notes"
 
 
@@ -51,7 +52,8 @@ class TemplateImage:
     packages: tuple[tuple[str, str], ...]
     environment: tuple[tuple[str, str], ...]
     python_base_image: str  # the upstream image that works unchanged on the internet
-    base_image: str  # the -base image an ONBUILD image starts from, by default
+    base_image: str  # the -base image an ONBUILD image starts from, by default (see its header)
+    onbuild_image: str  # the ONBUILD image's own name, as its header's plain build tags it
     uv_version: str
     patches: tuple[str, ...]  # file names in the -base context's patches/, in the order they apply
     in_house: tuple[str, ...]  # the in-house packages the builder stage builds and installs
@@ -60,6 +62,9 @@ class TemplateImage:
     constraints: tuple[tuple[str, str], ...]  # (requirement, reason) of the line's bounds on unpinned packages
     changes: frozenset[contract.Change]  # the image changes this release has that templates act on
     airflow_commands: tuple[str, ...]  # Airflow's sub-commands, which the entry point hands to airflow
+    instance_name_variable: str  # the variable that names the instance in the UI
+    instance_name: str  # its value: "Airflow Runtime <version>"
+    platforms: tuple[tuple[str, str], ...]  # (Docker's TARGETARCH, uv's target triple) of every platform
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         packages=release.packages,
         environment=release.environment,
         python_base_image=f"python:{python}-slim-{release.suite.name}",
-        base_image=f"{DEFAULT_REPOSITORY}:{release.version}-python-{python}-base",
+        base_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, Variant.BASE)}",
+        onbuild_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, Variant.ONBUILD)}",
         uv_version=matrix.uv_version,
         patches=tuple(backport.name for backport in release.patches),
         in_house=tuple(f"{package.name}=={package.version}" for package in release.in_house),
@@ -92,7 +98,19 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         constraints=tuple((c.requirement, c.reason) for c in release.constraints),
         changes=frozenset(contract.Change(c.name) for c in release.changes if c.name in _TEMPLATE_CHANGES),
         airflow_commands=contract.AIRFLOW_COMMANDS,
+        instance_name_variable=contract.instance_name_variable(release.airflow.major),
+        instance_name=contract.instance_name(str(release.version)),
+        platforms=tuple((platform.arch, platform.uv_platform) for platform in Platform),
     )
+
+
+# The image contract's fixed values, for every template as `paths.*` (contract.py is their home).
+PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home": contract.AIRFLOW_HOME,
+         "onbuild": contract.ONBUILD_DIR, "entrypoint": contract.ENTRYPOINT, "init": contract.INIT,
+         "constraints": contract.CONSTRAINTS_FILE,
+         "uid": contract.UID, "gid": contract.GID, "user": contract.USER, "context_locks": layout.CONTEXT_LOCKS,
+         "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
+         "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -110,6 +128,7 @@ def environment(templates: Path) -> jinja2.Environment:
         autoescape=False,  # Dockerfiles and shell scripts, not HTML  # noqa: S701
     )
     env.globals["Change"] = contract.Change  # `{% if Change.MONITORING_DAG_ON in image.changes %}`
+    env.globals["paths"] = PATHS
     return env
 
 
@@ -118,14 +137,15 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
     return RenderedFile(template_header(text, template, path.name).encode(), path.suffix == ".sh")
 
 
-def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
-                published: Mapping | None = None) -> dict[PurePosixPath, RenderedFile]:
+def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None
+                ) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
-    `locks`: the committed lock files the release notes compare (`notes.read_locks`);
-    `published`: the committed feed, releases.json (the base digests of published images).
+    `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
+    build contexts get copies, the release notes compare them.
     """
     env = environment(templates)
+    locks = locks or {}
     files: dict[PurePosixPath, RenderedFile] = {}
 
     def emit(path: PurePosixPath, template: str, context: dict) -> None:
@@ -137,16 +157,36 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
             for variant in Variant:
                 for template in _templates_in(templates, variant.value):
                     name = PurePosixPath(template).name.removesuffix(".j2")
-                    emit(context_dir(release, python, variant) / name, template, context)
-            files.update(render_patches(release, context_dir(release, python, Variant.BASE)))
-            files.update(render_in_house(release, context_dir(release, python, Variant.BASE)))
+                    emit(_context(release, python, variant) / name, template, context)
+            base = _context(release, python, Variant.BASE)
+            files.update(copy_locks(release, python, base, locks))
+            files.update(render_patches(release, base))
+            files.update(render_in_house(release, base))
     reference = reference_context(matrix)
     for template in _templates_in(templates, "reference"):
-        emit(PurePosixPath("distributions", PurePosixPath(template).name.removesuffix(".j2")), template, reference)
+        emit(PurePosixPath(layout.DISTRIBUTIONS, PurePosixPath(template).name.removesuffix(".j2")), template,
+             reference)
     for release in matrix.releases:
-        files.update(render_notes(templates, release, notes.default_since(matrix, release), locks or {}, env,
-                                  published))
+        files.update(render_notes(templates, release, notes.default_since(matrix, release), locks, env))
     return files
+
+
+def _context(release: Release, python: str, variant: Variant) -> PurePosixPath:
+    return layout.context_dir(str(release.version), python, variant.value)
+
+
+def copy_locks(release: Release, python: str, context: PurePosixPath,
+               locks: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, RenderedFile]:
+    """A -base context's lock files, copied as `build.py lock` wrote them (a missing one is not
+    copied: `build` refuses stale or missing locks before it starts). Pure."""
+    version = str(release.version)
+    sources = {layout.lock_file(version, python, platform.arch): f"{platform.arch}.txt"
+               for platform in release.platforms}
+    sources[layout.build_tools_file()] = layout.BUILD_TOOLS
+    for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):
+        sources[layout.locks_dir(version) / name] = name
+    return {context / layout.CONTEXT_LOCKS / name: RenderedFile(locks[source].encode(), False)
+            for source, name in sources.items() if source in locks}
 
 
 PATCHER = Path(patching.__file__)
@@ -156,7 +196,7 @@ PATCHER_NAME = "apply_patches.py"
 @cache
 def _patcher() -> RenderedFile:
     """apply_patches.py as every patched context holds it (read once per process)."""
-    source = f"runtime_builder/{PATCHER.name}"
+    source = PATCHER.relative_to(Path(__file__).resolve().parents[2]).as_posix()
     return RenderedFile(with_header(PATCHER.read_text(encoding="utf-8"), PATCHER_NAME, source, source).encode(), False)
 
 
@@ -166,7 +206,7 @@ def render_patches(release: Release, context: PurePosixPath) -> dict[PurePosixPa
         return {}
     files = {context / PATCHER_NAME: _patcher()}
     for backport in release.patches:
-        origin = f"patches/{backport.file}"
+        origin = f"{layout.PATCHES}/{backport.file}"
         files[context / "patches" / backport.name] = RenderedFile(
             with_header(backport.text, backport.name, origin, origin).encode(), False)
     return files
@@ -179,20 +219,21 @@ def render_in_house(release: Release, context: PurePosixPath) -> dict[PurePosixP
 
 
 def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedFile]:
-    """`render_tree` with its inputs read from the repository at `root`: its templates, its
-    committed lock files and its committed feed."""
-    return render_tree(matrix, root / "templates", notes.read_locks(root, matrix), feed.load(root / feed.FEED_FILE))
+    """`render_tree` with its inputs read from the repository at `root`: templates and lock files."""
+    from ..lock.locks import read_locks
+
+    return render_tree(matrix, layout.Layout(root).templates, read_locks(root))
 
 
 def render_notes(templates: Path, release: Release, since: Release | None,
-                 locks: Mapping[PurePosixPath, str], env: jinja2.Environment | None = None,
-                 published: Mapping | None = None) -> dict[PurePosixPath, RenderedFile]:
+                 locks: Mapping[PurePosixPath, str], env: jinja2.Environment | None = None
+                 ) -> dict[PurePosixPath, RenderedFile]:
     """The release notes of one release compared with `since`, from `templates/notes/*.j2`. Pure."""
     env = env or environment(templates)
-    context = notes.context(release, since, locks, published)
+    context = notes.context(release, since, locks)
     files = {}
     for template in _templates_in(templates, NOTES_DIR):
-        path = PurePosixPath("distributions", str(release.version), PurePosixPath(template).name.removesuffix(".j2"))
+        path = layout.release_dir(str(release.version)) / PurePosixPath(template).name.removesuffix(".j2")
         files[path] = _rendered(env, template, path, context)
     return files
 
@@ -201,21 +242,11 @@ def _templates_in(templates: Path, folder: str) -> list[str]:
     return sorted(f"{folder}/{p.name}" for p in (templates / folder).glob("*.j2"))
 
 
-def _is_lock(path: PurePosixPath) -> bool:
-    return path.parent.name == LOCKS_DIR
-
-
 def _existing(root: Path) -> dict[PurePosixPath, Path]:
-    dist = root / "distributions"
+    dist = root / layout.DISTRIBUTIONS
     if not dist.exists():
         return {}
     return {PurePosixPath(p.relative_to(root).as_posix()): p for p in sorted(dist.rglob("*")) if p.is_file()}
-
-
-def _kept_locks(files: dict[PurePosixPath, RenderedFile], existing: dict[PurePosixPath, Path]) -> list[PurePosixPath]:
-    """Locks whose build context still exists: render carries them over as they are."""
-    contexts = {path.parent for path in files}
-    return [path for path in existing if _is_lock(path) and path.parent.parent in contexts]
 
 
 @dataclass(frozen=True)
@@ -235,9 +266,13 @@ class Drift:
         return "\n".join(lines)
 
 
-def check(root: Path, files: dict[PurePosixPath, RenderedFile]) -> Drift:
-    existing = _existing(root)
-    kept = set(_kept_locks(files, existing))
+def check(root: Path, files: dict[PurePosixPath, RenderedFile], under: tuple[PurePosixPath, ...] = ()) -> Drift:
+    """What differs between `files` and distributions/ (only below the folders `under`, if given)."""
+    def wanted(path: PurePosixPath) -> bool:
+        return not under or any(folder in path.parents for folder in under)
+
+    existing = {path: real for path, real in _existing(root).items() if wanted(path)}
+    files = {path: rendered for path, rendered in files.items() if wanted(path)}
     changed, missing = [], []
     for path, rendered in sorted(files.items()):
         on_disk = existing.get(path)
@@ -245,7 +280,7 @@ def check(root: Path, files: dict[PurePosixPath, RenderedFile]) -> Drift:
             missing.append(path)
         elif on_disk.read_bytes() != rendered.content or _executable(on_disk) != rendered.executable:
             changed.append(path)
-    extra = sorted(p for p in existing if p not in files and p not in kept)
+    extra = sorted(p for p in existing if p not in files)
     return Drift(changed, missing, extra)
 
 
@@ -253,15 +288,12 @@ def _executable(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o100)
 
 
-def write(root: Path, files: dict[PurePosixPath, RenderedFile]) -> list[PurePosixPath]:
+def write(root: Path, files: dict[PurePosixPath, RenderedFile]) -> None:
     """Replace distributions/ as a whole: build the new tree aside, then swap it in.
 
-    A failure before the swap leaves distributions/ exactly as it was. Returns the lock
-    files that were dropped because their release or Python left the matrix.
+    A failure before the swap leaves distributions/ exactly as it was.
     """
-    dest = root / "distributions"
-    existing = _existing(root)
-    kept = _kept_locks(files, existing)
+    dest = root / layout.DISTRIBUTIONS
     staging = Path(tempfile.mkdtemp(prefix=".distributions.new-", dir=root))
     try:
         for path, rendered in files.items():
@@ -269,19 +301,15 @@ def write(root: Path, files: dict[PurePosixPath, RenderedFile]) -> list[PurePosi
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(rendered.content)
             target.chmod(0o755 if rendered.executable else 0o644)
-        for path in kept:
-            target = staging / Path(*path.parts[1:])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(existing[path], target)
         staging.chmod(0o755)
         if dest.exists():
             retired = Path(tempfile.mkdtemp(prefix=".distributions.old-", dir=root))
-            os.rename(dest, retired / "distributions")
+            os.rename(dest, retired / layout.DISTRIBUTIONS)
             try:
                 os.rename(staging, dest)
             except BaseException:
                 # Put the old tree back: a failed swap must not leave distributions/ missing.
-                os.rename(retired / "distributions", dest)
+                os.rename(retired / layout.DISTRIBUTIONS, dest)
                 shutil.rmtree(retired)
                 raise
             shutil.rmtree(retired)
@@ -290,4 +318,3 @@ def write(root: Path, files: dict[PurePosixPath, RenderedFile]) -> list[PurePosi
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return sorted(p for p in existing if _is_lock(p) and p not in kept)

@@ -6,10 +6,17 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
 
+from .. import layout
 from ..matrix.model import Channel, Matrix, Platform, Release, Variant
 from .tags import image_tags
 
-DEFAULT_REPOSITORY = "airflow-runtime"
+DEFAULT_REPOSITORY = layout.DEFAULT_REPOSITORY
+
+
+
+def image_name(release: Release, python: str, variant: Variant) -> str:
+    """An image's name without its platform: 14.0.2-python-3.13-base (the tag a plain build gets)."""
+    return f"{release.version}-python-{python}{variant.suffix}"
 
 
 @dataclass(frozen=True)
@@ -29,15 +36,17 @@ class ImageSpec:
         return context_dir(self.release, self.python, self.variant)
 
     @property
+    def label(self) -> str:
+        return image_name(self.release, self.python, self.variant)
+
+    @property
     def name(self) -> str:
         """A short label for logs: 14.0.2-python-3.13-base linux/amd64."""
-        suffix = "-base" if self.variant is Variant.BASE else ""
-        return f"{self.release.version}-python-{self.python}{suffix} {self.platform.value}"
+        return f"{self.label} {self.platform.value}"
 
     def reference(self, repository: str = DEFAULT_REPOSITORY) -> str:
         """The immutable, platform-specific local reference a build produces."""
-        suffix = "-base" if self.variant is Variant.BASE else ""
-        return f"{repository}:{self.release.version}-python-{self.python}{suffix}-{self.platform.arch}"
+        return f"{repository}:{self.label}-{self.platform.arch}"
 
     def base_spec(self) -> ImageSpec:
         """The -base image an ONBUILD image is built on."""
@@ -45,11 +54,7 @@ class ImageSpec:
 
 
 def context_dir(release: Release, python: str, variant: Variant) -> PurePosixPath:
-    return PurePosixPath("distributions", str(release.version), f"python-{python}", variant.value)
-
-
-def lock_path(release: Release, python: str, platform: Platform) -> PurePosixPath:
-    return context_dir(release, python, Variant.BASE) / "locks" / f"{platform.arch}.txt"
+    return layout.context_dir(str(release.version), python, variant.value)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,17 @@ class Filters:
             and (not self.platforms or spec.platform in self.platforms)
             and (not self.default_python_only or spec.is_default_python)
         )
+
+
+def nightly_releases(matrix: Matrix, *, newest_of_each_line: bool) -> list[Release]:
+    """The releases a nightly run builds: the nightly channel, plus each line's newest release."""
+    chosen = [r for r in matrix.releases if r.channel is Channel.NIGHTLY]
+    if newest_of_each_line:
+        for line in matrix.lines:
+            released = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY and not r.is_yanked]
+            if released:
+                chosen.append(max(released, key=lambda r: r.version))
+    return sorted(set(chosen), key=lambda r: r.version)
 
 
 def all_specs(matrix: Matrix) -> list[ImageSpec]:

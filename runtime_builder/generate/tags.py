@@ -40,10 +40,9 @@ class Tag:
 
 def suffixes(release: Release, python: str, variant: Variant) -> list[str]:
     """The suffixes an image carries: the unsuffixed form only for the default Python."""
-    base = "-base" if variant is Variant.BASE else ""
-    forms = [f"-python-{python}{base}"]
+    forms = [f"-python-{python}{variant.suffix}"]
     if python == release.python:
-        forms.insert(0, base)
+        forms.insert(0, variant.suffix)
     return forms
 
 

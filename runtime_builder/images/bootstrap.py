@@ -14,15 +14,16 @@ the same suite (see ``NO_COMPILE_HOOK`` and ``COMPILE_HOOK``).
 from __future__ import annotations
 
 import json
-import platform as host_platform
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import BuilderError, UsageError
+from ..matrix.model import Matrix, Platform
 from .engine import Engine
 
 NAMESPACE = "runtime-bases"
@@ -76,7 +77,7 @@ COMPILE_SCRIPT = (
 )
 
 
-class BootstrapError(RuntimeError):
+class BootstrapError(BuilderError):
     """A base image could not be made; the message names the image and the failing tool."""
 
 
@@ -130,7 +131,7 @@ def bootstrap(
 
     ``debian=False`` makes only the Python bases, which are all an image build needs.
     """
-    native = native_platform()
+    native = Platform.native().value
     # The native image must exist before a foreign one can borrow its interpreter.
     ordered = sorted(platforms, key=lambda p: p != native)
     digests: dict[str, str] = {}
@@ -141,18 +142,23 @@ def bootstrap(
     return digests
 
 
+def suites_of(matrix: Matrix, asked: Sequence[str] = ()) -> dict[str, str]:
+    """Suite -> its Python, for the suites the matrix uses (or those asked, which it must use)."""
+    suites = {r.suite.name: r.suite.python for r in matrix.releases}
+    unknown = sorted(set(asked) - set(suites))
+    if unknown:
+        raise UsageError(f"--suite {', '.join(unknown)}: versions.yaml uses only {', '.join(sorted(suites))}")
+    return {name: suites[name] for name in asked} if asked else suites
+
+
 def services(*, suite: str, registry: str, engine: Engine, workdir: Path) -> dict[str, str]:
     """The service images for the build host's platform (deployments run natively): name -> reference by digest."""
     found = {}
     for service in sorted(SERVICE_PACKAGES):
         image = BaseImage(registry, suite, None, service)
-        digest = _ensure_image(image, [native_platform()], engine, workdir, force=False)
+        digest = _ensure_image(image, [Platform.native().value], engine, workdir, force=False)
         found[service] = f"{image.ref}@{digest}"
     return found
-
-
-def native_platform() -> str:
-    return "linux/arm64" if host_platform.machine() == "aarch64" else "linux/amd64"
 
 
 def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdir: Path, *, force: bool) -> str:
@@ -193,7 +199,7 @@ def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine)
     argv = ["mmdebstrap", "--variant=minbase", f"--architectures={arch}", "--quiet"]
     if image.packages():
         argv.append(f"--include={','.join(image.packages())}")
-    if image.python and platform != native_platform():
+    if image.python and platform != Platform.native().value:
         argv += _native_compile_hooks(image, engine)
     argv += [image.suite, str(context / "rootfs.tar")]
     (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
@@ -206,7 +212,7 @@ def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine)
 
 def _native_compile_hooks(image: BaseImage, engine: Engine) -> list[str]:
     assert image.python
-    native = native_platform()
+    native = Platform.native().value
     compiler = image.platform_ref(native)
     if engine.image_id(compiler) is None:
         # No native interpreter of this version here: let QEMU compile, slowly but right.
@@ -238,4 +244,4 @@ def _published(registry: str, ref: str) -> tuple[str, set[str]] | None:
 
 def _arch(platform: str) -> str:
     """``linux/arm64`` -> ``arm64`` (Debian and Docker use the same names for these)."""
-    return platform.split("/", 1)[1]
+    return Platform.parse(platform).arch

@@ -1,7 +1,9 @@
 """Build the images of selected matrix cells: base images first, then ONBUILD images on them.
 
 Each image is one titled step in the log, with its duration; a failure names the image and
-the build step that failed (the engine adapter carries the tail of the build log).
+the build step that failed (the engine adapter carries the tail of the build log). Before
+the engine is touched, the locks and the rendered build contexts of what is about to be
+built must be current (`refuse_stale`), so an image is always what versions.yaml says.
 """
 
 from __future__ import annotations
@@ -9,33 +11,34 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import log
+from .. import layout, log
+from ..errors import BuilderError, UsageError
+from ..generate import render
 from ..generate.specs import DEFAULT_REPOSITORY, ImageSpec
-from ..lock.locks import BUILD_TOOLS, LockCell, verify
-from ..matrix.model import Matrix, Platform, Variant
+from ..lock.locks import LockCell
+from ..lock.locks import refuse_stale as refuse_stale_locks
+from ..matrix.model import Matrix, Platform, Release, Variant
 from . import bootstrap
 from .engine import Engine
 
 PROJECT_SOURCE = "https://github.com/airflow-runtime/airflow-runtime"
 
 
-class BuildPlanError(Exception):
+class BuildPlanError(BuilderError):
     """A build cannot start: something it needs is missing. The message says what to do."""
 
 
 @dataclass(frozen=True)
 class BuildOptions:
     repository: str = DEFAULT_REPOSITORY
-    registry: str = "127.0.0.1:5000"
+    registry: str = layout.LOCAL_REGISTRY  # where the bootstrapped bases live
     python_base: str | None = None  # an upstream base such as python:3.12-slim-bookworm
     secrets: dict[str, Path] = field(default_factory=dict)
-    log_dir: Path = Path("build/logs")
-    record_dir: Path = Path("build/records")
 
 
 @dataclass(frozen=True)
@@ -60,21 +63,56 @@ def git_metadata(root: Path) -> tuple[str, str]:
     return revision, created
 
 
-def check_locks(root: Path, specs: Iterable[ImageSpec]) -> None:
-    problems = []
-    for spec in {s.base_spec() for s in specs}:
-        cell = LockCell(spec.release, spec.python, spec.platform)
-        path = root / cell.path
-        if not path.exists():
-            problems.append(f"{cell.path} is missing")
-        else:
-            problems += verify(cell, path.read_text())
-        if not (root / spec.context / "locks" / BUILD_TOOLS).exists():
-            problems.append(f"{spec.context}/locks/{BUILD_TOOLS} is missing")
-    if problems:
-        versions = " ".join(sorted({str(s.release.version) for s in specs}))
-        raise BuildPlanError("the lock files do not match versions.yaml:\n  " + "\n  ".join(sorted(problems))
-                             + f"\nrun `python build.py lock {versions}` and commit the result")
+def select(matrix: Matrix, versions: Sequence[str] = (), variants: Sequence[Variant] = (),
+           pythons: Sequence[str] = (), platforms: Sequence[Platform] = ()) -> list[ImageSpec]:
+    """What `build` builds: by default the default release, its default Python, the build host's
+    platform, base and ONBUILD (what `test` tests by default too)."""
+    releases = [matrix.release(v) for v in versions] if versions else [matrix.default_release()]
+    specs = []
+    for release in releases:
+        for python in pythons or [release.python]:
+            if python not in release.pythons:
+                raise UsageError(f"Runtime {release.version} does not support Python {python}; "
+                                 f"supported: {', '.join(release.pythons)}")
+            for platform in platforms or [Platform.native()]:
+                if platform not in release.platforms:
+                    raise UsageError(f"Runtime {release.version} is not built for {platform.value}")
+                specs += [ImageSpec(release, python, variant, platform) for variant in variants or list(Variant)]
+    return specs
+
+
+def refuse_stale(matrix: Matrix, root: Path, specs: Sequence[ImageSpec]) -> None:
+    """Refuse, before any engine work, to build from stale locks or stale build contexts."""
+    refuse_stale_locks(matrix, root, {(spec.release, spec.python) for spec in specs})
+    folders = tuple(sorted({spec.context for spec in specs} | {spec.base_spec().context for spec in specs}))
+    drift = render.check(root, render.repository_tree(root, matrix), under=folders)
+    if not drift.clean:
+        raise BuildPlanError("the build contexts of what would be built do not match templates/, versions.yaml "
+                             f"and locks/:\n{drift.report()}\nrun `python build.py render` and commit the result")
+
+
+def build_args(spec: ImageSpec, python_base: str, revision: str, created: str,
+               repository: str = DEFAULT_REPOSITORY) -> dict[str, str]:
+    """The build arguments of one image: what a build passes, and what publish compares records with."""
+    args = {
+        "PYTHON_BASE": python_base,
+        "BASE_DIGEST": python_base.rpartition("@")[2],
+        "REVISION": revision,
+        "CREATED": created,
+        "SOURCE": PROJECT_SOURCE,
+    }
+    if spec.variant is Variant.ONBUILD:
+        args["BASE_IMAGE"] = spec.base_spec().reference(repository)
+    return args
+
+
+def record_path(root: Path, reference: str) -> Path:
+    """build/records/<first 16 hex digits of the reference's sha256>.json: what an image was built from."""
+    return layout.Layout(root).records / f"{hashlib.sha256(reference.encode()).hexdigest()[:16]}.json"
+
+
+def log_path(root: Path, reference: str) -> Path:
+    return layout.Layout(root).logs / f"{reference.replace(':', '_').replace('/', '_')}.log"
 
 
 def python_bases(matrix: Matrix, specs: list[ImageSpec], engine: Engine, options: BuildOptions,
@@ -96,7 +134,7 @@ def python_bases(matrix: Matrix, specs: list[ImageSpec], engine: Engine, options
         wanted[suite.name] = suite.python
         platforms.add(spec.platform.value)
     # The builder stage runs on the build host's platform (FROM --platform=$BUILDPLATFORM).
-    platforms.add(bootstrap.native_platform())
+    platforms.add(Platform.native().value)
     with log.step(f"base images for {', '.join(f'{s}/python {p}' for s, p in sorted(wanted.items()))}"):
         digests = bootstrap.bootstrap(suites=wanted, platforms=sorted(platforms), registry=options.registry,
                                       engine=engine, workdir=workdir, debian=False)
@@ -117,50 +155,63 @@ def _order(specs: list[ImageSpec]) -> list[ImageSpec]:
 def build(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine,
           options: BuildOptions) -> list[BuiltImage]:
     ordered = _order(specs)
-    check_locks(root, ordered)
-    bases = python_bases(matrix, ordered, engine, options, root / "build" / "bases")
+    refuse_stale(matrix, root, ordered)
+    bases = python_bases(matrix, ordered, engine, options, layout.Layout(root).bases)
     revision, created = git_metadata(root)
     built: dict[ImageSpec, BuiltImage] = {}
     for spec in ordered:
         python_base = bases[(spec.release.suite.name, spec.python)]
-        args = {
-            "PYTHON_BASE": python_base,
-            "BASE_DIGEST": python_base.rpartition("@")[2],
-            "REVISION": revision,
-            "CREATED": created,
-            "SOURCE": PROJECT_SOURCE,
-        }
-        if spec.variant is Variant.ONBUILD:
-            args["BASE_IMAGE"] = built[spec.base_spec()].reference
+        args = build_args(spec, python_base, revision, created, options.repository)
         reference = spec.reference(options.repository)
-        log_path = root / options.log_dir / f"{reference.replace(':', '_').replace('/', '_')}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = log_path(root, reference)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         started = datetime.now(UTC)
         with log.step(f"build {spec.name} -> {reference}"):
             image_id = engine.build(context=root / spec.context, tag=reference, platform=spec.platform.value,
-                                    build_args=args, secrets=options.secrets, log_path=log_path)
+                                    build_args=args, secrets=options.secrets, log_path=log_file)
         seconds = (datetime.now(UTC) - started).total_seconds()
         built[spec] = BuiltImage(spec, reference, image_id, python_base, seconds)
-        _record(root / options.record_dir, built[spec], args)
+        _record(root, built[spec], args)
     return [built[s] for s in ordered]
 
 
-def _record(directory: Path, image: BuiltImage, args: dict[str, str]) -> None:
+def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
     """What was built from what: read by publish and by people investigating an image."""
-    directory.mkdir(parents=True, exist_ok=True)
-    lock = LockCell(image.spec.release, image.spec.python, image.spec.platform).path
+    path = record_path(root, image.reference)
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "reference": image.reference,
         "image_id": image.image_id,
         "platform": image.spec.platform.value,
         "python_base": image.python_base,
         "build_args": args,
-        "lock": lock,
+        "lock": LockCell(image.spec.release, image.spec.python, image.spec.platform).path,
         "seconds": round(image.seconds, 1),
     }
-    name = hashlib.sha256(image.reference.encode()).hexdigest()[:16]
-    (directory / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def native_platform() -> Platform:
-    return Platform.parse(bootstrap.native_platform())
+def smoke(engine: Engine, built: Sequence[BuiltImage]) -> str:
+    """Run `airflow version` in the first -base image built, as a user would; what it printed."""
+    image = next(b for b in built if b.spec.variant is Variant.BASE)
+    result = subprocess.run([engine.client, "run", "--rm", "--platform", image.spec.platform.value,
+                             image.reference, "airflow", "version"], capture_output=True, text=True, check=False)
+    printed = result.stdout.strip()
+    expected = image.spec.release.airflow_build_version
+    if result.returncode != 0 or printed != expected:
+        raise BuilderError(f"`airflow version` in {image.reference} printed {printed!r} (exit {result.returncode}), "
+                           f"expected {expected}\n{result.stderr[-2000:]}")
+    return f"`docker run --rm {image.reference} airflow version` -> {printed}"
+
+
+def require_built(engine: Engine, references: Sequence[str]) -> None:
+    """Refuse up front to test images that do not exist, naming them all and the command that builds them."""
+    missing = [ref for ref in references if engine.image_id(ref) is None]
+    if missing:
+        raise UsageError(f"no such image{'s' if len(missing) > 1 else ''}: {', '.join(missing)}\n"
+                         "build them first with `python build.py build` and the same version, --python, "
+                         "--variant and --platform filters")
+
+
+def releases_of(specs: Sequence[ImageSpec]) -> list[Release]:
+    return sorted({spec.release for spec in specs}, key=lambda r: r.version)

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import BuilderError
+
 # Debian's docker.io ships a 20.10 client here; it may sit behind a newer one on PATH.
 DEBIAN_CLIENT = "/usr/bin/docker"
 LAST_BUILDKIT_WITHOUT_BUILDX = 22
@@ -26,7 +28,7 @@ LOG_TAIL_LINES = 30
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-class EngineError(RuntimeError):
+class EngineError(BuilderError):
     """A docker command failed or no usable client exists."""
 
 

@@ -7,7 +7,6 @@ did and why.
 
 from __future__ import annotations
 
-import platform
 import shutil
 import subprocess
 import time
@@ -16,6 +15,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import BuilderError
+from ..layout import LOCAL_REGISTRY
+from ..matrix.model import Platform
 from .engine import Engine
 
 HOST_PACKAGES = ["docker.io", "docker-registry", "mmdebstrap"]
@@ -27,7 +29,7 @@ REGISTRY_LOG = Path("/var/log/runtime-registry.log")
 STARTUP_TIMEOUT = 60.0
 
 
-class HostError(RuntimeError):
+class HostError(BuilderError):
     """The host could not be brought into a usable state."""
 
 
@@ -53,7 +55,7 @@ def ensure_engine() -> None:
 
 
 def ensure_qemu() -> None:
-    if platform.machine() == "aarch64":
+    if Platform.native() is Platform.ARM64:
         return
     handler = BINFMT / "qemu-aarch64"
     if handler.exists() and handler.read_text().startswith("enabled"):
@@ -66,7 +68,7 @@ def ensure_qemu() -> None:
         raise HostError(f"{handler} missing after update-binfmts; is qemu-user-static installed?")
 
 
-def ensure_registry(addr: str = "127.0.0.1:5000", root: Path = Path("/var/lib/runtime-registry")) -> str:
+def ensure_registry(addr: str = LOCAL_REGISTRY, root: Path = Path("/var/lib/runtime-registry")) -> str:
     """A plain-HTTP v2 registry on ``addr`` (loopback only, so no TLS); returns ``addr``."""
     if _registry_answers(addr):
         return addr
@@ -85,6 +87,12 @@ def ensure_host(*, arm64: bool) -> None:
     if arm64:
         ensure_qemu()
     ensure_registry()
+
+
+def prepare(*, arm64: bool) -> Engine:
+    """The host set up for building (arm64 too, if asked), and its engine."""
+    ensure_host(arm64=arm64)
+    return Engine.detect()
 
 
 def _registry_config(addr: str, storage: Path) -> str:

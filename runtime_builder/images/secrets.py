@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
+
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "UV_CA_BUNDLE")
 INDEX_ENV = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL")
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -38,7 +40,7 @@ def host_cacert(explicit: Path | None = None) -> Path | None:
         if path.is_file():
             return path
     if explicit:
-        raise FileNotFoundError(f"--cacert {explicit}: no such file")
+        raise UsageError(f"--cacert {explicit}: no such file")
     return None
 
 
@@ -63,3 +65,9 @@ def build_secrets(workdir: Path, cacert: Path | None, index_url: str | None) -> 
         path.chmod(0o600)
         secrets["indexurl"] = path
     return secrets
+
+
+def for_build(workdir: Path, cacert: Path | None = None, index_url: str | None = None,
+              enabled: bool = True) -> dict[str, Path]:
+    """The secrets a build on this host passes: the host's, or the explicit ones; none if disabled."""
+    return build_secrets(workdir, host_cacert(cacert), host_index_url(index_url)) if enabled else {}

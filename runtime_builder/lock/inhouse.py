@@ -3,10 +3,11 @@
 A release's `in_house:` packages (source under inhouse/<name>/) are copied by `render` into
 each of its -base contexts as `inhouse/<name>/...` (with the do-not-edit header where the
 file's kind allows one). `build.py lock` records, beside the release's lock files,
-`locks/in-house.txt` (each package at its version, as uv installs it) and
-`locks/in-house.sha256` (the digest of every source file of the context, in sha256sum's
-format). The builder stage refuses sources that differ from the digests, builds the wheels
-with the hash-locked flit_core and installs exactly the recorded versions from them.
+`locks/<version>/in-house.txt` (each package at its version, as uv installs it) and
+`in-house.sha256` (the digest of every source file as the context holds it, in sha256sum's
+format); `render` copies both into the contexts' `locks/`. The builder stage refuses sources
+that differ from the digests, builds the wheels with the hash-locked flit_core and installs
+exactly the recorded versions from them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
-from ..generate.headers import can_carry, with_header
+from ..headers import can_carry, with_header
+from ..layout import IN_HOUSE_MANIFEST, IN_HOUSE_PINS
+from ..layout import INHOUSE as DIR
 from ..matrix.model import InHouse, Release
-
-DIR = "inhouse"
-PINS = "in-house.txt"
-MANIFEST = "in-house.sha256"
 
 
 def context_files(package: InHouse) -> dict[PurePosixPath, bytes]:
@@ -45,5 +44,5 @@ def manifest_text(release: Release) -> str:
 
 
 def lock_files(release: Release) -> dict[str, str]:
-    """File name under the context's locks/ -> text; empty for a release without in-house packages."""
-    return {PINS: pins_text(release), MANIFEST: manifest_text(release)} if release.in_house else {}
+    """File name under the release's locks/ -> text; empty for a release without in-house packages."""
+    return {IN_HOUSE_PINS: pins_text(release), IN_HOUSE_MANIFEST: manifest_text(release)} if release.in_house else {}

@@ -1,4 +1,6 @@
-"""Hash-pinned lock files, one per (release, Python, architecture), resolved with uv.
+"""Hash-pinned lock files, one per (release, Python, architecture), resolved with uv, in their own
+home: `locks/<version>/python-<X.Y>/<arch>.txt`. `build.py lock` is their only writer; `render`
+copies them into the build contexts.
 
 A resolution keeps the pins of the cell's existing lock, or of the same cell of the release
 before it in the line, wherever they still satisfy (`preferred_lock`; `--fresh` resolves
@@ -11,7 +13,8 @@ answer it gave then instead of dragging in today's dependencies.
 
 In-house packages (`in_house:`) are not resolved from an index: their dependencies join
 the resolution, and `inhouse.lock_files` records their versions and source digests beside
-the lock files (`locks/in-house.txt`, `locks/in-house.sha256`).
+the release's lock files (`locks/<version>/in-house.txt`, `in-house.sha256`). The builder
+stage's own tools are locked once for every context (`locks/build-tools.txt`).
 
 Sources are allowed in the resolution: Airflow 2 depends on python-nvd3, which publishes
 no wheel. Such packages are pure Python, so the builder stage builds them natively into
@@ -20,27 +23,28 @@ no wheel. Such packages are pure Python, so the builder stage builds them native
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from packaging.utils import canonicalize_name
-
-from ..generate.specs import lock_path
+from .. import layout
+from ..errors import BuilderError
 from ..matrix.model import Matrix, Platform, Release
 from . import inhouse
+from .resolver import ResolutionError, exclude_newer, pins, resolve
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
-BUILD_TOOLS = "build-tools.txt"
+BUILD_TOOLS_PYTHON = "3.11"  # the tools are pure Python wheels; any Python resolves them alike
 
 
-class LockError(Exception):
-    pass
+class LockError(BuilderError):
+    """uv could not resolve a lock; the message carries its words."""
+
+
+class StaleLocks(LockError):
+    """Locks disagree with versions.yaml or inhouse/: nothing was started; the message says what to run."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class LockCell:
 
     @property
     def path(self) -> str:
-        return str(lock_path(self.release, self.python, self.platform))
+        return str(layout.lock_file(str(self.release.version), self.python, self.platform.arch))
 
     def requirements(self) -> str:
         """What the lock must satisfy: Airflow, the pins, what the in-house packages depend on,
@@ -79,57 +83,31 @@ def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ..
     ]
 
 
-def _uv() -> list[str]:
-    return [sys.executable, "-m", "uv"]
-
-
-def _compile(requirements: str, python: str, platform: Platform, exclude_newer: str, constraints: str = "",
-             preferred: str = "") -> str:
-    """uv's resolution; `preferred`: a lock whose pins uv keeps wherever they still satisfy."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "requirements.in"
-        source.write_text(requirements)
-        bounds = Path(tmp) / "constraints.txt"
-        bounds.write_text(constraints)
-        output = Path(tmp) / "lock.txt"  # uv prefers the versions an existing output file pins
-        output.write_text(preferred)
-        result = subprocess.run(
-            [*_uv(), "pip", "compile", str(source), "--quiet", "--no-header", "--generate-hashes",
-             "--python-version", python, "--python-platform", platform.uv_platform,
-             "--exclude-newer", exclude_newer, "--no-annotate", "--constraint", str(bounds),
-             "--output-file", str(output)],
-            capture_output=True, text=True, check=False,
-        )
-        if result.returncode != 0:
-            raise LockError(result.stderr.strip() or result.stdout.strip())
-        return output.read_text()
-
-
 def lock_text(cell: LockCell, preferred: str = "") -> str:
     release = cell.release
-    exclude_newer = (release.released + timedelta(days=1)).isoformat()
+    newer_than = exclude_newer(release.released)
     try:
-        body = _compile(cell.requirements(), cell.python, cell.platform, exclude_newer, cell.constraints(), preferred)
-    except LockError as error:
+        body = resolve(cell.requirements(), cell.python, cell.platform, newer_than, constraints=cell.constraints(),
+                       preferred=preferred)
+    except ResolutionError as error:
         raise LockError(f"cannot lock Runtime {release.version}, Python {cell.python}, {cell.platform.value}:\n"
                         f"{error}") from error
     head = (f"# Lock of Runtime {release.version} for Python {cell.python} on {cell.platform.value}.\n"
-            f"# Written by `build.py lock` (uv, packages published before {exclude_newer}); do not edit.\n")
+            f"# Written by `build.py lock` (uv, packages published before {newer_than}); do not edit.\n")
     return head + body
 
 
 def build_tools_text(matrix: Matrix) -> str:
-    """uv (and flit_core, for in-house packages), hash-pinned, for the builder stage (same file
-    in every build context)."""
+    """uv (and flit_core, for in-house packages), hash-pinned, for the builder stage (the same
+    file in every build context)."""
     tools = f"uv=={matrix.uv_version}\n"
     if matrix.flit_core_version:
         tools += f"flit_core=={matrix.flit_core_version}\n"
-    body = _compile(tools, "3.11", Platform.AMD64, "2100-01-01")
+    try:
+        body = resolve(tools, BUILD_TOOLS_PYTHON, Platform.AMD64, "2100-01-01")
+    except ResolutionError as error:
+        raise LockError(f"cannot lock the builder stage's tools:\n{error}") from error
     return "# The builder stage's tools. Written by `build.py lock`; do not edit.\n" + body
-
-
-def pins(text: str) -> dict[str, str]:
-    return {canonicalize_name(name): version for name, version in PIN.findall(text)}
 
 
 def verify(cell: LockCell, text: str) -> list[str]:
@@ -152,7 +130,8 @@ def verify(cell: LockCell, text: str) -> list[str]:
 
 
 def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = None) -> list[str]:
-    """Every lock of `selected` (default: every cell) that is missing or disagrees with versions.yaml."""
+    """Every lock file of `selected` (default: every cell) that is missing or disagrees with
+    versions.yaml and inhouse/: the one staleness check, for `lock --stale`, `build` and `publish`."""
     selected = cells(matrix) if selected is None else selected
     problems = []
     for cell in selected:
@@ -161,34 +140,45 @@ def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = No
             problems.append(f"{cell.path}: missing; run `python build.py lock {cell.release.version}`")
         else:
             problems += verify(cell, path.read_text())
-    for release, context in _contexts(selected):
-        if not (root / context / BUILD_TOOLS).exists():
-            problems.append(f"{context / BUILD_TOOLS}: missing; run `python build.py lock`")
-        problems += _in_house_drift(release, root / context, context)
+    if selected and not (root / layout.build_tools_file()).exists():
+        problems.append(f"{layout.build_tools_file()}: missing; run `python build.py lock`")
+    for release in _releases(selected):
+        problems += _in_house_drift(release, root)
     return problems
 
 
-def _contexts(selected: list[LockCell]) -> list[tuple[Release, Path]]:
-    """Each (release, locks/ folder) the cells belong to, once."""
-    seen = {Path(cell.path).parent: cell.release for cell in selected}
-    return [(seen[context], context) for context in sorted(seen)]
+def refuse_stale(matrix: Matrix, root: Path, contexts: Iterable[tuple[Release, str]]) -> None:
+    """Before any engine work: the locks of the (release, Python) contexts about to be built
+    match versions.yaml and inhouse/, or LockError naming each stale file."""
+    wanted = set(contexts)
+    stale = stale_locks(matrix, root, [cell for cell in cells(matrix) if (cell.release, cell.python) in wanted])
+    if stale:
+        versions = " ".join(sorted({str(release.version) for release, _ in wanted}))
+        raise StaleLocks("the lock files of what would be built are out of date:\n"
+                        + "\n".join(f"  {problem}" for problem in stale)
+                        + f"\nrun `python build.py lock {versions}`, then `python build.py render`, and commit both")
 
 
-def _in_house_drift(release: Release, folder: Path, shown: Path) -> list[str]:
-    """Why the in-house lock files of one context disagree with versions.yaml and inhouse/."""
+def _releases(selected: list[LockCell]) -> list[Release]:
+    return sorted({cell.release for cell in selected}, key=lambda r: r.version)
+
+
+def _in_house_drift(release: Release, root: Path) -> list[str]:
+    """Why a release's in-house lock files disagree with versions.yaml and inhouse/."""
     wanted = inhouse.lock_files(release)
+    folder = layout.locks_dir(str(release.version))
     problems = []
-    for name in (inhouse.PINS, inhouse.MANIFEST):
-        path = folder / name
+    for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):
+        path = root / folder / name
         if name not in wanted:
             if path.exists():
-                problems.append(f"{shown / name}: Runtime {release.version} has no in-house packages; "
+                problems.append(f"{folder / name}: Runtime {release.version} has no in-house packages; "
                                 f"run `python build.py lock {release.version}`")
         elif not path.exists():
-            problems.append(f"{shown / name}: missing; run `python build.py lock {release.version}`")
+            problems.append(f"{folder / name}: missing; run `python build.py lock {release.version}`")
         elif path.read_text() != wanted[name]:
-            problems.append(f"{shown / name}: differs from versions.yaml and {inhouse.DIR}/ (an in-house package "
-                            f"changed); run `python build.py lock {release.version}`")
+            problems.append(f"{folder / name}: differs from versions.yaml and {layout.INHOUSE}/ (an in-house "
+                            f"package changed); run `python build.py lock {release.version}`")
     return problems
 
 
@@ -218,10 +208,9 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
     resolutions finish before anything is written, so a failure writes nothing.
     """
     if only_stale:
-        drifted = {context for release, context in _contexts(selected) if _in_house_drift(release, root / context,
-                                                                                        context)}
+        drifted = {release for release in _releases(selected) if _in_house_drift(release, root)}
         selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
-                    or Path(c.path).parent in drifted]
+                    or c.release in drifted]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         texts = list(pool.map(lock_text, selected, preferred))
@@ -232,17 +221,23 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(cell.path)
-    for context in sorted({Path(cell.path).parent for cell in cells(matrix)}):
-        if (root / context).parent.exists():
-            (root / context).mkdir(exist_ok=True)
-            (root / context / BUILD_TOOLS).write_text(tools)
-    for release, context in _contexts(selected):
+    (root / layout.build_tools_file()).write_text(tools)
+    for release in _releases(selected):
         wanted = inhouse.lock_files(release)
-        for name in (inhouse.PINS, inhouse.MANIFEST):
-            path = root / context / name
+        for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):
+            path = root / layout.locks_dir(str(release.version)) / name
             if name in wanted:
                 path.write_text(wanted[name])
-                written.append(str(context / name))
+                written.append(str(PurePosixPath(layout.locks_dir(str(release.version)), name)))
             elif path.exists():
                 path.unlink()
     return written
+
+
+def read_locks(root: Path) -> dict[PurePosixPath, str]:
+    """Every file under locks/, by its repository-relative path: what render and the notes read."""
+    folder = root / layout.LOCKS
+    if not folder.is_dir():
+        return {}
+    return {PurePosixPath(path.relative_to(root).as_posix()): path.read_text()
+            for path in sorted(folder.rglob("*")) if path.is_file()}

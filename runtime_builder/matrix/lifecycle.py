@@ -8,12 +8,14 @@ dates are the last day of their period: a release is still maintained on its
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 
-from .model import Matrix, Release
+from ..errors import UsageError
+from .model import Matrix, Policy, Release
 
 
 class Status(Enum):
@@ -92,3 +94,22 @@ def end_of_life_refusal(releases: Iterable[Release], today: date) -> str | None:
                       f"{r.end_of_basic_support.isoformat()}" for r in ended)
     return (f"{which} (today is {today.isoformat()}); building or publishing it is refused, "
             "give --force-eol to do it anyway")
+
+
+def refuse_end_of_life(releases: Iterable[Release], today: date, force: bool) -> None:
+    """Building, publishing or running an end-of-life version needs --force-eol."""
+    refusal = end_of_life_refusal(releases, today)
+    if refusal and not force:
+        raise UsageError(refusal)
+
+
+def add_months(day: date, months: int, month_end: bool) -> date:
+    """`day` moved by whole months; clamped to the month's length, or its last day if month_end."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, last if month_end else min(day.day, last))
+
+
+def maintenance_end(first_release: date, policy: Policy) -> date:
+    return add_months(first_release, policy.maintenance_months, policy.maintenance_ends_at_month_end)

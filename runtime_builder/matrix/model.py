@@ -16,6 +16,8 @@ from pathlib import PurePosixPath
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from ..errors import UsageError
+
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -46,6 +48,10 @@ class Version:
         return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
 
 
+class UnknownVersion(UsageError, LookupError):
+    """A version the matrix does not have."""
+
+
 class Channel(Enum):
     STABLE = "stable"
     DEPRECATED = "deprecated"
@@ -58,6 +64,11 @@ class Variant(Enum):
     BASE = "base"
     ONBUILD = "onbuild"
 
+    @property
+    def suffix(self) -> str:
+        """What the variant adds to an image's name and tags: `-base`, or nothing for ONBUILD."""
+        return "-base" if self is Variant.BASE else ""
+
 
 class Platform(Enum):
     AMD64 = "linux/amd64"
@@ -69,9 +80,21 @@ class Platform(Enum):
         return self.value.split("/")[1]
 
     @property
+    def machine(self) -> str:
+        """What `uname -m` (Python's platform.machine()) says on it."""
+        return {"amd64": "x86_64", "arm64": "aarch64"}[self.arch]
+
+    @property
     def uv_platform(self) -> str:
         """The target triple uv resolves and installs wheels for."""
-        return {"amd64": "x86_64", "arm64": "aarch64"}[self.arch] + "-unknown-linux-gnu"
+        return f"{self.machine}-unknown-linux-gnu"
+
+    @classmethod
+    def native(cls) -> Platform:
+        """The build host's own platform (builder stages and deployments run on it)."""
+        import platform
+
+        return cls.ARM64 if platform.machine() == "aarch64" else cls.AMD64
 
     @classmethod
     def parse(cls, text: str) -> Platform:
@@ -238,7 +261,7 @@ class Matrix:
             if str(release.version) == version:
                 return release
         known = ", ".join(str(r.version) for r in self.releases)
-        raise LookupError(f"no Runtime version {version!r} in the matrix; known: {known}")
+        raise UnknownVersion(f"no Runtime version {version!r} in the matrix; known: {known}")
 
     def line(self, major: int) -> tuple[Release, ...]:
         return tuple(r for r in self.releases if r.line == major)
@@ -251,5 +274,5 @@ class Matrix:
         """The newest stable, non-yanked release: what `build` builds with no arguments."""
         stable = [r for r in self.releases if r.channel is Channel.STABLE and not r.is_yanked]
         if not stable:
-            raise LookupError("the matrix has no stable, non-yanked release")
+            raise UnknownVersion("the matrix has no stable, non-yanked release")
         return max(stable, key=lambda r: r.version)

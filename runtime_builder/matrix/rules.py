@@ -17,7 +17,7 @@ from itertools import pairwise
 from packaging.version import Version as Pep440
 
 from .model import Channel, Matrix, Release
-from .schema import Problem
+from .reader import Problem
 
 
 def check_rules(matrix: Matrix) -> list[Problem]:

@@ -21,7 +21,6 @@ the registry already holds, so nothing is pulled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import subprocess
@@ -32,19 +31,20 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 
-from .. import log
-from ..generate.specs import ImageSpec
+from .. import layout, log
+from ..errors import BuilderError
+from ..generate.specs import ImageSpec, image_name
 from ..generate.tags import Tag, TagKind, image_tags
-from ..images.builder import BuildOptions, build, git_metadata, native_platform, python_bases
+from ..images.builder import BuildOptions, build, build_args, git_metadata, python_bases, record_path
 from ..images.engine import Engine
-from ..matrix.model import Channel, Matrix, Platform, Release, Variant
+from ..matrix.model import Matrix, Platform, Release, Variant
 from .registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, Manifest, Registry, Target
 
 STAGING_PREFIX = "staging-"
 DEFAULT_TEST_COMMAND = f"{shlex.quote(sys.executable)} build.py test --image {{image}}"
 
 
-class PublishError(Exception):
+class PublishError(BuilderError):
     """Publishing stopped; the message says where, and that no tag was changed."""
 
 
@@ -63,8 +63,7 @@ class Image:
 
     @property
     def label(self) -> str:
-        suffix = "-base" if self.variant is Variant.BASE else ""
-        return f"{self.release.version}-python-{self.python}{suffix}"
+        return image_name(self.release, self.python, self.variant)
 
     def specs(self) -> list[ImageSpec]:
         return [ImageSpec(self.release, self.python, self.variant, p) for p in self.platforms]
@@ -91,17 +90,6 @@ def select_images(matrix: Matrix, releases: Sequence[Release], *, pythons: Seque
     return images
 
 
-def nightly_releases(matrix: Matrix, *, newest_of_each_line: bool) -> list[Release]:
-    """The releases a nightly run builds: the nightly channel, plus each line's newest release."""
-    chosen = [r for r in matrix.releases if r.channel is Channel.NIGHTLY]
-    if newest_of_each_line:
-        for line in matrix.lines:
-            released = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY and not r.is_yanked]
-            if released:
-                chosen.append(max(released, key=lambda r: r.version))
-    return sorted(set(chosen), key=lambda r: r.version)
-
-
 def staging_tag(spec: ImageSpec, image_id: str) -> str:
     """The internal tag one platform image is pushed under before it is listed.
 
@@ -110,9 +98,8 @@ def staging_tag(spec: ImageSpec, image_id: str) -> str:
     can never be a public tag (those start with a version or `latest`), and the image id in
     the name makes the tag content-addressed: if it exists, that exact image was pushed.
     """
-    suffix = "-base" if spec.variant is Variant.BASE else ""
     short_id = image_id.removeprefix("sha256:")[:12]
-    return f"{STAGING_PREFIX}{spec.release.version}-python-{spec.python}{suffix}-{spec.platform.arch}-{short_id}"
+    return f"{STAGING_PREFIX}{spec.label}-{spec.platform.arch}-{short_id}"
 
 
 @dataclass(frozen=True)
@@ -206,22 +193,6 @@ def plan_tags(wanted: Sequence[tuple[Image, Tag, str]], current: Mapping[str, st
 # -- build reuse and test records (pure parts) -------------------------------------------------
 
 
-def build_args_now(spec: ImageSpec, python_base: str, revision: str, created: str, repository: str) -> dict[str, str]:
-    """The build arguments builder.build would pass for `spec` now (see builder.build)."""
-    from ..images.builder import PROJECT_SOURCE
-
-    args = {
-        "PYTHON_BASE": python_base,
-        "BASE_DIGEST": python_base.rpartition("@")[2],
-        "REVISION": revision,
-        "CREATED": created,
-        "SOURCE": PROJECT_SOURCE,
-    }
-    if spec.variant is Variant.ONBUILD:
-        args["BASE_IMAGE"] = spec.base_spec().reference(repository)
-    return args
-
-
 def record_proves_reuse(record: Mapping | None, local_id: str | None, args_now: Mapping[str, str]) -> bool:
     """A build record proves a local image current when it names that image and today's inputs.
 
@@ -257,7 +228,6 @@ class PublishOptions:
     force: bool = False
     test_command: str = DEFAULT_TEST_COMMAND
     retest: bool = False
-    state_dir: Path = Path("build/publish")
 
 
 @dataclass(frozen=True)
@@ -373,25 +343,20 @@ def _list_and_tag(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformM
     return report
 
 
-def _record_path(directory: Path, reference: str) -> Path:
-    # builder._record's naming: the first 16 hex digits of the reference's sha256.
-    return directory / f"{hashlib.sha256(reference.encode()).hexdigest()[:16]}.json"
-
-
 def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine, options: PublishOptions,
                   report: PublishReport) -> dict[ImageSpec, str]:
     build_options = options.build
-    bases = python_bases(matrix, specs, engine, build_options, root / "build" / "bases")
+    bases = python_bases(matrix, specs, engine, build_options, layout.Layout(root).bases)
     revision, created = git_metadata(root)
     ids: dict[ImageSpec, str] = {}
     stale = []
     # Bases first: an ONBUILD image is only as current as the base it was built on.
     for spec in sorted(specs, key=lambda s: s.variant is Variant.ONBUILD):
         reference = spec.reference(build_options.repository)
-        path = _record_path(root / build_options.record_dir, reference)
+        path = record_path(root, reference)
         record = json.loads(path.read_text()) if path.exists() else None
-        args = build_args_now(spec, bases[(spec.release.suite.name, spec.python)], revision, created,
-                              build_options.repository)
+        args = build_args(spec, bases[(spec.release.suite.name, spec.python)], revision, created,
+                          build_options.repository)
         local_id = engine.image_id(reference)
         base_fresh = spec.variant is Variant.BASE or spec.base_spec() in ids or spec.base_spec() not in specs
         if base_fresh and record_proves_reuse(record, local_id, args):
@@ -414,9 +379,9 @@ def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: En
 
 def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, str], options: PublishOptions,
                    report: PublishReport) -> None:
-    directory = root / options.state_dir / "tests"
+    directory = layout.Layout(root).test_passes
     directory.mkdir(parents=True, exist_ok=True)
-    native = native_platform()
+    native = Platform.native()
     # Native images first: they fail fast, emulated ones take minutes.
     for spec in sorted(specs, key=lambda s: s.platform is not native):
         ref = spec.reference(options.build.repository)

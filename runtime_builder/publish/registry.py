@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
+from ..errors import BuilderError
+
 TIMEOUT = 60
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -32,7 +34,7 @@ ACCEPT = ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-class RegistryError(RuntimeError):
+class RegistryError(BuilderError):
     """The registry refused a request or could not be reached; the message says which."""
 
 

@@ -27,7 +27,6 @@ exactly as before; otherwise nothing is written.
 from __future__ import annotations
 
 import difflib
-import json
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,21 +34,22 @@ from datetime import date
 from enum import Enum
 from pathlib import Path
 
-import yaml
-from packaging.utils import canonicalize_name
 from packaging.version import Version as Pep440
 
+from .. import layout
+from ..errors import BuilderError, UsageError
 from ..generate import feed, render
 from ..lock import pkgindex
-from ..matrix.model import Backport, Channel, Matrix, Release, Version
-from ..matrix.rules import check_rules
-from ..matrix.schema import MatrixError, parse_document
+from ..matrix.load import parse_text
+from ..matrix.model import Channel, Matrix, Release, Version
+from ..matrix.reader import MatrixError
 from . import yamltext
+from .edits import major_edits, release_edits
 
-MATRIX_FILE = "versions.yaml"
+MATRIX_FILE = layout.VERSIONS_FILE
 
 
-class NewVersionError(Exception):
+class NewVersionError(UsageError):
     """The new version cannot be cut as asked; nothing was written."""
 
 
@@ -153,14 +153,18 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     return Plan(request, base, matrix.release(str(version)), source, text, previous, matrix, changes, overridden)
 
 
+def read_source(root: Path) -> str:
+    """versions.yaml's text, as the edit starts from it."""
+    path = root / MATRIX_FILE
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise NewVersionError(f"cannot read {path}: {error.strerror}") from error
+
+
 def validate_text(text: str, root: Path | None = None) -> Matrix:
-    """What `schema.load_matrix` does, for text not written to a file yet."""
-    matrix, problems = parse_document(text, root)
-    if matrix is not None:
-        problems += check_rules(matrix)
-    if problems or matrix is None:
-        raise MatrixError(MATRIX_FILE, problems)
-    return matrix
+    """`load_matrix` for a text not written to a file yet."""
+    return parse_text(text, root, MATRIX_FILE)
 
 
 def newest_released(matrix: Matrix, line: int) -> Release | None:
@@ -265,7 +269,7 @@ def upgraded(packages: Mapping[str, str], bump: Bump, airflow: Version, base: Re
     wanted = {name: allowed_range(version, bump) for name, version in packages.items()}
     try:
         return upgrader(airflow, wanted, lowest_python(base.pythons), released)
-    except pkgindex.PackageIndexError as error:
+    except pkgindex.ResolutionError as error:
         raise NewVersionError(f"--upgrade-providers: cannot resolve the newest pins for Airflow {airflow}:\n"
                               + _indented(str(error))) from error
 
@@ -279,162 +283,6 @@ def check_unchanged(before: Matrix, after: Matrix) -> None:
         if after.release(str(release.version)) != release:
             raise NewVersionError(f"internal error: the edit would change Runtime {release.version}; "
                                   "nothing was written")
-
-
-# --- the text edits -------------------------------------------------------------------------
-
-
-def _line_node(doc: yaml.MappingNode, runtime: int) -> yaml.MappingNode:
-    lines = yamltext.get(doc, "lines")
-    yamltext.require_block(lines, "lines")
-    return next(item for item in lines.value if yamltext.scalar_value(yamltext.get(item, "runtime")) == str(runtime))
-
-
-def _release_nodes(line: yaml.MappingNode) -> list[tuple[Version, yaml.MappingNode]]:
-    releases = yamltext.get(line, "releases")
-    yamltext.require_block(releases, "a line's releases")
-    return [(Version.parse(yamltext.scalar_value(yamltext.get(item, "version")) or ""), item)
-            for item in releases.value]
-
-
-def _block_pins(node: yaml.Node | None, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    """canonical name -> (key node, value node) of a `packages:` block (empty when absent)."""
-    if node is None:
-        return {}
-    if not isinstance(node, yaml.MappingNode) or not node.value:
-        raise yamltext.TextEditError(f"the packages of {what} are not a mapping of pins")
-    yamltext.require_block(node, f"the packages of {what}")
-    return {canonicalize_name(str(key.value)): (key, value) for key, value in node.value}
-
-
-def _step(line: yaml.MappingNode) -> int:
-    """How far the file indents a mapping's children (from the line's `packages:`)."""
-    packages = yamltext.get(line, "packages")
-    if isinstance(packages, yaml.MappingNode) and packages.value and not packages.flow_style:
-        return yamltext.column_of_keys(packages) - yamltext.key_node(line, "packages").start_mark.column
-    return 2
-
-
-def _pin_lines(indent: int, packages: Mapping[str, str], spelled: Mapping[str, str]) -> list[str]:
-    return [f"{' ' * indent}{spelled.get(name, name)}: {yamltext.quoted(version)}"
-            for name, version in sorted(packages.items())]
-
-
-def _prefix(lines: list[str], item: yaml.MappingNode) -> str:
-    prefix = yamltext.item_prefix(lines, item)
-    column = item.start_mark.column
-    return prefix if prefix.strip() == "-" else " " * max(column - 2, 0) + "- "
-
-
-def release_lines(prefix: str, column: int, step: int, version: Version, airflow: Version, released: date,
-                  packages: Mapping[str, str], spelled: Mapping[str, str],
-                  patches: tuple[Backport, ...] = (), in_house: tuple[str, ...] = ()) -> list[str]:
-    pad = " " * column
-    entry = [f"{prefix}version: {version}", f"{pad}airflow: {airflow}", f"{pad}released: {released.isoformat()}",
-             f"{pad}channel: {Channel.STABLE.value}"]
-    if packages:
-        entry += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
-    if in_house:
-        entry.append(f"{pad}in_house: [{', '.join(in_house)}]")
-    if patches:
-        item = " " * (column + step)
-        entry.append(f"{pad}patches:")
-        for backport in patches:  # JSON strings are YAML double-quoted scalars
-            entry += [f"{item}- file: {json.dumps(backport.file)}", f"{item}  summary: {json.dumps(backport.summary)}"]
-    return entry
-
-
-def release_edits(source: str, matrix: Matrix, base: Release, version: Version, airflow: Version,
-                  packages: Mapping[str, str], released: date,
-                  patches: tuple[Backport, ...] = ()) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
-    """A new release entry in the base's line; the line's pins follow it (see the module's docstring).
-
-    The base's in-house packages are written into the entry (a release-level list overrides
-    the line's, so the new release has exactly the base's)."""
-    lines = source.splitlines()
-    line = _line_node(yamltext.compose(source), base.line)
-    step = _step(line)
-    line_pins = _block_pins(yamltext.get(line, "packages"), f"line {base.line}")
-    spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
-    pinned = {name: str(value.value) for name, (_, value) in line_pins.items()}
-    differ = {name: v for name, v in packages.items() if pinned.get(name) != v}
-    edits: list[yamltext.Edit] = []
-    overridden: list[str] = []
-    if differ and set(packages) == set(pinned):
-        # The line's pins become the new release's; the others keep what they inherited.
-        edits += [yamltext.Replace(line_pins[name][1], yamltext.quoted(v)) for name, v in sorted(differ.items())]
-        nodes = dict(_release_nodes(line))
-        for release in matrix.line(base.line):
-            node = nodes[release.version]
-            own = _block_pins(yamltext.get(node, "packages"), f"Runtime {release.version}")
-            keep = {name: pinned[name] for name in differ if name not in own}
-            if keep:
-                edits += override_edits(node, own, keep, step, spelled)
-                overridden.append(str(release.version))
-        differ = {}
-    nodes = _release_nodes(line)
-    anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
-    entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,
-                          differ, spelled, patches, tuple(package.name for package in base.in_house))
-    edits.append(yamltext.insert_after(anchor, entry))
-    return edits, tuple(overridden)
-
-
-def override_edits(node: yaml.MappingNode, own: Mapping[str, tuple[yaml.Node, yaml.Node]], keep: Mapping[str, str],
-                   step: int, spelled: Mapping[str, str]) -> list[yamltext.Edit]:
-    """Pins added to a release's `packages:` (made if it has none), each at its place by name."""
-    if not own:
-        column = yamltext.column_of_keys(node)
-        return [yamltext.insert_after(node, [f"{' ' * column}packages:", *_pin_lines(column + step, keep, spelled)])]
-    column = next(iter(own.values()))[0].start_mark.column
-    edits: list[yamltext.Edit] = []
-    for name, version in sorted(keep.items()):
-        text = _pin_lines(column, {name: version}, spelled)
-        following = [key for other, (key, _) in own.items() if other > name]
-        if following:
-            edits.append(yamltext.Insert(min(key.start_mark.line for key in following), tuple(text)))
-        else:
-            edits.append(yamltext.insert_after(yamltext.get(node, "packages"), text))
-    return edits
-
-
-def _copied(lines: list[str], node: yaml.Node) -> str:
-    """A one-line value as written in the file, or written afresh (flow style)."""
-    start, end = node.start_mark, node.end_mark
-    if start.line == end.line and (isinstance(node, yaml.ScalarNode) or node.flow_style):
-        return lines[start.line][start.column:end.column]
-    if isinstance(node, yaml.SequenceNode):
-        return "[" + ", ".join(yamltext.plain(str(item.value)) for item in node.value) + "]"
-    raise yamltext.TextEditError(f"cannot copy the value at line {start.line + 1}")
-
-
-def major_edits(source: str, base: Release, version: Version, airflow: Version, packages: Mapping[str, str],
-                released: date) -> list[yamltext.Edit]:
-    """A new line after the last one, sharing the base line's values, with one release."""
-    lines = source.splitlines()
-    doc = yamltext.compose(source)
-    line = _line_node(doc, base.line)
-    step = _step(line)
-    column = yamltext.column_of_keys(line)
-    pad, inner = " " * column, " " * (column + step)
-    line_pins = _block_pins(yamltext.get(line, "packages"), f"line {base.line}")
-    spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
-    text = ["", f"{_prefix(lines, line)}runtime: {version.major}",
-            f"{pad}airflow: {yamltext.quoted(airflow.minor_line)}"]
-    for key in ("suite", "python", "pythons", "architectures"):
-        text.append(f"{pad}{key}: {_copied(lines, yamltext.get(line, key))}")
-    if packages:
-        text += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
-    environment = yamltext.get(line, "environment")
-    if isinstance(environment, yaml.MappingNode) and environment.value:
-        text.append(f"{pad}environment:")
-        text += [f"{inner}{name}: {yamltext.quoted(str(value.value))}" for name, value in yamltext.pairs(environment)]
-    first = _release_nodes(line)[0][1]  # where the file puts a release entry
-    text.append(f"{pad}releases:")
-    text += release_lines(_prefix(lines, first), first.start_mark.column, step, version, airflow, released, {},
-                          spelled, (), tuple(package.name for package in base.in_house))
-    last = yamltext.get(doc, "lines").value[-1]
-    return [yamltext.insert_after(last, text)]
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -459,32 +307,36 @@ def apply(root: Path, plan: Plan, lock_writer: LockWriter | None = write_locks_o
     If any step fails, versions.yaml and releases.json get their previous bytes back and
     distributions/ is left (or put back) as it was rendered from them.
     """
-    path, feed_path = root / MATRIX_FILE, root / feed.FEED_FILE
+    path, feed_path = root / MATRIX_FILE, layout.Layout(root).feed_file
     before = path.read_bytes()
     if before.decode("utf-8") != plan.source:
         raise NewVersionError(f"{MATRIX_FILE} changed since the new version was planned; nothing was written")
     feed_before = feed_path.read_bytes() if feed_path.exists() else None
-    context = root / "distributions" / str(plan.version)
-    context_existed = context.exists()
+    new_folders = [folder for folder in (root / layout.release_dir(str(plan.version)),
+                                         root / layout.locks_dir(str(plan.version))) if not folder.exists()]
     rendering = False
     try:
         path.write_bytes(plan.text.encode("utf-8"))
         locks = lock_writer(plan.matrix, root, str(plan.version)) if lock_writer else []
         files = render.repository_tree(root, plan.matrix)
-        document = feed.dumps(feed.build_feed(plan.matrix, feed.load(feed_path)))
+        feed.committed(root, plan.matrix)  # fails here, before anything is rendered, if it cannot be made
         rendering = True  # from here on, distributions/ may hold the new tree
         render.write(root, files)
-        feed_path.write_text(document)
-    except BaseException:
+        feed.write(root, plan.matrix)
+    except BaseException as error:
+        if isinstance(error, BuilderError):
+            error.args = (f"{error}\nversions.yaml, locks/, distributions/ and releases.json were put back as they "
+                          "were; nothing was written",)
         path.write_bytes(before)
         if feed_before is None:
             feed_path.unlink(missing_ok=True)
         else:
             feed_path.write_bytes(feed_before)
+        for folder in new_folders:  # the new version's lock files, and its rendered folder
+            if folder.exists():
+                shutil.rmtree(folder)
         if rendering:
             render.write(root, render.repository_tree(root, plan.previous))
-        elif not context_existed and context.exists():
-            shutil.rmtree(context)
         raise
     return Written(tuple(locks), len(files))
 

@@ -21,14 +21,12 @@ from runtime_builder.deploy import project, services
 from runtime_builder.deploy.api import AirflowApi
 from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
-from runtime_builder.generate.specs import ImageSpec
-from runtime_builder.images.builder import native_platform
+from runtime_builder.generate.specs import ImageSpec, nightly_releases
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.host import ensure_engine, ensure_registry
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
-from runtime_builder.matrix.model import Matrix, Release, Variant
-from runtime_builder.matrix.schema import load_matrix
-from runtime_builder.publish.publish import nightly_releases
+from runtime_builder.matrix.load import load_matrix
+from runtime_builder.matrix.model import Matrix, Platform, Release, Variant
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "project"
@@ -117,14 +115,14 @@ def override_of(release: Release) -> tuple[str, str]:
 def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     release = case.release
-    onbuild = ImageSpec(release, release.python, Variant.ONBUILD, native_platform()).reference()
+    onbuild = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native()).reference()
     if engine.image_id(onbuild) is None:
         pytest.fail(f"no image {onbuild}: build it first with `python3 build.py build {release.version} "
                     f"--variant onbuild`", pytrace=False)
     workdir = tmp_path_factory.mktemp(f"deploy-{case.id}")
     tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}"
     secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
-    project.build(engine, PROJECT, onbuild, tag, native_platform().value, secrets, workdir / "build.log")
+    project.build(engine, PROJECT, onbuild, tag, Platform.native().value, secrets, workdir / "build.log")
     name, value = override_of(release)
     overrides = {name: value, contract.MONITORING_SCHEDULE_VARIABLE: MONITORING_EVERY_MINUTE}
     # Releases from before `monitoring-dag-on` start it paused: the deployment turns it on, as

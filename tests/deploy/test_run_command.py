@@ -21,7 +21,7 @@ import pytest
 
 from runtime_builder.deploy.config import health_path
 from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL
-from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.matrix.load import load_matrix
 
 from .conftest import PROJECT, REPO_ROOT
 

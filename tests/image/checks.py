@@ -15,23 +15,23 @@ from datetime import datetime
 
 from packaging.utils import canonicalize_name
 
+from runtime_builder import contract
 from runtime_builder.contract import Change
 from runtime_builder.in_image import patching
-from runtime_builder.lock.locks import pins
+from runtime_builder.lock.resolver import pins
 from runtime_builder.matrix.model import Platform, Release, Version
 
-# The image contract; the same values as templates/partials/_paths.j2.
-VENV = "/opt/runtime/venv"
-AIRFLOW_HOME = "/usr/local/airflow"
-CONSTRAINTS = "/opt/runtime/constraints.txt"
-ENTRYPOINT = ("/usr/bin/tini", "--", "/opt/runtime/entrypoint")
-UID, GID = 50000, 0
-MONITORING_DAG = "runtime_monitoring"
-MONITORING_SCHEDULE = "*/5 * * * *"
-MONITORING_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
+# The image contract (runtime_builder/contract.py, which the templates render from).
+VENV = contract.VENV
+AIRFLOW_HOME = contract.AIRFLOW_HOME
+CONSTRAINTS = contract.CONSTRAINTS_FILE
+ENTRYPOINT = (contract.INIT, "--", contract.ENTRYPOINT)
+UID, GID = contract.UID, contract.GID
+MONITORING_DAG = contract.MONITORING_DAG_ID
+MONITORING_SCHEDULE = contract.MONITORING_SCHEDULE
+MONITORING_VARIABLE = contract.MONITORING_SCHEDULE_VARIABLE
 SCHEDULE_OVERRIDE = "17 3 * * *"  # any cron expression other than the default
 PROVIDER_PREFIX = "apache-airflow-providers-"
-MACHINES = {Platform.AMD64: "x86_64", Platform.ARM64: "aarch64"}
 SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 AIRFLOW_OPTION = re.compile(r"^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$")
 
@@ -67,7 +67,7 @@ class Expected:
 
     @property
     def machine(self) -> str:
-        return MACHINES[self.platform]
+        return self.platform.machine
 
     @property
     def providers(self) -> dict[str, str]:
@@ -87,12 +87,12 @@ def config_option(variable: str) -> tuple[str, str] | None:
 
 def expected_for(release: Release, python: str, platform: Platform, lock_text: str) -> Expected:
     runtime = str(release.version)
-    instance = "AIRFLOW__API__INSTANCE_NAME" if release.airflow.major >= 3 else "AIRFLOW__WEBSERVER__INSTANCE_NAME"
+    instance = contract.instance_name_variable(release.airflow.major)
     environment = {
         **dict(release.environment),
         "AIRFLOW_HOME": AIRFLOW_HOME,
         "PIP_CONSTRAINT": CONSTRAINTS,
-        instance: f"Airflow Runtime {runtime}",
+        instance: contract.instance_name(runtime),
     }
     airflow = release.airflow
     locked = pins(lock_text)

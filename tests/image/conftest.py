@@ -14,7 +14,7 @@ import pytest
 import testinfra
 
 from runtime_builder.images.engine import EngineError
-from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.matrix.load import load_matrix
 
 from .support import REPO_ROOT, Docker, Prober, Target, TargetError, default_refs, resolve
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder.generate.specs import lock_path
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.secrets import host_cacert, host_index_url
 from runtime_builder.in_image.probe import MARKER
+from runtime_builder.lock.locks import LockCell
 from runtime_builder.matrix.model import Matrix, Platform, Variant
 
 from . import checks
@@ -206,9 +206,7 @@ class Target:
 
 
 def _native() -> Platform:
-    from runtime_builder.images.builder import native_platform
-
-    return native_platform()
+    return Platform.native()
 
 
 def default_refs(matrix: Matrix, platforms: list[str]) -> list[str]:
@@ -235,7 +233,7 @@ def resolve(docker: Docker, matrix: Matrix, ref: str) -> Target:
         platform = Platform.parse(inspect.get("Architecture", ""))
     except (LookupError, ValueError) as error:
         raise TargetError(f"{ref}: {error}") from error
-    lock = REPO_ROOT / lock_path(release, python, platform)
+    lock = REPO_ROOT / LockCell(release, python, platform).path
     if not lock.exists():
         raise TargetError(f"{ref}: no lock file {lock.relative_to(REPO_ROOT)} to compare with; "
                           f"run `python3 build.py lock {version} --python {python}`")

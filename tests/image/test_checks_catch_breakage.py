@@ -34,6 +34,7 @@ from .support import (
 pytestmark = pytest.mark.image
 
 UNKNOWN_OPTION = "AIRFLOW__SCHEDULER__RUNTIME_TEST_NO_SUCH_OPTION"
+USER = f"{checks.UID}:{checks.GID}"  # the image's own user, back after a root step
 
 
 @dataclass(frozen=True)
@@ -81,24 +82,24 @@ BREAKAGES = [
         f"RUN mkdir {w.site_packages}/runtime_test_extra-1.0.dist-info \\\n"
         f"    && printf 'Metadata-Version: 2.1\\nName: runtime-test-extra\\nVersion: 1.0\\n' \\\n"
         f"       > {w.site_packages}/runtime_test_extra-1.0.dist-info/METADATA\n"
-        "USER 50000:0"),
+        f"USER {USER}"),
         "probe", checks.check_pins, ("distributions",)),
-    Breakage("provider-files-removed", lambda w: f"USER root\nRUN rm -rf {w.provider_dir}\nUSER 50000:0",
+    Breakage("provider-files-removed", lambda w: f"USER root\nRUN rm -rf {w.provider_dir}\nUSER {USER}",
              "probe", checks.check_providers, ("airflow",)),
     Breakage("provider-module-broken", lambda w: (
         f"USER root\nRUN mkdir -p {w.provider_dir}/hooks && echo 'import runtime_test_no_such_module' "
-        f"> {w.provider_dir}/hooks/runtime_test_broken.py\nUSER 50000:0"),
+        f"> {w.provider_dir}/hooks/runtime_test_broken.py\nUSER {USER}"),
         "probe", lambda e, f: checks.check_provider_modules(f), ("airflow",)),
     Breakage("user-root", lambda w: "USER root", "probe", lambda e, f: checks.check_identity(f), ("identity",)),
-    Breakage("entrypoint-without-tini", lambda w: 'ENTRYPOINT ["/opt/runtime/entrypoint"]',
+    Breakage("entrypoint-without-tini", lambda w: f'ENTRYPOINT ["{checks.ENTRYPOINT[-1]}"]',
              "config", checks.check_image_config),
     Breakage("pip-cache-left", lambda w: (
-        "USER root\nRUN mkdir -p /root/.cache/pip/http && echo cached > /root/.cache/pip/http/entry\nUSER 50000:0"),
+        f"USER root\nRUN mkdir -p /root/.cache/pip/http && echo cached > /root/.cache/pip/http/entry\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_no_caches(f), ("filesystem",)),
     Breakage("wrong-label", lambda w: "LABEL io.airflow-runtime.airflow-version=0.0.0",
              "config", lambda e, f: checks.check_labels(e, f.get("Labels"))),
     Breakage("compiler-installed", lambda w: (
-        "USER root\nRUN printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/gcc && chmod 755 /usr/bin/gcc\nUSER 50000:0"),
+        f"USER root\nRUN printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/gcc && chmod 755 /usr/bin/gcc\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_no_compilers(f), ("filesystem",)),
     Breakage("monitoring-dag-syntax-error", lambda w: (
         f"RUN echo 'def broken(:' >> {checks.AIRFLOW_HOME}/dags/{checks.MONITORING_DAG}.py"),

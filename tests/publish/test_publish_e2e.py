@@ -24,7 +24,7 @@ import pytest
 
 from runtime_builder.generate import feed
 from runtime_builder.images.engine import Engine
-from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.publish.registry import Registry, Target
 
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.cli import main
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix
-from runtime_builder.matrix.schema import load_matrix
 
 from .support import REPO_ROOT, fixture_text, load_text, write_matrix
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .support import edit, fixture_text, line, release, write_matrix
+from .support import REPO_ROOT, edit, fixture_text, line, release, write_matrix
 
 
 def test_validate_a_valid_matrix_exits_0(cli, repo):
@@ -138,3 +138,29 @@ def test_tags_invalid_nightly_date_exits_2(cli, repo):
     result = cli("--root", repo, "tags", "14.0.1", "--nightly", "--date", "20261323")
     assert result.code == 2
     assert "20261323" in result.err
+
+
+# --- `build.py test` tests what `build.py build` builds, and refuses what does not exist --------
+
+
+class _NoImages:
+    client = "docker"
+
+    def image_id(self, ref: str) -> None:
+        return None
+
+
+def test_test_without_filters_selects_what_build_builds_and_refuses_missing_images(cli, monkeypatch):
+    from runtime_builder.images import builder, host
+    from runtime_builder.images.engine import Engine
+    from runtime_builder.matrix.load import load_matrix
+
+    monkeypatch.setattr(host, "ensure_engine", lambda: None)
+    monkeypatch.setattr(Engine, "detect", classmethod(lambda cls: _NoImages()))
+    wanted = [spec.reference() for spec in builder.select(load_matrix(REPO_ROOT / "versions.yaml"))]
+    assert len(wanted) == 2 and all("-python-" in ref for ref in wanted)  # base and ONBUILD, default Python
+    result = cli("--root", REPO_ROOT, "test")
+    assert result.code == 2
+    first, second = result.err.splitlines()[:2]
+    assert first == f"error: no such images: {', '.join(wanted)}"
+    assert second.startswith("build them first with `python build.py build`")

@@ -9,8 +9,8 @@ import pytest
 
 from runtime_builder.deploy import project
 from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url
-from runtime_builder.deploy.deployment import DeployError
 from runtime_builder.deploy.local import check_port
+from runtime_builder.errors import UsageError
 
 from .support import REPO_ROOT
 
@@ -80,14 +80,14 @@ def test_the_project_dockerfile_is_pointed_at_the_local_image(text, expected):
 
 def test_project_folders_are_checked_before_anything_starts(tmp_path: Path):
     project.check_folder(FIXTURE_PROJECT)
-    with pytest.raises(project.ProjectError, match="no such folder"):
+    with pytest.raises(UsageError, match="no such folder"):
         project.check_folder(tmp_path / "nothing")
     (tmp_path / "dags").mkdir()
-    with pytest.raises(project.ProjectError, match=r"it has no Dockerfile, packages.txt, requirements.txt"):
+    with pytest.raises(UsageError, match=r"it has no Dockerfile, packages.txt, requirements.txt"):
         project.check_folder(tmp_path)
     for name in ("Dockerfile", "packages.txt", "requirements.txt"):
         (tmp_path / name).write_text("# nothing\n")
-    with pytest.raises(project.ProjectError, match="its Dockerfile has no FROM line"):
+    with pytest.raises(UsageError, match="its Dockerfile has no FROM line"):
         project.check_folder(tmp_path)
 
 
@@ -96,9 +96,9 @@ def test_a_port_in_use_is_refused():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(DeployError, match=f"127.0.0.1:{port} is in use"):
+        with pytest.raises(UsageError, match=f"127.0.0.1:{port} is in use"):
             check_port(port)
-    with pytest.raises(DeployError, match="not a TCP port"):
+    with pytest.raises(UsageError, match="not a TCP port"):
         check_port(70000)
 
 

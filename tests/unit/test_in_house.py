@@ -12,10 +12,11 @@ import pytest
 
 from runtime_builder.generate import render
 from runtime_builder.generate.specs import context_dir
+from runtime_builder.layout import IN_HOUSE_MANIFEST, IN_HOUSE_PINS, locks_dir
 from runtime_builder.lock import inhouse
 from runtime_builder.lock.locks import LockCell, stale_locks
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Platform, Variant
-from runtime_builder.matrix.schema import load_matrix
 from tests.image import checks
 
 from .support import REPO_ROOT, edit, fixture_text, problems, release, write_matrix
@@ -139,22 +140,22 @@ def test_render_copies_the_sources_with_their_headers_into_the_base_contexts_onl
 def test_the_lock_records_versions_and_the_digest_of_every_context_file(committed):
     _, user = committed
     files = inhouse.lock_files(user)
-    assert files[inhouse.PINS].splitlines()[-1] == f"{PLUGIN}==1.0.0"
-    lines = files[inhouse.MANIFEST].splitlines()
+    assert files[IN_HOUSE_PINS].splitlines()[-1] == f"{PLUGIN}==1.0.0"
+    lines = files[IN_HOUSE_MANIFEST].splitlines()
     contents = {str(path): content for p in user.in_house for path, content in inhouse.context_files(p).items()}
     assert [line[66:] for line in lines] == sorted(contents)  # the order `LC_ALL=C sort` gives
     for line in lines:
         assert re.fullmatch(r"[0-9a-f]{64}  \S+", line)
         assert line[:64] == hashlib.sha256(contents[line[66:]]).hexdigest()
-    for python in user.pythons:  # committed, and as build.py lock writes them
-        locks = REPO_ROOT / context_dir(user, python, Variant.BASE) / "locks"
-        for name, text in files.items():
-            assert (locks / name).read_text() == text
+    for name, text in files.items():  # committed as build.py lock writes them, and copied into every context
+        assert (REPO_ROOT / locks_dir(str(user.version)) / name).read_text() == text
+        for python in user.pythons:
+            assert (REPO_ROOT / context_dir(user, python, Variant.BASE) / "locks" / name).read_text() == text
 
 
 def test_a_source_change_without_a_new_lock_is_reported(committed, tmp_path):
     matrix, user = committed
-    for name in ("versions.yaml", "patches", "inhouse", "distributions"):
+    for name in ("versions.yaml", "patches", "inhouse", "locks"):
         source = REPO_ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
     assert not [p for p in stale_locks(matrix, tmp_path) if "in-house" in p]
@@ -174,7 +175,7 @@ def _facts(found: dict[str, list[str]], plugins: list[dict]) -> dict:
 
 def test_check_in_house_passes_the_right_image_and_names_what_is_wrong(committed):
     _, user = committed
-    lock = (REPO_ROOT / context_dir(user, user.python, Variant.BASE) / "locks" / "amd64.txt").read_text()
+    lock = (REPO_ROOT / LockCell(user, user.python, Platform.AMD64).path).read_text()
     expected = checks.expected_for(user, user.python, Platform.AMD64, lock)
     assert expected.pins[PLUGIN] == "1.0.0"  # the venv-equals-lock check expects it too
     ours = {"name": "airflow_runtime", "source": f"{PLUGIN}==1.0.0: EntryPoint(name='airflow_runtime')"}

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from runtime_builder.matrix.lifecycle import add_months, maintenance_end
 from runtime_builder.matrix.model import Policy
-from runtime_builder.matrix.schema import add_months, maintenance_end
 
 from .support import edit, fixture_text, line, load_text
 

@@ -17,12 +17,14 @@ from datetime import date
 
 import pytest
 
+from runtime_builder.generate import render
 from runtime_builder.generate.tags import TagKind, image_tags
 from runtime_builder.images import host
-from runtime_builder.lock.locks import BUILD_TOOLS, cells
+from runtime_builder.layout import build_tools_file
+from runtime_builder.lock.locks import cells
 from runtime_builder.matrix.lifecycle import Status, end_of_life_refusal, status, table
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Variant
-from runtime_builder.matrix.schema import load_matrix
 
 from .support import REPO_ROOT, edit, fixture_text, write_matrix
 
@@ -211,14 +213,16 @@ def test_force_eol_goes_on_to_host_setup(cli, eol_repo, no_host_setup, command):
 
 
 def _write_locks(root, version: str) -> None:
-    """Lock files that agree with versions.yaml (what `build.py lock` checks), without resolving."""
+    """Lock files that agree with versions.yaml (what `build.py lock` checks), without resolving,
+    and the build contexts rendered from them."""
     matrix = load_matrix(root / "versions.yaml")
     for cell in cells(matrix, versions=(version,)):
         wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.release.packages)}
         path = root / cell.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{name}=={pin}\n" for name, pin in sorted(wanted.items())))
-        (path.parent / BUILD_TOOLS).write_text(f"uv=={matrix.uv_version}\n")
+    (root / build_tools_file()).write_text(f"uv=={matrix.uv_version}\n")
+    render.write(root, render.repository_tree(root, matrix))
 
 
 @pytest.mark.parametrize("command", [
@@ -230,7 +234,7 @@ def test_a_build_with_stale_locks_stops_before_host_setup(cli, eol_repo, no_host
     result = cli("--root", eol_repo, *command, "--force-eol")
     assert result.code == 2
     assert result.err.startswith("error: the lock files of what would be built are out of date:\n"
-                                 "  distributions/11.1.0/python-3.11/base/locks/amd64.txt: missing")
+                                 "  locks/11.1.0/python-3.11/amd64.txt: missing")
     assert no_host_setup == []
 
 

@@ -16,18 +16,18 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
-from runtime_builder.generate import notes, render
+from runtime_builder.generate import render
 from runtime_builder.lock import pkgindex
-from runtime_builder.lock.locks import LockError, stale_locks, verify
+from runtime_builder.lock.locks import LockError, read_locks, stale_locks, verify
 from runtime_builder.lock.locks import cells as lock_cells
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Release, Version
-from runtime_builder.matrix.schema import load_matrix
 from runtime_builder.release import newversion
 from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "patches", "inhouse", "templates", "distributions", "releases.json")
+COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "distributions", "releases.json")
 
 
 @pytest.fixture(scope="module")
@@ -486,7 +486,7 @@ def test_a_failure_after_rendering_renders_the_old_matrix_again(root, before, mo
         newversion.apply(root, plan, lock_writer=None)
     assert {path: path.read_bytes() for path in files} == files
     assert not (root / "distributions" / str(plan.version)).exists()
-    files_now = render.render_tree(before, root / "templates", notes.read_locks(root, before))
+    files_now = render.render_tree(before, root / "templates", read_locks(root))
     assert render.check(root, files_now).clean
 
 
@@ -582,7 +582,7 @@ def test_a_cut_with_real_locks_locks_every_cell_of_the_new_version(cli, root, be
     for check in (("validate",), ("render", "--check"), ("feed", "--check")):
         assert cli("--root", root, *check).code == 0
     notes_text = (root / "distributions" / str(new.version) / "RELEASE_NOTES.md").read_text()
-    assert f"`distributions/{base.version}/python-{base.python}/base/locks/amd64.txt` → " in notes_text
+    assert f"`locks/{base.version}/python-{base.python}/amd64.txt` → " in notes_text
 
 
 # --- backports ---------------------------------------------------------------------------------

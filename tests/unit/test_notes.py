@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 import pytest
 
 from runtime_builder.generate import feed, notes, render
-from runtime_builder.lock.locks import pins
+from runtime_builder.lock.locks import read_locks
+from runtime_builder.lock.resolver import pins
 from runtime_builder.matrix.model import Release, Version
 
 from .support import REPO_ROOT, edit, fixture_text, load_text, problems, release
@@ -46,7 +47,7 @@ def subsection(lines: list[str], heading: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def committed_locks(committed_matrix):
-    return notes.read_locks(REPO_ROOT, committed_matrix)
+    return read_locks(REPO_ROOT)
 
 
 # --- the baseline -------------------------------------------------------------------------------
@@ -84,9 +85,8 @@ def test_notes_14_0_0_to_14_0_2(committed_matrix, committed_locks):
     ]
     assert "5 other pinned packages unchanged." in pinned
     assert "- Default Python: 3.13 (unchanged)" in section(text, "Python")
-    assert section(text, "Base image") == ["", "- Debian 13 (trixie) (unchanged)",
-                                           "- Base image digests: none recorded yet; `build.py publish --write-feed` "
-                                           "records those of the published images.", ""]
+    assert section(text, "Base image")[:2] == ["", "- Debian 13 (trixie) (unchanged)"]
+    assert "facts of a publication" in section(text, "Base image")[2]
     assert section(text, "Known issues") == ["", "None known."]
     assert "Yanked" not in text
 
@@ -313,11 +313,12 @@ def test_a_stale_note_fails_both_checks_until_rendered(rendered, cli):
 def test_a_new_lock_file_makes_the_notes_stale_and_render_keeps_both(rendered, cli, matrix):
     release_ = matrix.release("14.0.0")
     lock = rendered / notes.lock_file(release_)
-    lock.parent.mkdir()
+    lock.parent.mkdir(parents=True)
     lock.write_text("apache-airflow==3.3.0 \\\n    --hash=sha256:00\n")
     result = cli("--root", rendered, "render", "--check")
     assert result.code == 1
-    assert result.err.splitlines()[1:] == [f"  changed: distributions/14.0.0/{NOTES_FILE}"]
+    assert result.err.splitlines()[1:] == [f"  changed: distributions/14.0.0/{NOTES_FILE}",
+                                           "  missing: distributions/14.0.0/python-3.13/base/locks/amd64.txt"]
     assert cli("--root", rendered, "render").code == 0
     assert lock.exists()
     since = notes.default_since(matrix, release_)
@@ -343,24 +344,26 @@ def test_the_committed_notes_are_up_to_date(committed_matrix, committed_locks):
 
 
 
-def test_the_base_digests_a_published_feed_records_are_listed(committed_matrix, committed_locks):
+def test_the_base_digests_a_publication_records_go_to_the_published_notes(committed_matrix, committed_locks,
+                                                                          tmp_path):
+    """Render reads nothing a publication wrote; publish writes the notes with the published digests."""
+    from runtime_builder.publish.record import _published_notes
+
     release_ = committed_matrix.default_release()
     version = str(release_.version)
     pinned = {"linux/amd64": "127.0.0.1:5000/runtime-base/python:3.13-trixie@sha256:" + "a" * 64,
               "linux/arm64": "127.0.0.1:5000/runtime-base/python:3.13-trixie@sha256:" + "b" * 64}
-    base = feed.build_feed(committed_matrix)
-    published = feed.record_images(base, "registry/airflow-runtime", [
-        (version, f"{version}-base", "sha256:" + "1" * 64, {"linux/amd64": "x", "linux/arm64": "y"}, pinned),
-        (version, version, "sha256:" + "2" * 64, {"linux/amd64": "z", "linux/arm64": "w"},
-         {"linux/amd64": f"airflow-runtime:{version}-python-3.13-base"}),  # ONBUILD: FROM the -base image
+    published = feed.record_images(feed.build_feed(committed_matrix), "registry/airflow-runtime", [
+        (version, f"{version}-base", "sha256:" + "1" * 64, {"linux/amd64": "sha256:x", "linux/arm64": "sha256:y"},
+         pinned),
     ])
     assert feed.base_images(published, version) == sorted(pinned.items())
-    files = render.render_notes(TEMPLATES, release_, notes.default_since(committed_matrix, release_),
-                                committed_locks, published=published)
-    text = next(iter(files.values())).content.decode()
-    lines = section(text, "Base image")
+    rendered_notes = REPO_ROOT / "distributions" / version / NOTES_FILE
+    (tmp_path / "distributions" / version).mkdir(parents=True)
+    (tmp_path / "distributions" / version / NOTES_FILE).write_bytes(rendered_notes.read_bytes())
+    [written] = _published_notes(tmp_path, published, [version])
+    text = written.read_text()
+    assert text.startswith(rendered_notes.read_text()), "the published notes are the rendered ones, then more"
     for platform, ref in pinned.items():
-        assert f"  - {platform}: `{ref}`" in lines
-    assert not any("python-3.13-base`" in line for line in lines)
-    unpublished = rendered(release_, notes.default_since(committed_matrix, release_), committed_locks)
-    assert any("none recorded yet" in line for line in section(unpublished, "Base image"))
+        assert f"built FROM `{ref}`" in text and f"  - {platform}: `sha256:" in text
+    assert f"`registry/airflow-runtime:{version}-base` `sha256:{'1' * 64}`" in text

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.generate import feed
-from runtime_builder.generate.specs import ImageSpec
+from runtime_builder.generate.specs import ImageSpec, nightly_releases
 from runtime_builder.generate.tags import TagKind, tag_table
 from runtime_builder.images.builder import BuildOptions
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Platform, Variant
-from runtime_builder.matrix.schema import load_matrix
 from runtime_builder.publish.publish import (
     STAGING_PREFIX,
     Action,
@@ -28,7 +28,6 @@ from runtime_builder.publish.publish import (
     PublishOptions,
     image_test_argv,
     manifest_list,
-    nightly_releases,
     plan_tags,
     publish_results,
     record_proves_reuse,

@@ -16,13 +16,14 @@ import jinja2
 import pytest
 
 from runtime_builder.generate import render
-from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.matrix.load import load_matrix
 
 from .conftest import PROBE_SH_NAME, PROBE_TXT_NAME
 from .support import edit, fixture_text, line, release, write_matrix
 
 PROBE_14_0_0 = f"distributions/14.0.0/python-3.13/base/{PROBE_SH_NAME}"
-LOCK_14_0_0 = "distributions/14.0.0/python-3.13/base/locks/amd64.txt"
+LOCK_14_0_0 = "distributions/14.0.0/python-3.13/base/locks/amd64.txt"  # the context's copy
+LOCK_HOME_14_0_0 = "locks/14.0.0/python-3.13/amd64.txt"  # what `build.py lock` writes
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -153,14 +154,17 @@ def test_a_template_error_mid_way_leaves_distributions_untouched(rendered, cli, 
 
 
 def test_a_write_error_mid_way_leaves_distributions_untouched(rendered, cli, monkeypatch):
-    (rendered / LOCK_14_0_0).parent.mkdir()
-    (rendered / LOCK_14_0_0).write_text("pinned==1.0\n")
     before = snapshot(rendered)
+    real_write = Path.write_bytes
+    written = []
 
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def disk_full_after_three(self, data):
+        written.append(self)
+        if len(written) > 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
 
-    monkeypatch.setattr(render.shutil, "copy2", disk_full)
+    monkeypatch.setattr(Path, "write_bytes", disk_full_after_three)
     with pytest.raises(OSError, match="No space left"):
         cli("--root", rendered, "render")
     assert snapshot(rendered) == before
@@ -208,7 +212,7 @@ def test_check_fails_on_an_edited_file(probe_rendered, cli):
     result = check(cli, probe_rendered)
     assert result.code == 1
     assert result.err.splitlines() == [
-        "distributions/ does not match templates/ and versions.yaml; run `python build.py render`:",
+        "distributions/ does not match templates/, versions.yaml and locks/; run `python build.py render`:",
         f"  changed: {PROBE_14_0_0}",
     ]
 
@@ -291,40 +295,47 @@ def test_check_passes_again_after_rendering(probe_rendered, cli):
     assert check(cli, probe_rendered).code == 0
 
 
-# --- lock files ---------------------------------------------------------------------------------
+# --- lock files: their home is locks/, render copies them into the contexts --------------------
 
 
 @pytest.fixture
-def locked(probe_rendered):
-    lock = probe_rendered / LOCK_14_0_0
-    lock.parent.mkdir()
+def locked(probe_rendered, cli):
+    lock = probe_rendered / LOCK_HOME_14_0_0
+    lock.parent.mkdir(parents=True)
     lock.write_text("apache-airflow==3.3.0 --hash=sha256:00\n")
+    assert cli("--root", probe_rendered, "render").code == 0
     return probe_rendered
 
 
-def test_a_lock_file_is_not_reported_as_stale(locked, cli):
-    result = check(cli, locked)
-    assert result.code == 0, result.err
-
-
-def test_a_lock_file_survives_a_re_render(locked, cli):
-    before = (locked / LOCK_14_0_0).read_bytes()
-    result = cli("--root", locked, "render")
-    assert result.code == 0
-    assert result.err == ""
-    assert (locked / LOCK_14_0_0).read_bytes() == before
+def test_render_copies_a_lock_file_into_its_context(locked, cli):
+    assert (locked / LOCK_14_0_0).read_bytes() == (locked / LOCK_HOME_14_0_0).read_bytes()
     assert check(cli, locked).code == 0
 
 
-def test_the_lock_of_a_python_no_longer_in_the_matrix_is_dropped(locked, cli):
-    lock = "distributions/14.0.0/python-3.11/base/locks/amd64.txt"
-    (locked / lock).parent.mkdir()
+def test_a_lock_file_edited_in_its_context_is_drift(locked, cli):
+    (locked / LOCK_14_0_0).write_text("apache-airflow==3.3.0 --hash=sha256:ff\n")
+    result = check(cli, locked)
+    assert result.code == 1
+    assert f"  changed: {LOCK_14_0_0}" in result.err.splitlines()
+    assert cli("--root", locked, "render").code == 0
+    assert (locked / LOCK_14_0_0).read_bytes() == (locked / LOCK_HOME_14_0_0).read_bytes()
+
+
+def test_a_new_lock_is_missing_from_the_contexts_until_rendered(locked, cli):
+    (locked / LOCK_HOME_14_0_0).write_text("apache-airflow==3.3.0 --hash=sha256:01\n")
+    assert check(cli, locked).code == 1
+    assert cli("--root", locked, "render").code == 0
+    assert check(cli, locked).code == 0
+
+
+def test_the_lock_of_a_python_no_longer_in_the_matrix_leaves_the_contexts(locked, cli):
+    lock = "locks/14.0.0/python-3.11/amd64.txt"
+    (locked / lock).parent.mkdir(parents=True)
     (locked / lock).write_text("old\n")
     write_matrix(locked, edit(lambda doc: line(doc, 14).__setitem__("pythons", ["3.12", "3.13"]))(fixture_text()))
-    result = cli("--root", locked, "render")
-    assert result.code == 0
-    assert result.err == f"dropped lock of a release or Python no longer in the matrix: {lock}\n"
-    assert not (locked / lock).exists()
+    assert cli("--root", locked, "render").code == 0
+    assert not (locked / "distributions/14.0.0/python-3.11").exists()
+    assert (locked / lock).exists(), "render never writes, nor removes, what lock wrote"
     assert (locked / LOCK_14_0_0).exists()
 
 

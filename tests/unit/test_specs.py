@@ -11,7 +11,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runtime_builder.generate.specs import Filters, ImageSpec, all_specs, context_dir, lock_path, matrix_row, select
+from runtime_builder.generate.specs import Filters, ImageSpec, all_specs, context_dir, matrix_row, select
+from runtime_builder.lock.locks import LockCell
 from runtime_builder.matrix.model import Channel, Platform, Variant
 
 BASE, ONBUILD = Variant.BASE, Variant.ONBUILD
@@ -109,9 +110,7 @@ def test_spec_paths_and_names(matrix):
     assert context_dir(matrix.release("11.0.0"), "3.9", ONBUILD) == PurePosixPath(
         "distributions/11.0.0/python-3.9/onbuild"
     )
-    assert lock_path(matrix.release("11.0.0"), "3.9", ARM) == PurePosixPath(
-        "distributions/11.0.0/python-3.9/base/locks/arm64.txt"
-    )
+    assert LockCell(matrix.release("11.0.0"), "3.9", ARM).path == "locks/11.0.0/python-3.9/arm64.txt"
 
 
 def test_matrix_row(matrix):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime_builder.cli import parser as cli_parser
+from runtime_builder.arguments import parser as cli_parser
 from runtime_builder.generate.specs import all_specs, matrix_row
-from runtime_builder.matrix.schema import load_matrix
+from runtime_builder.matrix.load import load_matrix
 
 from .support import FIXTURE, REPO_ROOT
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder.generate.changes import affected
 from runtime_builder.generate.specs import all_specs
+from runtime_builder.generate.touched import affected
 from runtime_builder.matrix.model import Matrix
 
 from .support import edit, fixture_text, line, load_text, release, write_matrix
@@ -110,7 +110,7 @@ def test_a_new_uv_builds_the_default_cells(matrix, tmp_path):
 
 
 def test_a_lock_file_builds_its_version_and_python(matrix):
-    path = "distributions/11.1.0/python-3.9/base/locks/arm64.txt"
+    path = "locks/11.1.0/python-3.9/arm64.txt"
     expected = cells("11.1.0", ("3.9",), ("linux/amd64", "linux/arm64"))
     assert names(affected(matrix, matrix, [path])) == expected
     # A lock file is not rendered from templates, so it counts next to a template change too.
@@ -118,7 +118,7 @@ def test_a_lock_file_builds_its_version_and_python(matrix):
 
 
 def test_the_build_tools_lock_builds_the_default_cells(matrix):
-    path = "distributions/14.0.0/python-3.11/base/locks/build-tools.txt"
+    path = "locks/build-tools.txt"
     assert names(affected(matrix, matrix, [path])) == DEFAULT
 
 
@@ -182,22 +182,22 @@ def test_cli_unknown_revision_exits_2(cli, committed):
 
 
 def test_release_notes_and_their_template_build_nothing() -> None:
-    from runtime_builder.generate.changes import affected
-    from runtime_builder.matrix.schema import load_matrix
+    from runtime_builder.generate.touched import affected
+    from runtime_builder.matrix.load import load_matrix
 
     from .support import REPO_ROOT
 
     head = load_matrix(REPO_ROOT / "versions.yaml")
     assert affected(head, head, ["distributions/14.0.2/RELEASE_NOTES.md", "templates/notes/RELEASE_NOTES.md.j2"]) == []
-    touched = affected(head, head, ["distributions/14.0.2/python-3.13/base/locks/amd64.txt"])
+    touched = affected(head, head, ["locks/14.0.2/python-3.13/amd64.txt"])
     assert touched and {(str(s.release.version), s.python) for s in touched} == {("14.0.2", "3.13")}
 
 
 def test_editing_known_issues_alone_builds_nothing() -> None:
     import dataclasses
 
-    from runtime_builder.generate.changes import changed_versions
-    from runtime_builder.matrix.schema import load_matrix
+    from runtime_builder.generate.touched import changed_versions
+    from runtime_builder.matrix.load import load_matrix
 
     from .support import REPO_ROOT
 

@@ -5,9 +5,11 @@ the change touches; `affected_since` reads those three from git.
 
 - versions.yaml: every release whose resolved entry differs (a line's or an Airflow major's
   value reaches every release that inherits it); a new uv builds the default cells.
-- distributions/<version>/python-<X>/ (a build context): that version and Python; the
-  version's RELEASE_NOTES.md builds nothing. When templates changed
-  too, the rendered files follow from them, so only lock files count there.
+- locks/<version>/python-<X>/<arch>.txt: that version and Python; locks/<version>/in-house.*:
+  that version; locks/build-tools.txt (uv itself, the same in every context): the default cells.
+- distributions/<version>/python-<X>/ (a build context): that version and Python, unless
+  templates changed too (the rendered files follow from them); the version's
+  RELEASE_NOTES.md builds nothing.
 - patches/<file>: every release whose `patches:` names it (its rendered copy follows).
 - inhouse/<name>/: every release whose `in_house:` lists that package.
 - templates/ (except reference/ and notes/), the builder's code, the image tests, the workflows: the
@@ -22,10 +24,11 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from ..lock import inhouse
-from ..lock.locks import BUILD_TOOLS
+from .. import layout
+from ..errors import UsageError
+from ..layout import PATCHES as PATCHES_DIR
 from ..matrix.model import Matrix, Platform, Release, Variant
-from ..matrix.schema import PATCHES_DIR, parse_document
+from ..matrix.schema import parse_document
 from .specs import ImageSpec, all_specs
 
 # Paths whose change can alter how every image is built or tested.
@@ -67,13 +70,19 @@ def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[Im
             wanted.update(s for s in cells if str(s.release.version) in versions)
             if base is None or base.uv_version != head.uv_version:
                 wanted |= default_specs(head)
-        elif parts[0] == "distributions" and len(parts) > 3 and parts[2].startswith("python-"):
-            if parts[-1] == BUILD_TOOLS:
+        elif parts[0] == layout.LOCKS:
+            if path == str(layout.build_tools_file()):
                 wanted |= default_specs(head)  # uv itself: the same in every context
-            elif "locks" in parts or not templates_changed:
+            elif len(parts) > 2 and parts[2].startswith("python-"):
                 python = parts[2].removeprefix("python-")
                 wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
-        elif parts[0] == inhouse.DIR and len(parts) > 1:
+            elif len(parts) > 2:  # the release's in-house lock files
+                wanted.update(s for s in cells if str(s.release.version) == parts[1])
+        elif parts[0] == layout.DISTRIBUTIONS and len(parts) > 3 and parts[2].startswith("python-"):
+            if not templates_changed:
+                python = parts[2].removeprefix("python-")
+                wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
+        elif parts[0] == layout.INHOUSE and len(parts) > 1:
             wanted.update(s for s in cells if any(p.name == parts[1] for p in s.release.in_house))
         elif parts[0] == PATCHES_DIR:
             file = PurePosixPath(*parts[1:]).as_posix()
@@ -102,5 +111,5 @@ def _is_image_template(path: str) -> bool:
 def _git(root: Path, *args: str) -> str:
     result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise LookupError(f"git {' '.join(args)}: {result.stderr.strip() or f'exit {result.returncode}'}")
+        raise UsageError(f"git {' '.join(args)}: {result.stderr.strip() or f'exit {result.returncode}'}")
     return result.stdout.strip()

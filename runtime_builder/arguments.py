@@ -1,0 +1,168 @@
+"""`build.py`'s command line: every command, its arguments and their help. Declarations only;
+`cli` runs the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .generate.specs import DEFAULT_REPOSITORY
+from .layout import LOCAL_REGISTRY
+from .matrix.model import Channel, Variant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
+    parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
+    parser.add_argument("--channel", action="append", choices=[c.value for c in Channel])
+    parser.add_argument("--variant", action="append", choices=[v.value for v in Variant])
+    parser.add_argument("--python", action="append", help="a Python version such as 3.13 (repeatable)")
+    parser.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable)")
+    parser.add_argument("--default-python", action="store_true", help="only each release's default Python")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="build.py", description="Build the Airflow Runtime images.")
+    top.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    top.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository name (default: %(default)s)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("validate", help="check versions.yaml against the schema and the versioning rules")
+
+    p = sub.add_parser("render", help="render templates/ into distributions/")
+    p.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+
+    p = sub.add_parser("matrix", help="print the build matrix (one row per version, variant, python, platform)")
+    p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
+    p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
+    p.add_argument("--changed-since", metavar="REV",
+                   help="only the cells the change since this git revision touches (pull request builds)")
+    p.add_argument("--newest-of-each-line", action="store_true",
+                   help="only the newest release of every line and the nightlies (what the nightly deploys)")
+    _add_filters(p)
+
+    p = sub.add_parser("tags", help="print every tag the images of a version get")
+    p.add_argument("version")
+    p.add_argument("--python")
+    p.add_argument("--variant", choices=[v.value for v in Variant])
+    p.add_argument("--nightly", action="store_true", help="the nightly tags instead")
+    p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
+
+    p = sub.add_parser("lock", help="resolve hash-pinned lock files with uv")
+    p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
+    p.add_argument("--python", action="append")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default: %(default)s)")
+    p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
+    p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
+                                                        "(or of the previous release's)")
+
+    p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
+    p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--registry", default=LOCAL_REGISTRY)
+    p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
+
+    p = sub.add_parser("build", help="build images (default: the newest stable release, default Python, "
+                                     "native platform, base and ONBUILD, then run `airflow version` in it)")
+    p.add_argument("versions", nargs="*")
+    p.add_argument("--variant", action="append", choices=[v.value for v in Variant])
+    p.add_argument("--python", action="append")
+    p.add_argument("--platform", action="append")
+    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
+                                         "e.g. python:3.12-slim-bookworm from a registry mirror")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
+    p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
+    p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
+    p = sub.add_parser("test", help="run the image tests (testinfra) on images or matrix cells")
+    p.add_argument("--image", action="append", help="an image reference (repeatable)")
+    p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    _add_filters(p)
+    p = sub.add_parser("publish", help="build or reuse, test, push and tag the images of versions "
+                                       "(multi-arch manifest lists; floating tags move last)")
+    p.add_argument("versions", nargs="*", help="Runtime versions (with --nightly: default the nightly channel)")
+    p.add_argument("--registry", required=True, help="where to publish: host[/repository], e.g. "
+                                                     "127.0.0.1:5000/airflow-runtime or quay.io/org/runtime")
+    p.add_argument("--python", action="append", help="only this Python (repeatable; default: all)")
+    p.add_argument("--default-python", action="store_true", help="only each release's default Python")
+    p.add_argument("--platform", action="append", help="only this platform (repeatable; default: all)")
+    p.add_argument("--force", action="store_true", help="overwrite immutable tags that name other images")
+    p.add_argument("--nightly", action="store_true", help="nightly tags only (X.Y.Z-nightly-YYYYMMDD)")
+    p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
+    p.add_argument("--newest-of-each-line", action="store_true", help="with --nightly: also each line's newest release")
+    p.add_argument("--write-feed", action="store_true", help="also record the digests in releases.json")
+    p.add_argument("--test-command", help="tests one image; {image} is its reference "
+                                          "(default: build.py test --image {image})")
+    p.add_argument("--retest", action="store_true", help="test again images whose tests passed before")
+    p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
+
+    p.add_argument("--force-eol", action="store_true", help="publish a version even if it is end of life")
+    p.add_argument("--from-results", type=Path, metavar="DIR",
+                   help="build and test nothing: make the lists and tags from what CI cell jobs pushed "
+                        "(their `build.py push --result` files in DIR)")
+
+    p = sub.add_parser("push", help="push one built and tested cell by digest, for a later `publish --from-results`")
+    p.add_argument("version", help="the Runtime version")
+    p.add_argument("--python", help="default: the release's default Python")
+    p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BASE.value)
+    p.add_argument("--platform", required=True, help="linux/amd64 or linux/arm64")
+    p.add_argument("--registry", required=True, help="host[/repository], as for publish")
+    p.add_argument("--result", type=Path, help="merge the pushed digest into this JSON result file")
+
+    p = sub.add_parser("run", help="build a project on a Runtime version's ONBUILD image and deploy it locally "
+                                   "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
+    p.add_argument("version", nargs="?", help="the Runtime version (default: the default release)")
+    p.add_argument("--project", type=Path, help="the project folder (Dockerfile, packages.txt, requirements.txt, "
+                                                "dags/)")
+    p.add_argument("--executor", choices=["celery", "local"], default="celery")
+    p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--detach", action="store_true", help="leave it running and return")
+    p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
+    p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
+    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
+
+    p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
+    p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
+    p.add_argument("--merge", type=Path, metavar="DIR",
+                   help="also record the image digests of the feeds publish wrote (build/feed/*.json) under DIR")
+
+    p = sub.add_parser("lifecycle", help="every Runtime version's lifecycle dates and status on a day")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day to judge the status on (default: today)")
+    p.add_argument("--json", action="store_true", help="JSON: {\"as_of\": ..., \"releases\": [rows]}")
+
+    p = sub.add_parser("notes", help="print a version's release notes (`render` writes them to "
+                                     "distributions/<version>/RELEASE_NOTES.md)")
+    p.add_argument("version", help="the Runtime version")
+    p.add_argument("--since", metavar="VERSION", help="compare with this version (default: the previous "
+                                                     "non-yanked release, or the previous line's newest)")
+    p.add_argument("--check", action="store_true", help="only check that the committed notes are up to date")
+
+    p = sub.add_parser("new-version", help="cut the next Runtime patch, minor or major into versions.yaml, "
+                                           "then lock, render and write releases.json")
+    bump = p.add_mutually_exclusive_group(required=True)
+    for kind in ("patch", "minor", "major"):
+        bump.add_argument(f"--{kind}", dest="bump", action="store_const", const=kind, help=f"a {kind} release")
+    p.add_argument("--from", dest="base", metavar="X.Y.Z", help="the release to cut from (default: the newest "
+                                                             "released version of the default release's line; "
+                                                             "for --major, of the newest line)")
+    p.add_argument("--airflow", metavar="A.B.C", help="the new release's Airflow (required with --major)")
+    p.add_argument("--upgrade-providers", action="store_true",
+                   help="move each pin to the newest version the policy allows that resolves with the Airflow")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the release date (default: today)")
+    p.add_argument("--dry-run", action="store_true", help="show the change to versions.yaml; write nothing")
+    p.add_argument("--no-lock", action="store_true", help="write no lock files (offline); lock and render later")
+    return top

@@ -1,0 +1,111 @@
+"""Where everything lives: the repository's folders and files, the build contexts and the lock
+files inside them, the working folders under build/, and the local registry. One definition
+each; the pure functions give repository-relative paths, `Layout` absolute ones.
+
+Each generated tree has one writer: `locks/` is written by `build.py lock` only,
+`distributions/` by `build.py render` only (it copies the lock files, the patches and the
+in-house sources into the build contexts), `releases.json` by `generate.feed.write` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+VERSIONS_FILE = "versions.yaml"
+TEMPLATES = "templates"
+DISTRIBUTIONS = "distributions"
+LOCKS = "locks"
+PATCHES = "patches"
+INHOUSE = "inhouse"
+FEED_FILE = "releases.json"
+BUILD = "build"
+
+# The local registry the bases are published to and loopback publishing is tested against.
+LOCAL_REGISTRY = "127.0.0.1:5000"
+DEFAULT_REPOSITORY = "airflow-runtime"
+
+CONTEXT_LOCKS = "locks"  # a -base build context's folder of lock files (its Dockerfile mounts it)
+BUILD_TOOLS = "build-tools.txt"  # the builder stage's tools, the same for every context
+IN_HOUSE_PINS = "in-house.txt"  # the in-house packages of a release at their versions
+IN_HOUSE_MANIFEST = "in-house.sha256"  # the digests of their sources as the context holds them
+
+
+def context_dir(version: str, python: str, variant: str) -> PurePosixPath:
+    """A build context: distributions/<version>/python-<X.Y>/<variant>."""
+    return PurePosixPath(DISTRIBUTIONS, version, f"python-{python}", variant)
+
+
+def release_dir(version: str) -> PurePosixPath:
+    """A release's folder of distributions/, which also holds its release notes."""
+    return PurePosixPath(DISTRIBUTIONS, version)
+
+
+def locks_dir(version: str) -> PurePosixPath:
+    """A release's lock files: locks/<version>/ (its in-house files), python-<X.Y>/<arch>.txt."""
+    return PurePosixPath(LOCKS, version)
+
+
+def lock_file(version: str, python: str, arch: str) -> PurePosixPath:
+    return locks_dir(version) / f"python-{python}" / f"{arch}.txt"
+
+
+def build_tools_file() -> PurePosixPath:
+    return PurePosixPath(LOCKS, BUILD_TOOLS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The repository at `root`: absolute paths of everything above, and the build/ folders."""
+
+    root: Path
+
+    def __truediv__(self, relative: PurePosixPath | str) -> Path:
+        return self.root / relative
+
+    @property
+    def versions_file(self) -> Path:
+        return self.root / VERSIONS_FILE
+
+    @property
+    def templates(self) -> Path:
+        return self.root / TEMPLATES
+
+    @property
+    def feed_file(self) -> Path:
+        return self.root / FEED_FILE
+
+    @property
+    def build(self) -> Path:
+        return self.root / BUILD
+
+    @property
+    def logs(self) -> Path:
+        return self.build / "logs"
+
+    @property
+    def records(self) -> Path:
+        """What each build was made from (builder writes, publish reads)."""
+        return self.build / "records"
+
+    @property
+    def bases(self) -> Path:
+        return self.build / "bases"
+
+    @property
+    def secrets(self) -> Path:
+        return self.build / "secrets"
+
+    @property
+    def reports(self) -> Path:
+        return self.build / "reports"
+
+    @property
+    def test_passes(self) -> Path:
+        """The image tests that passed, per image id (publish does not test an image twice)."""
+        return self.build / "publish" / "tests"
+
+    @property
+    def published(self) -> Path:
+        """What publish runs recorded, per registry repository."""
+        return self.build / "feed"

@@ -1,0 +1,139 @@
+"""One `build.py publish` (or `push`) run, from what was asked to what was recorded.
+
+What to publish is decided and checked first (versions, end of life, registry, images, the
+locks of what it would build); then either this host builds, tests, pushes and tags
+(`publish.publish`), or, for CI's merge job, the cells' pushed images are listed and tagged
+(`publish.publish_results`); then the publication is recorded (`record`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from .. import layout
+from ..errors import UsageError
+from ..generate.specs import ImageSpec, nightly_releases
+from ..images import host
+from ..images.builder import BuildOptions
+from ..images.builder import refuse_stale as refuse_stale_builds
+from ..images.engine import Engine
+from ..images.secrets import for_build
+from ..matrix.lifecycle import refuse_end_of_life
+from ..matrix.model import Matrix, Platform, Release, Variant
+from .publish import (
+    DEFAULT_TEST_COMMAND,
+    PublishOptions,
+    PublishReport,
+    publish,
+    publish_results,
+    push_cell,
+    select_images,
+)
+from .record import Recorded, record
+from .registry import Registry, Target
+
+
+@dataclass(frozen=True)
+class Request:
+    registry: str  # host[/repository]
+    versions: tuple[str, ...] = ()
+    nightly: date | None = None  # the nightly date: publish nightly tags only
+    newest_of_each_line: bool = False  # with nightly: each line's newest release as well
+    pythons: tuple[str, ...] = ()
+    default_python: bool = False
+    platforms: tuple[Platform, ...] = ()
+    repository: str = layout.DEFAULT_REPOSITORY
+    force: bool = False
+    force_eol: bool = False
+    write_feed: bool = False
+    from_results: Path | None = None
+    retest: bool = False
+    test_command: str = DEFAULT_TEST_COMMAND
+    base_registry: str = layout.LOCAL_REGISTRY
+    python_base: str | None = None
+    secrets: bool = True
+    cacert: Path | None = None
+    index_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    target: Target
+    report: PublishReport
+    recorded: Recorded
+    seconds: float
+
+
+def releases_of(matrix: Matrix, request: Request) -> list[Release]:
+    if request.versions:
+        return [matrix.release(v) for v in request.versions]
+    if request.nightly:
+        return nightly_releases(matrix, newest_of_each_line=request.newest_of_each_line)
+    raise UsageError("name the Runtime versions to publish, or give --nightly")
+
+
+def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
+    releases = releases_of(matrix, request)
+    refuse_end_of_life(releases, date.today(), request.force_eol)
+    try:
+        target = Target.parse(request.registry, request.repository)
+        images = select_images(matrix, releases, pythons=request.pythons, default_python=request.default_python,
+                               platforms=request.platforms, nightly=request.nightly)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    started = time.monotonic()
+    if request.from_results:
+        # The merge job of a CI run: the cell jobs built, tested and pushed; only list and tag.
+        results = read_results(request.from_results)
+        options = PublishOptions(target, BuildOptions(repository=request.repository), force=request.force)
+        report = publish_results(images, results, Registry(target), options)
+    else:
+        refuse_stale_builds(matrix, root, [spec for image in images for spec in image.specs()])
+        engine = host.prepare(arm64=any(Platform.ARM64 in image.platforms for image in images))
+        secrets = for_build(layout.Layout(root).secrets, request.cacert, request.index_url, request.secrets)
+        build_options = BuildOptions(request.repository, request.base_registry, request.python_base, secrets)
+        options = PublishOptions(target, build_options, force=request.force, retest=request.retest,
+                                 test_command=request.test_command)
+        report = publish(matrix, root, images, engine, Registry(target), options)
+    recorded = record(root, matrix, target, report, write_committed=request.write_feed)
+    return Outcome(target, report, recorded, time.monotonic() - started)
+
+
+def read_results(directory: Path) -> list[dict]:
+    """The cell jobs' result records (`build.py push --result`), one JSON file per cell."""
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not files:
+        raise UsageError(f"--from-results {directory}: no result files (*.json) there")
+    results = []
+    for path in files:
+        try:
+            results.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}: not JSON ({error})") from error
+    return results
+
+
+def push(matrix: Matrix, engine: Engine, version: str, python: str | None, variant: Variant, platform: str,
+         registry: str, repository: str, result: Path | None) -> dict:
+    """Push one built and tested cell by digest (under its staging tag), for a CI merge job; its record."""
+    release = matrix.release(version)
+    python = python or release.python
+    try:
+        cell_platform = Platform.parse(platform)
+        target = Target.parse(registry, repository)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    if python not in release.pythons or cell_platform not in release.platforms:
+        raise UsageError(f"Runtime {release.version} has no cell python {python} {cell_platform.value}")
+    spec = ImageSpec(release, python, variant, cell_platform)
+    found = push_cell(spec, engine, Registry(target), PublishOptions(target, BuildOptions(repository=repository)))
+    if result:
+        # Merge into the cell's result file (the CI step that records build and test outcomes).
+        previous = json.loads(result.read_text()) if result.exists() else {}
+        result.parent.mkdir(parents=True, exist_ok=True)
+        result.write_text(json.dumps({**previous, **found}, indent=2) + "\n")
+    return found
