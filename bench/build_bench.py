@@ -31,7 +31,7 @@ from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
 from runtime_builder.images.host import ensure_host  # noqa: E402
-from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
+from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.lock.locks import cells, write_locks  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
@@ -108,16 +108,16 @@ def main() -> int:
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.default_release()
-    secrets = build_secrets(ROOT / "build" / "secrets", host_cacert(), host_index_url())
-    options = BuildOptions(secrets=secrets)
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "build") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "build") as tmp, \
+            for_build(ROOT / "build" / "secrets") as secrets:
+        options = BuildOptions(secrets=secrets)
         copy = Path(tmp) / "repo"
         shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__"))
         change = bump_one_pin(copy, str(release.version))
         moved = load_matrix(copy / "versions.yaml")
         write_locks(moved, copy, cells(moved, (str(release.version),), (release.python,), tuple(platforms)))
-        render.write(copy, render.render_tree(moved, copy / "templates"))
+        render.write(copy, render.repository_tree(copy, moved))
         for platform in platforms:
             spec = ImageSpec(release, release.python, Variant.BASE, platform)
             if not args.no_prune:

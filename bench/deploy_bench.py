@@ -25,10 +25,10 @@ from runtime_builder.deploy.api import AirflowApi  # noqa: E402
 from runtime_builder.deploy.config import Executor  # noqa: E402
 from runtime_builder.deploy.deployment import Deployment, DeploymentSpec  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
-from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
 from runtime_builder.images.host import ensure_host  # noqa: E402
-from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url  # noqa: E402
+from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
 
@@ -71,11 +71,11 @@ def main() -> None:
     release = matrix.release(args.version) if args.version else matrix.default_release()
     ensure_host(arm64=False)
     engine = Engine.detect()
-    secrets = build_secrets(ROOT / "build" / "secrets", host_cacert(), host_index_url())
     spec = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native())
-    onbuild = build(matrix, ROOT, [spec], engine, BuildOptions(secrets=secrets))[-1].reference
     tag = project.image_name(PROJECT, str(release.version))
-    project.build(engine, PROJECT, onbuild, tag, spec.platform.value, secrets, ROOT / "build" / "logs" / "bench.log")
+    with for_build(ROOT / "build" / "secrets") as secrets:
+        onbuild = build(matrix, ROOT, [spec], engine, BuildOptions(secrets=secrets))[-1].reference
+        project.build(engine, PROJECT, onbuild, tag, spec.platform.value, secrets, log_path(ROOT, tag))
     images = services.ensure_images(engine, "127.0.0.1:5000", ROOT / "build" / "bases")
     print(f"\nRuntime {release.version} (Airflow {release.airflow}), {spec.platform.value}, fixture project {tag}")
     print(f"{'executor':<10} {'start':>7} {'services':>9} {'migrate':>8} {'components':>11} {'first task':>11} "

@@ -12,6 +12,8 @@ from .layout import LOCAL_REGISTRY
 from .matrix.model import Channel, Variant
 
 ROOT = Path(__file__).resolve().parent.parent
+INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
+                  "PIP_INDEX_URL: a URL with credentials given here shows in the process list)")
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
     p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
@@ -104,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
     p.add_argument("--force-eol", action="store_true", help="publish a version even if it is end of life")
@@ -132,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
     p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+    p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
 
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")

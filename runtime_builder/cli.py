@@ -158,9 +158,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     lifecycle.refuse_end_of_life(builder.releases_of(specs), date.today(), args.force_eol)
     builder.refuse_stale(matrix, args.root, specs)
     engine = host.prepare(arm64=any(s.platform is Platform.ARM64 for s in specs))
-    secrets = for_build(Layout(args.root).secrets, args.cacert, args.index_url, not args.no_secrets)
-    built = builder.build(matrix, args.root, specs, engine,
-                          builder.BuildOptions(args.repository, args.registry, args.python_base, secrets))
+    with for_build(Layout(args.root).secrets, args.cacert, args.index_url, not args.no_secrets) as secrets:
+        built = builder.build(matrix, args.root, specs, engine,
+                              builder.BuildOptions(args.repository, args.registry, args.python_base, secrets))
     print("\nbuilt:")
     for image in built:
         print(f"  {image.reference:<60} {image.spec.platform.value:<12} {image.seconds:6.1f}s  {image.image_id[:19]}")
@@ -226,7 +226,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .publish import runs
 
     host.ensure_engine()
-    record = runs.push(_matrix(args), Engine.detect(), args.version, args.python, Variant(args.variant),
+    record = runs.push(args.root, _matrix(args), Engine.detect(), args.version, args.python, Variant(args.variant),
                        args.platform, args.registry, args.repository, args.result)
     print(f"pushed {record['image']} as {record['pushed']} ({record['digest']})")
     return 0

@@ -42,6 +42,17 @@ class Change(Enum):
 
     MONITORING_DAG_ON = "monitoring-dag-on"  # runtime_monitoring is unpaused when first parsed
     AIRFLOW_COMMANDS = "entrypoint-airflow-commands"  # `docker run IMAGE celery worker` runs airflow's
+    HARDENED = "hardened"  # any uid in group 0, a read-only root, no setuid/setgid programs
+    STRICT_PACKAGES = "onbuild-strict-packages"  # packages.txt holds package names only; no .deb left
+    OCI_LABELS = "oci-labels"  # licenses, vendor, description; ONBUILD names its base image's digest
+
+
+LICENSE = "Apache-2.0"  # the images' own license label (Airflow's, and this project's)
+VENDOR = "Airflow Runtime"
+
+
+def description(airflow_version: str, python: str, debian: str) -> str:
+    return f"Apache Airflow {airflow_version} on Python {python} and Debian {debian}, with pinned providers"
 
 
 # Airflow's sub-commands, of every Airflow major the matrix ships, including those executors

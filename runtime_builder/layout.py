@@ -9,7 +9,9 @@ in-house sources into the build contexts), `releases.json` by `generate.feed.wri
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path, PurePosixPath
 
 VERSIONS_FILE = "versions.yaml"
@@ -29,6 +31,22 @@ CONTEXT_LOCKS = "locks"  # a -base build context's folder of lock files (its Doc
 BUILD_TOOLS = "build-tools.txt"  # the builder stage's tools, the same for every context
 IN_HOUSE_PINS = "in-house.txt"  # the in-house packages of a release at their versions
 IN_HOUSE_MANIFEST = "in-house.sha256"  # the digests of their sources as the context holds them
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a registry ``host`` (``name[:port]``: ``localhost``, an IPv4 address or a bracketed
+    IPv6 one) is this machine. Only such a registry is spoken to over plain HTTP (and ``--insecure``):
+    its traffic never leaves the host, while any other name could be answered by someone else."""
+    try:
+        name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # an unbalanced "[" is no address at all
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ip_address(name).is_loopback
+    except ValueError:  # a DNS name: it may resolve anywhere
+        return False
 
 
 def context_dir(version: str, python: str, variant: str) -> PurePosixPath:
@@ -87,6 +105,11 @@ class Layout:
     def records(self) -> Path:
         """What each build was made from (builder writes, publish reads)."""
         return self.build / "records"
+
+    @property
+    def sboms(self) -> Path:
+        """The SBOM of each image built (CycloneDX JSON), named like its build record."""
+        return self.build / "sbom"
 
     @property
     def bases(self) -> Path:

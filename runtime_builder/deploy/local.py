@@ -81,13 +81,13 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
     try:
         engine = host.prepare(arm64=False)
         paths = layout.Layout(root)
-        secrets = for_build(paths.secrets, options.cacert, options.index_url)
-        onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
-                                                                   secrets=secrets))[-1].reference
+        with for_build(paths.secrets, options.cacert, options.index_url) as secrets:
+            onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
+                                                                       secrets=secrets))[-1].reference
+            tag = project.image_name(options.folder, str(release.version))
+            say(f"building {options.folder} on {onbuild} -> {tag}")
+            project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
         images = services.ensure_images(engine, options.registry, paths.bases)
-        tag = project.image_name(options.folder, str(release.version))
-        say(f"building {options.folder} on {onbuild} -> {tag}")
-        project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
         return _deploy(tag, str(release.version), images, options, say)
     except BuilderError as error:
         error.args = (f"{error}\nnothing was left running",)  # its type (and exit code) stay

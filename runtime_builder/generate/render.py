@@ -64,6 +64,9 @@ class TemplateImage:
     airflow_commands: tuple[str, ...]  # Airflow's sub-commands, which the entry point hands to airflow
     instance_name_variable: str  # the variable that names the instance in the UI
     instance_name: str  # its value: "Airflow Runtime <version>"
+    license: str
+    vendor: str
+    description: str
     platforms: tuple[tuple[str, str], ...]  # (Docker's TARGETARCH, uv's target triple) of every platform
 
 
@@ -100,6 +103,9 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         airflow_commands=contract.AIRFLOW_COMMANDS,
         instance_name_variable=contract.instance_name_variable(release.airflow.major),
         instance_name=contract.instance_name(str(release.version)),
+        license=contract.LICENSE,
+        vendor=contract.VENDOR,
+        description=contract.description(release.airflow_build_version, python, release.suite.debian),
         platforms=tuple((platform.arch, platform.uv_platform) for platform in Platform),
     )
 

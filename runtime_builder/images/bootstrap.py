@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuilderError, UsageError
+from ..layout import is_loopback
 from ..matrix.model import Matrix, Platform
 from .engine import Engine
 
@@ -188,7 +189,9 @@ def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdi
         engine.push(ref)
         print(f"built and pushed {ref} in {time.monotonic() - started:.0f} s")
     every = sorted(listed | set(platforms))
-    digest = engine.manifest_push(image.ref, [image.platform_ref(p) for p in every], insecure=True)
+    # --insecure (plain HTTP) for the build host's own registry only, as publishing decides.
+    digest = engine.manifest_push(image.ref, [image.platform_ref(p) for p in every],
+                                  insecure=is_loopback(image.registry))
     print(f"published {image.ref}@{digest} ({', '.join(every)})")
     return digest
 
@@ -224,10 +227,14 @@ def _native_compile_hooks(image: BaseImage, engine: Engine) -> list[str]:
 
 
 def _published(registry: str, ref: str) -> tuple[str, set[str]] | None:
-    """(digest, platforms) of the manifest list ``ref`` in the registry, if there is one."""
+    """(digest, platforms) of the manifest list ``ref`` in the registry, if there is one.
+
+    Plain HTTP for a loopback registry only (`layout.is_loopback`), HTTPS anywhere else.
+    """
     repository, tag = ref.removeprefix(f"{registry}/").rsplit(":", 1)
+    scheme = "http" if is_loopback(registry) else "https"
     request = urllib.request.Request(
-        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        f"{scheme}://{registry}/v2/{repository}/manifests/{tag}",
         headers={"Accept": MANIFEST_LIST_TYPES},
     )
     try:

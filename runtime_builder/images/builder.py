@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import layout, log
+from ..contract import Change
 from ..errors import BuilderError, UsageError
 from ..generate import render
 from ..generate.specs import DEFAULT_REPOSITORY, ImageSpec
 from ..lock.locks import LockCell
 from ..lock.locks import refuse_stale as refuse_stale_locks
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import bootstrap
+from . import bootstrap, sbom
 from .engine import Engine
 
 PROJECT_SOURCE = "https://github.com/airflow-runtime/airflow-runtime"
@@ -92,8 +93,12 @@ def refuse_stale(matrix: Matrix, root: Path, specs: Sequence[ImageSpec]) -> None
 
 
 def build_args(spec: ImageSpec, python_base: str, revision: str, created: str,
-               repository: str = DEFAULT_REPOSITORY) -> dict[str, str]:
-    """The build arguments of one image: what a build passes, and what publish compares records with."""
+               repository: str = DEFAULT_REPOSITORY, base_image_id: str | None = None) -> dict[str, str]:
+    """The build arguments of one image: what a build passes, and what publish compares records with.
+
+    `base_image_id`: for an ONBUILD image, the id (config digest) of the -base image it is built
+    on, which releases with `oci-labels` record as `org.opencontainers.image.base.digest`.
+    """
     args = {
         "PYTHON_BASE": python_base,
         "BASE_DIGEST": python_base.rpartition("@")[2],
@@ -103,12 +108,23 @@ def build_args(spec: ImageSpec, python_base: str, revision: str, created: str,
     }
     if spec.variant is Variant.ONBUILD:
         args["BASE_IMAGE"] = spec.base_spec().reference(repository)
+        if spec.release.has_change(Change.OCI_LABELS.value) and base_image_id:
+            args["BASE_IMAGE_ID"] = base_image_id
     return args
 
 
 def record_path(root: Path, reference: str) -> Path:
     """build/records/<first 16 hex digits of the reference's sha256>.json: what an image was built from."""
-    return layout.Layout(root).records / f"{hashlib.sha256(reference.encode()).hexdigest()[:16]}.json"
+    return layout.Layout(root).records / f"{_record_name(reference)}.json"
+
+
+def sbom_path(root: Path, reference: str) -> Path:
+    """build/sbom/<the record's name>.cdx.json: the image's SBOM."""
+    return layout.Layout(root).sboms / f"{_record_name(reference)}.cdx.json"
+
+
+def _record_name(reference: str) -> str:
+    return hashlib.sha256(reference.encode()).hexdigest()[:16]
 
 
 def log_path(root: Path, reference: str) -> Path:
@@ -117,9 +133,16 @@ def log_path(root: Path, reference: str) -> Path:
 
 def python_bases(matrix: Matrix, specs: list[ImageSpec], engine: Engine, options: BuildOptions,
                  workdir: Path) -> dict[tuple[str, str], str]:
-    """(suite, python) -> a digest-pinned base reference for every spec, bootstrapping as needed."""
+    """(suite, python) -> a digest-pinned base reference for every spec, bootstrapping as needed.
+
+    An upstream base named by tag (`--python-base python:3.12-slim-bookworm`) is resolved to its
+    digest first: what is built FROM, labelled and recorded is always `name@sha256:...`.
+    """
     if options.python_base:
-        return {(s.release.suite.name, s.python): options.python_base for s in specs}
+        pinned = engine.resolve(options.python_base)
+        if pinned != options.python_base:
+            log.info(f"base {options.python_base} resolved to {pinned}")
+        return {(s.release.suite.name, s.python): pinned for s in specs}
     wanted: dict[str, str] = {}
     platforms: set[str] = set()
     for spec in specs:
@@ -161,7 +184,8 @@ def build(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine,
     built: dict[ImageSpec, BuiltImage] = {}
     for spec in ordered:
         python_base = bases[(spec.release.suite.name, spec.python)]
-        args = build_args(spec, python_base, revision, created, options.repository)
+        base = built.get(spec.base_spec())
+        args = build_args(spec, python_base, revision, created, options.repository, base.image_id if base else None)
         reference = spec.reference(options.repository)
         log_file = log_path(root, reference)
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +195,24 @@ def build(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine,
                                     build_args=args, secrets=options.secrets, log_path=log_file)
         seconds = (datetime.now(UTC) - started).total_seconds()
         built[spec] = BuiltImage(spec, reference, image_id, python_base, seconds)
+        write_sbom(root, engine, built[spec], created)
         _record(root, built[spec], args)
     return [built[s] for s in ordered]
+
+
+def write_sbom(root: Path, engine: Engine, image: BuiltImage, created: str) -> Path:
+    """The image's SBOM, from what is in it and what its lock knows (see images/sbom.py)."""
+    spec = image.spec
+    lock = (root / LockCell(spec.release, spec.python, spec.platform).path).read_text()
+    facts = {"name": image.reference, "version": str(spec.release.version), "python": spec.python,
+             "platform": spec.platform.value, "variant": spec.variant.value, "image-id": image.image_id,
+             "airflow": spec.release.airflow_build_version, "base": image.python_base}
+    with log.step(f"SBOM of {image.reference}"):
+        bom = sbom.document(sbom.collect(engine, image.reference, spec.platform.value), lock, facts, created)
+    path = sbom_path(root, image.reference)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sbom.dumps(bom))
+    return path
 
 
 def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
@@ -186,6 +226,7 @@ def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
         "python_base": image.python_base,
         "build_args": args,
         "lock": LockCell(image.spec.release, image.spec.python, image.spec.platform).path,
+        "sbom": str(sbom_path(root, image.reference).relative_to(root)),
         "seconds": round(image.seconds, 1),
     }
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -95,6 +95,28 @@ class Engine:
                 raise BuildError(f"build of {tag} failed{where}:\n" + "\n".join(tail))
             return iidfile.read_text().strip()
 
+    def resolve(self, ref: str) -> str:
+        """`ref` pinned by digest: `name@sha256:...` of what the tag names now (a list over its platforms).
+
+        A base given by tag is resolved once, before building, and only the digest is used and
+        recorded, so an image never silently follows a tag that moved.
+        """
+        if "@sha256:" in ref:
+            return ref
+        name = _repository(ref)
+        if self.driver == "buildx":
+            result = self._run(["buildx", "imagetools", "inspect", "--format", "{{.Manifest.Digest}}", ref],
+                               check=False)
+            digest = result.stdout.strip()
+        else:
+            pulled = self._run(["pull", "--quiet", ref], check=False)
+            if pulled.returncode != 0:
+                raise EngineError(f"cannot resolve {ref} to a digest: `docker pull` failed: {pulled.stderr.strip()}")
+            digest = self.repo_digest(ref) or ""
+        if not _DIGEST.fullmatch(digest):
+            raise EngineError(f"cannot resolve {ref} to a digest (got {digest!r}); name the base by digest instead")
+        return f"{name}@{digest}"
+
     def image_id(self, ref: str) -> str | None:
         result = self._run(["image", "inspect", "--format", "{{.Id}}", ref], check=False)
         return result.stdout.strip() if result.returncode == 0 else None

@@ -10,8 +10,12 @@ defaults.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
@@ -54,20 +58,36 @@ def host_index_url(explicit: str | None = None) -> str | None:
 
 
 def build_secrets(workdir: Path, cacert: Path | None, index_url: str | None) -> dict[str, Path]:
-    """The `--secret` files: `cacert` and `indexurl`, each only when there is one."""
+    """The `--secret` files: `cacert` and `indexurl`, each only when there is one.
+
+    The index URL may carry credentials: its file is created readable by its owner only (never
+    world-readable, not even for a moment), in `workdir`.
+    """
     secrets: dict[str, Path] = {}
     if cacert:
         secrets["cacert"] = cacert
     if index_url:
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = workdir / "indexurl"
-        path.write_text(index_url)
-        path.chmod(0o600)
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(index_url)
         secrets["indexurl"] = path
     return secrets
 
 
+@contextmanager
 def for_build(workdir: Path, cacert: Path | None = None, index_url: str | None = None,
-              enabled: bool = True) -> dict[str, Path]:
-    """The secrets a build on this host passes: the host's, or the explicit ones; none if disabled."""
-    return build_secrets(workdir, host_cacert(cacert), host_index_url(index_url)) if enabled else {}
+              enabled: bool = True) -> Iterator[dict[str, Path]]:
+    """The secrets a build on this host passes (the host's, or the explicit ones; none if disabled),
+    in a private folder made under `workdir` for this build and removed when it ends."""
+    if not enabled:
+        yield {}
+        return
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="build-", dir=workdir))  # mode 0700
+    try:
+        yield build_secrets(folder, host_cacert(cacert), host_index_url(index_url))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

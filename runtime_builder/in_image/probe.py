@@ -398,10 +398,10 @@ def dags_facts(request: dict) -> dict:
 # -- filesystem ----------------------------------------------------------------------------------
 
 def filesystem(request: dict) -> dict:
-    """Compilers, package-manager caches and copies of build secrets anywhere in the image."""
+    """Compilers, package-manager caches, setuid/setgid programs and copies of build secrets anywhere."""
     secrets = {name: (int(size), digest) for name, (size, digest) in (request.get("secrets") or {}).items()}
     sizes = {size for size, _ in secrets.values()}
-    caches, copies, compilers = [], [], []
+    caches, copies, compilers, privileged = [], [], [], []
     directories = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     directories += ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"]
     for directory in dict.fromkeys(directories):
@@ -421,7 +421,11 @@ def filesystem(request: dict) -> dict:
         for name in files:
             path = os.path.join(top, name)
             try:
-                if os.path.islink(path) or os.path.getsize(path) not in sizes:
+                if os.path.islink(path):
+                    continue
+                if os.lstat(path).st_mode & 0o6000:  # setuid or setgid
+                    privileged.append(path)
+                if os.path.getsize(path) not in sizes:
                     continue
                 with open(path, "rb") as file:
                     digest = hashlib.sha256(file.read()).hexdigest()
@@ -436,6 +440,7 @@ def filesystem(request: dict) -> dict:
         bundle_digest = hashlib.sha256(file.read()).hexdigest()
     return {
         "compilers": sorted(set(compilers)),
+        "setuid_or_setgid": sorted(privileged),
         "caches": sorted(set(caches)),
         "secret_copies": copies,
         "run_secrets": run_secrets,

@@ -17,6 +17,7 @@ import yaml
 from ..errors import UsageError
 from .model import Version
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
@@ -88,6 +89,8 @@ class Reader:
         if not isinstance(value, str):
             self.problem(where, field, f"must be a string, got {describe(value)}")
             return None
+        if not self.printable(value, where, field):
+            return None
         if pattern is not None and not pattern.match(value):
             self.problem(where, field, f"{value!r} is not {what}")
             return None
@@ -146,9 +149,19 @@ class Reader:
                 self.problem(where, "environment", f"{name!r} is not a valid variable name (A-Z, 0-9, _)")
             elif not isinstance(value, str):
                 self.problem(where, f"environment > {name}", f"must be a quoted string, got {describe(value)}")
-            else:
+            elif self.printable(value, where, f"environment > {name}"):
                 result[name] = value
         return result
+
+    def printable(self, value: str, where: str, field: str) -> bool:
+        """No control characters: values are rendered into Dockerfiles, scripts and constraint
+        files, where a newline would start a new instruction or line of the matrix's choosing."""
+        found = CONTROL.search(value)
+        if found:
+            self.problem(where, field, f"{value!r} contains the control character {found.group()!r} at position "
+                                       f"{found.start()}; values are rendered into Dockerfiles and other files, "
+                                       "so they must be one line of printable text")
+        return found is None
 
 
 def describe(value: Any) -> str:

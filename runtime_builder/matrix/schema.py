@@ -29,6 +29,7 @@ __all__ = ["MatrixError", "Problem", "parse_document"]  # read through `load`, r
 
 SCHEMA_VERSION = 1
 PYTHON_VERSION = re.compile(r"^3\.(0|[1-9]\d*)$")
+SUITE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")  # it names image tags and apt sources
 AIRFLOW_MINOR = re.compile(r"^[1-9]\d*\.(0|[1-9]\d*)$")
 
 
@@ -130,6 +131,8 @@ def _suites(reader: Reader, raw: Any) -> dict[str, Suite]:
     result = {}
     for name, data in raw.items():
         where = f"suites > {name}"
+        if reader.string(name, "suites", repr(name), SUITE_NAME, "a Debian suite name such as 'trixie'") is None:
+            continue
         data = reader.mapping(data, where, "", {"debian", "python"}, {"debian", "python"})
         debian = reader.string(data.get("debian"), where, "debian", re.compile(r"^\d+$"), "a Debian major version")
         python = reader.string(data.get("python"), where, "python", PYTHON_VERSION, "a Python version")

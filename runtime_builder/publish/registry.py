@@ -3,9 +3,22 @@
 Publishing moves tags by copying a manifest list's bytes from one tag to another, so no
 image is ever pulled to move a tag. The same code talks to the plain-HTTP registry on the
 build host's loopback and to an HTTPS registry such as quay.io: HTTP is used for loopback
-addresses only. Credentials come from the environment (``REGISTRY_TOKEN``, or
-``REGISTRY_USERNAME`` with ``REGISTRY_PASSWORD``); registries that answer 401 with a
-``Bearer`` challenge get a token from their realm, as the docker client does.
+addresses only (`layout.is_loopback`). Credentials come from the environment
+(``REGISTRY_TOKEN``, or ``REGISTRY_USERNAME`` with ``REGISTRY_PASSWORD``); registries that
+answer 401 with a ``Bearer`` challenge get a token from their realm, as the docker client does.
+
+Where credentials may go, since a leaked password or token can push to the repository:
+
+- The ``Authorization`` header (basic credentials or a token) goes to the registry's own
+  origin (scheme, host and port) only. Registries redirect blob downloads to CDN and object
+  store hosts; a redirect to another origin is followed without it, a same-origin one keeps it.
+- Only a 401 from the registry's origin is answered: a host it redirected to could otherwise
+  name a token realm of its choosing and be sent the basic credentials.
+- Basic credentials go to a token realm only over HTTPS, or to a loopback realm (nothing
+  leaves the host); a plain-HTTP realm elsewhere is refused with `RegistryError`, never sent
+  them (an anonymous token request there is allowed: it carries nothing to leak). A realm
+  that is not an http(s) URL is refused. Redirects from the realm obey the origin rule
+  above, for the realm's origin.
 """
 
 from __future__ import annotations
@@ -20,9 +33,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_address
+from http.client import HTTPMessage, HTTPResponse
+from typing import IO
 
 from ..errors import BuilderError
+from ..layout import is_loopback
 
 TIMEOUT = 60
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -30,6 +45,8 @@ MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 LIST_TYPES = (MANIFEST_LIST, OCI_INDEX)
+EMPTY_CONFIG = b"{}"
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 ACCEPT = ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -58,6 +75,15 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class Descriptor:
+    """What a manifest that refers to another says of it (OCI's descriptor)."""
+
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Target:
     """``host[:port]/repository``, e.g. ``127.0.0.1:5000/airflow-runtime`` or ``quay.io/org/runtime``."""
 
@@ -75,13 +101,7 @@ class Target:
     @property
     def secure(self) -> bool:
         """HTTPS everywhere except loopback, where the build host's registry speaks plain HTTP."""
-        name = urllib.parse.urlsplit(f"//{self.host}").hostname or ""
-        if name == "localhost":
-            return False
-        try:
-            return not ip_address(name).is_loopback
-        except ValueError:
-            return True
+        return not is_loopback(self.host)
 
     def ref(self, tag_or_digest: str) -> str:
         separator = "@" if tag_or_digest.startswith("sha256:") else ":"
@@ -143,14 +163,18 @@ class Registry:
 
     def put_manifest(self, reference: str, manifest: Manifest) -> str:
         """Store ``manifest`` under a tag (or its digest) and return the digest the registry reports."""
+        return self._put_manifest(reference, manifest)[0]
+
+    def _put_manifest(self, reference: str, manifest: Manifest) -> tuple[str, dict[str, str]]:
         response = self._request("PUT", f"/manifests/{reference}", body=manifest.body,
                                  headers={"Content-Type": manifest.media_type})
         assert response is not None
-        stored = response.headers.get("Docker-Content-Digest") or manifest.digest
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        stored = headers.get("docker-content-digest") or manifest.digest
         if stored != manifest.digest:
             raise RegistryError(f"{self.target.ref(reference)}: the registry stored {stored}, "
                                 f"expected {manifest.digest}")
-        return stored
+        return stored, headers
 
     def put_blob(self, data: bytes) -> str:
         """Upload ``data`` as a blob (monolithic upload) unless the registry has it; return its digest."""
@@ -170,17 +194,65 @@ class Registry:
 
     def put_artifact(self, tag: str, data: bytes, *, artifact_type: str, media_type: str, title: str) -> str:
         """Store one file as an OCI artifact under ``tag`` (what `oras pull` fetches); return its digest."""
-        empty = self.put_blob(b"{}")
+        empty = self.put_blob(EMPTY_CONFIG)
         layer = self.put_blob(data)
         document = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "artifactType": artifact_type,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty, "size": len(EMPTY_CONFIG)},
             "layers": [{"mediaType": media_type, "digest": layer, "size": len(data),
                         "annotations": {"org.opencontainers.image.title": title}}],
         }
         return self.put_manifest(tag, Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode()))
+
+    def attach(self, subject: Descriptor, data: bytes, *, artifact_type: str, media_type: str, title: str,
+               annotations: Mapping[str, str] | None = None) -> str:
+        """Attach one file to the image `subject` as an OCI artifact that refers to it; its digest.
+
+        Stored by digest (no tag of its own) with `subject` set, so the referrers API lists it; a
+        registry without that API (no `OCI-Subject` in its answer: the distribution registry 2.x
+        among them) gets the OCI 1.1 fallback, an index under the tag `sha256-<subject digest>`.
+        Attaching the same file twice changes nothing.
+        """
+        empty = self.put_blob(EMPTY_CONFIG)
+        layer = self.put_blob(data)
+        document = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty, "size": len(EMPTY_CONFIG)},
+            "layers": [{"mediaType": media_type, "digest": layer, "size": len(data),
+                        "annotations": {"org.opencontainers.image.title": title}}],
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
+            "annotations": dict(annotations or {}),
+        }
+        manifest = Manifest(OCI_MANIFEST, json.dumps(document, indent=2, sort_keys=True).encode())
+        digest, headers = self._put_manifest(manifest.digest, manifest)
+        if "oci-subject" not in headers:
+            self._add_referrer(subject.digest, {"mediaType": OCI_MANIFEST, "digest": digest,
+                                                "size": len(manifest.body), "artifactType": artifact_type,
+                                                "annotations": dict(annotations or {})})
+        return digest
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict]:
+        """The descriptors of the artifacts attached to `digest` (of one type, if given)."""
+        response = self._request("GET", f"/referrers/{digest}", headers={"Accept": OCI_INDEX}, missing_ok=True)
+        if response is not None and response.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            found = json.loads(response.body).get("manifests") or []
+        else:  # no referrers API: the tag schema
+            index = self.manifest(_fallback_tag(digest))
+            found = index.json().get("manifests") or [] if index else []
+        return [entry for entry in found if artifact_type is None or entry.get("artifactType") == artifact_type]
+
+    def _add_referrer(self, subject: str, descriptor: dict) -> None:
+        tag = _fallback_tag(subject)
+        current = self.manifest(tag)
+        entries = (current.json().get("manifests") or []) if current else []
+        if any(entry.get("digest") == descriptor["digest"] for entry in entries):
+            return
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*entries, descriptor]}
+        self.put_manifest(tag, Manifest(OCI_INDEX, json.dumps(index, indent=2).encode()))
 
     def artifact(self, tag: str) -> bytes | None:
         """The single file of the artifact ``tag``, or None when there is none."""
@@ -207,13 +279,13 @@ class Registry:
         for attempt in range(2):
             request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
             authorization = self._authorization or self._initial_authorization()
-            if authorization:
-                request.add_header("Authorization", authorization)
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                with _open(request, authorization) as response:
                     return _Response(response.status, dict(response.headers), response.read())
             except urllib.error.HTTPError as error:
-                if error.code == 401 and attempt == 0 and self._authenticate(error.headers.get("WWW-Authenticate")):
+                # Only the registry's own challenge is answered (see the module's docstring).
+                if (error.code == 401 and attempt == 0 and _origin(error.url) == _origin(url)
+                        and self._authenticate(error.headers.get("WWW-Authenticate"))):
                     continue
                 if error.code == 404 and missing_ok:
                     return None
@@ -248,18 +320,66 @@ class Registry:
             return False
         # Ask for push as well as pull: one token serves reads and tag moves.
         params.setdefault("scope", f"repository:{self.target.repository}:pull,push")
-        request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(params)}")
         basic = self._basic()
-        if basic:
-            request.add_header("Authorization", basic)
+        realm_url = urllib.parse.urlsplit(realm)
+        if realm_url.scheme.lower() not in ("http", "https"):
+            raise RegistryError(f"{self.target}: refusing the token realm {realm}: not an http(s) URL")
+        if basic and realm_url.scheme.lower() == "http" and not is_loopback(realm_url.netloc):
+            raise RegistryError(f"{self.target}: refusing to send REGISTRY_USERNAME/REGISTRY_PASSWORD to the token "
+                                f"realm {realm}: it is plain HTTP to a host other than this one, so anyone on the "
+                                "way could read them; the realm must be https:// (or a loopback address)")
+        request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(params)}")
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with _open(request, basic) as response:
                 answer = json.load(response)
         except (urllib.error.URLError, OSError) as error:
             raise RegistryError(f"token request to {realm} failed: {error}") from error
         token = answer.get("token") or answer.get("access_token")
         self._authorization = f"Bearer {token}" if token else None
         return token is not None
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of ``url``, the default port spelled out: what a credential is bound to."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # no valid host or port: it matches no origin a credential is bound to
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, re-adding ``authorization`` only where the URL keeps ``origin``.
+
+    The header is set with ``add_unredirected_header``, which urllib leaves off every
+    redirected request; this handler puts it back for a same-origin redirect only.
+    """
+
+    def __init__(self, origin: tuple[str, str, int | None] | None, authorization: str) -> None:
+        self.origin, self.authorization = origin, authorization
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and self.origin is not None and _origin(newurl) == self.origin:
+            redirected.add_unredirected_header("Authorization", self.authorization)
+        return redirected
+
+
+def _open(request: urllib.request.Request, authorization: str | None) -> HTTPResponse:
+    """``urlopen(request)`` with ``authorization`` sent to the request's origin only, never past a redirect."""
+    if not authorization:
+        return urllib.request.urlopen(request, timeout=TIMEOUT)
+    request.add_unredirected_header("Authorization", authorization)
+    opener = urllib.request.build_opener(_SameOriginRedirects(_origin(request.full_url), authorization))
+    return opener.open(request, timeout=TIMEOUT)
+
+
+def _fallback_tag(digest: str) -> str:
+    """The OCI 1.1 referrers tag schema: `sha256:abc...` -> `sha256-abc...`."""
+    return digest.replace(":", "-", 1)
 
 
 @dataclass(frozen=True)

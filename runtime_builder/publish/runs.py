@@ -24,15 +24,8 @@ from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.lifecycle import refuse_end_of_life
 from ..matrix.model import Matrix, Platform, Release, Variant
-from .publish import (
-    DEFAULT_TEST_COMMAND,
-    PublishOptions,
-    PublishReport,
-    publish,
-    publish_results,
-    push_cell,
-    select_images,
-)
+from .plan import select_images
+from .publish import DEFAULT_TEST_COMMAND, PublishOptions, PublishReport, publish, publish_results, push_cell
 from .record import Recorded, record
 from .registry import Registry, Target
 
@@ -94,11 +87,11 @@ def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
     else:
         refuse_stale_builds(matrix, root, [spec for image in images for spec in image.specs()])
         engine = host.prepare(arm64=any(Platform.ARM64 in image.platforms for image in images))
-        secrets = for_build(layout.Layout(root).secrets, request.cacert, request.index_url, request.secrets)
-        build_options = BuildOptions(request.repository, request.base_registry, request.python_base, secrets)
-        options = PublishOptions(target, build_options, force=request.force, retest=request.retest,
-                                 test_command=request.test_command)
-        report = publish(matrix, root, images, engine, Registry(target), options)
+        with for_build(layout.Layout(root).secrets, request.cacert, request.index_url, request.secrets) as secrets:
+            build_options = BuildOptions(request.repository, request.base_registry, request.python_base, secrets)
+            options = PublishOptions(target, build_options, force=request.force, retest=request.retest,
+                                     test_command=request.test_command)
+            report = publish(matrix, root, images, engine, Registry(target), options)
     recorded = record(root, matrix, target, report, write_committed=request.write_feed)
     return Outcome(target, report, recorded, time.monotonic() - started)
 
@@ -117,8 +110,8 @@ def read_results(directory: Path) -> list[dict]:
     return results
 
 
-def push(matrix: Matrix, engine: Engine, version: str, python: str | None, variant: Variant, platform: str,
-         registry: str, repository: str, result: Path | None) -> dict:
+def push(root: Path, matrix: Matrix, engine: Engine, version: str, python: str | None, variant: Variant,
+         platform: str, registry: str, repository: str, result: Path | None) -> dict:
     """Push one built and tested cell by digest (under its staging tag), for a CI merge job; its record."""
     release = matrix.release(version)
     python = python or release.python
@@ -130,7 +123,8 @@ def push(matrix: Matrix, engine: Engine, version: str, python: str | None, varia
     if python not in release.pythons or cell_platform not in release.platforms:
         raise UsageError(f"Runtime {release.version} has no cell python {python} {cell_platform.value}")
     spec = ImageSpec(release, python, variant, cell_platform)
-    found = push_cell(spec, engine, Registry(target), PublishOptions(target, BuildOptions(repository=repository)))
+    found = push_cell(root, spec, engine, Registry(target),
+                      PublishOptions(target, BuildOptions(repository=repository)))
     if result:
         # Merge into the cell's result file (the CI step that records build and test outcomes).
         previous = json.loads(result.read_text()) if result.exists() else {}

@@ -120,6 +120,11 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
             "io.airflow-runtime.patches": " ".join(backport.name for backport in release.patches),
             "io.airflow-runtime.python-version": python,
             "io.airflow-runtime.debian": release.suite.debian,
+            **({"org.opencontainers.image.licenses": contract.LICENSE,
+                "org.opencontainers.image.vendor": contract.VENDOR,
+                "org.opencontainers.image.description": contract.description(
+                    release.airflow_build_version, python, release.suite.debian)}
+               if release.has_change(Change.OCI_LABELS.value) else {}),
         },
     )
 
@@ -469,11 +474,33 @@ def check_labels(expected: Expected, labels: Mapping[str, str] | None) -> list[s
     return problems
 
 
+def check_base_image_digest(expected: Expected, labels: Mapping[str, str] | None, base_image_id: str | None,
+                            onbuild: bool) -> list[str]:
+    """From `oci-labels`, an ONBUILD image names the id of the -base image it was built on."""
+    found = (labels or {}).get("org.opencontainers.image.base.digest")
+    if Change.OCI_LABELS.value not in expected.changes or not onbuild:
+        return [] if found is None else [f"label org.opencontainers.image.base.digest is {found!r} on an image "
+                                         "that should not have it"]
+    if base_image_id is None:
+        return [f"the -base image this ONBUILD image names ({(labels or {}).get('org.opencontainers.image.base.name')})"
+                " is not here to compare with"]
+    return [] if found == base_image_id else [f"label org.opencontainers.image.base.digest is {found!r}, the base "
+                                              f"image {(labels or {}).get('org.opencontainers.image.base.name')} "
+                                              f"is {base_image_id}"]
+
+
 def check_no_compilers(facts: Mapping) -> list[str]:
     filesystem, problems = _section(facts, "filesystem")
     if problems:
         return problems
     return [f"a compiler is installed: {path}" for path in filesystem["compilers"]]
+
+
+def check_no_setuid(facts: Mapping) -> list[str]:
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    return [f"setuid or setgid: {path}" for path in filesystem["setuid_or_setgid"]]
 
 
 def check_no_caches(facts: Mapping) -> list[str]:
@@ -561,3 +588,42 @@ def check_monitoring_schedule_override(override: str, facts: Mapping) -> list[st
         return [f"with {MONITORING_VARIABLE}={override!r}, {MONITORING_DAG} is scheduled {found!r}"
                 + "".join(f"\n{path}: {error}" for path, error in errors.items())]
     return []
+
+
+def _sbom_components(bom: Mapping, kind: str) -> dict[str, Mapping]:
+    """purl type ("pypi", "deb") -> name -> component."""
+    return {c["name"] if kind == "deb" else canonicalize_name(c["name"]): c
+            for c in bom.get("components", []) if c.get("purl", "").startswith(f"pkg:{kind}/")}
+
+
+def check_sbom_python(expected: Expected, bom: Mapping, facts: Mapping) -> list[str]:
+    """The SBOM's Python distributions are exactly the venv's, and every locked one carries hashes."""
+    distributions, problems = _section(facts, "distributions")
+    if problems:
+        return problems
+    installed = {name: entries[0]["version"] for name, entries in distributions["distributions"].items()}
+    listed = {name: component["version"] for name, component in _sbom_components(bom, "pypi").items()}
+    problems += [f"SBOM lists {name} {version}, the venv has {installed.get(name, 'no such distribution')}"
+                 for name, version in sorted(listed.items()) if installed.get(name) != version]
+    problems += [f"the venv has {name} {version}, the SBOM does not list it"
+                 for name, version in sorted(installed.items()) if name not in listed]
+    in_house = {canonicalize_name(name) for name, _, _ in expected.in_house}
+    components = _sbom_components(bom, "pypi")
+    problems += [f"SBOM: {name} is locked but has no hashes" for name in sorted(set(expected.pins) - in_house)
+                 if name in components and not components[name].get("hashes")]
+    return problems
+
+
+def check_sbom_debian(bom: Mapping, dpkg_query: str) -> list[str]:
+    """The SBOM's Debian packages are exactly those dpkg has installed, at their versions."""
+    installed = {}
+    for line in dpkg_query.splitlines():
+        status, name, version = ([*line.split(" ", 2), "", ""])[:3]
+        if status == "installed":
+            installed[name] = version
+    listed = {name: component["version"] for name, component in _sbom_components(bom, "deb").items()}
+    problems = [f"SBOM lists {name} {version}, dpkg has {installed.get(name, 'no such package')}"
+                for name, version in sorted(listed.items()) if installed.get(name) != version]
+    problems += [f"dpkg has {name} {version}, the SBOM does not list it"
+                 for name, version in sorted(installed.items()) if name not in listed]
+    return problems

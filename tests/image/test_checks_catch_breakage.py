@@ -98,6 +98,8 @@ BREAKAGES = [
         "root-probe", lambda e, f: checks.check_no_caches(f), ("filesystem",)),
     Breakage("wrong-label", lambda w: "LABEL io.airflow-runtime.airflow-version=0.0.0",
              "config", lambda e, f: checks.check_labels(e, f.get("Labels"))),
+    Breakage("setuid-program", lambda w: f"USER root\nRUN chmod u+s /usr/bin/bash\nUSER {USER}",
+             "root-probe", lambda e, f: checks.check_no_setuid(f), ("filesystem",)),
     Breakage("compiler-installed", lambda w: (
         f"USER root\nRUN printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/gcc && chmod 755 /usr/bin/gcc\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_no_compilers(f), ("filesystem",)),

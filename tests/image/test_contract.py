@@ -8,6 +8,7 @@ import pytest
 import testinfra
 
 from runtime_builder import contract
+from runtime_builder.matrix.model import Variant
 
 from . import checks
 from .support import Docker, Target, assert_ok, require_native
@@ -110,6 +111,14 @@ def test_entrypoint_knows_every_airflow_subcommand(target: Target, docker: Docke
 
 def test_labels(target: Target) -> None:
     assert_ok(checks.check_labels(target.expected, target.config.get("Labels")))
+
+
+def test_onbuild_names_its_base_image_digest(target: Target, docker: Docker) -> None:
+    labels = target.config.get("Labels") or {}
+    base = labels.get("org.opencontainers.image.base.name")
+    onbuild = target.variant is Variant.ONBUILD
+    base_id = (docker.inspect_image(base) or {}).get("Id") if onbuild and base else None
+    assert_ok(checks.check_base_image_digest(target.expected, labels, base_id, onbuild))
 
 
 def test_no_compiler(fs_facts: dict, host: testinfra.host.Host) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from runtime_builder import contract
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
 
 from . import checks
@@ -146,3 +147,26 @@ def test_check_dags_fails_for_a_broken_dag(builds: Builds) -> None:
     _, checked = builds.build("broken-dag", check_dags=True)
     assert checked.returncode != 0, "RUNTIME_CHECK_DAGS=true built a project whose DAG does not import"
     assert "DAG import error in" in checked.output and "broken_dag.py" in checked.output, checked.output[-3000:]
+
+
+def _has(target: Target, change: contract.Change) -> bool:
+    return change.value in target.expected.changes
+
+
+def test_packages_txt_takes_package_names_only(builds: Builds) -> None:
+    """A line that apt-get would read as an option fails the build, naming the line (from the change on)."""
+    if not _has(builds.target, contract.Change.STRICT_PACKAGES):
+        pytest.skip(f"Runtime {builds.target.expected.runtime_version} was released before "
+                    f"{contract.Change.STRICT_PACKAGES.value}; released images do not change")
+    _, result = builds.build("option-packages")
+    assert result.returncode != 0, "a packages.txt with an apt option was built"
+    assert ("packages.txt line 3: '--allow-unauthenticated' is not a Debian package name" in result.output), \
+        result.output[-3000:]
+
+
+def test_no_downloaded_packages_are_left(good_host: testinfra.host.Host, target: Target) -> None:
+    left = good_host.check_output("find /var/cache/apt/archives -name '*.deb' | head -5")
+    if _has(target, contract.Change.STRICT_PACKAGES):
+        assert left == "", f".deb files left in the image:\n{left}"
+    else:  # released before the change: apt's download cache stayed, as published
+        assert left, "no .deb files: the released image changed"

@@ -25,6 +25,7 @@ import pytest
 from runtime_builder.generate import feed
 from runtime_builder.images.engine import Engine
 from runtime_builder.matrix.load import load_matrix
+from runtime_builder.publish import evidence
 from runtime_builder.publish.registry import Registry, Target
 
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
@@ -88,6 +89,41 @@ def snapshot(registry: Registry, tags: list[str]) -> dict[str, str | None]:
     return {tag: registry.digest(tag) for tag in tags}
 
 
+def evidence_of(remote: Registry, lists: dict[str, str], workdir: Path) -> dict[str, tuple[str, str]]:
+    """platform image digest -> (its SBOM's, its provenance's artifact digest), each checked.
+
+    The referrers are listed through the project's registry adapter; the artifacts are pulled
+    with ORAS's Python SDK, an independent OCI client, and checked against the image they name.
+    """
+    import oras.client
+
+    client = oras.client.OrasClient(hostname=remote.target.host, insecure=not remote.target.secure)
+    found = {}
+    for list_digest in lists.values():
+        for entry in remote.manifest(list_digest).json()["manifests"]:
+            image = entry["digest"]
+            config = json.loads(remote.blob(remote.manifest(image).json()["config"]["digest"]))
+            sboms = remote.referrers(image, evidence.SBOM_TYPE)
+            provenances = remote.referrers(image, evidence.PROVENANCE_TYPE)
+            assert len(sboms) == 1 and len(provenances) == 1, f"{image}: {sboms} {provenances}"
+            files = {}
+            for artifact in (sboms[0], provenances[0]):
+                outdir = workdir / artifact["digest"].replace(":", "-")
+                pulled = client.pull(target=remote.target.ref(artifact["digest"]), outdir=str(outdir))
+                assert len(pulled) == 1, pulled
+                files[artifact["artifactType"]] = json.loads(Path(pulled[0]).read_text())
+            bom, statement = files[evidence.SBOM_TYPE], files[evidence.PROVENANCE_TYPE]
+            properties = {p["name"]: p["value"] for p in bom["metadata"]["component"]["properties"]}
+            assert properties["airflow-runtime:image-id"] == remote.manifest(image).json()["config"]["digest"]
+            assert properties["airflow-runtime:platform"] == f"linux/{config['architecture']}"
+            assert bom["metadata"]["component"]["version"] == VERSION and len(bom["components"]) > 100
+            assert statement["subject"] == [{"name": str(remote.target), "digest": {"sha256": image[7:]}}]
+            external = statement["predicate"]["buildDefinition"]["externalParameters"]
+            assert external["version"] == VERSION and external["platform"] == properties["airflow-runtime:platform"]
+            found[image] = (sboms[0]["digest"], provenances[0]["digest"])
+    return found
+
+
 def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     engine = Engine.detect()
     target = Target.parse(f"{registry}/{REPOSITORY}", REPOSITORY)
@@ -148,6 +184,10 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert beside.artifact(feed.ARTIFACT_TAG) == feed.published_path(ROOT, str(target)).read_bytes(), \
         "the feed published beside the images is the one written locally"
 
+    # 4b. Every platform image carries its SBOM and provenance, fetched back with another client.
+    attached = evidence_of(remote, lists, tmp_path)
+    assert len(attached) == 4, "an SBOM and a provenance for each of the four platform images"
+
     # 5. The pulled image runs on both platforms (arm64 under emulation).
     airflow = load_matrix(ROOT / "versions.yaml").release(VERSION).airflow_build_version
     pulled = target.ref("latest")
@@ -182,5 +222,6 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert again.returncode == 0
     assert "tested 0 (skipped 4)" in again.stdout and "pushed 0 (already there 4)" in again.stdout
     assert all(line.lstrip().startswith("keep") for line in again.stdout.splitlines() if " sha256:" in line)
+    assert evidence_of(remote, lists, tmp_path / "again") == attached, "publishing again attaches nothing new"
     print("\n".join(f"{name}: {seconds:.1f}s" for name, seconds in TIMES.items()))
     feed.published_path(ROOT, str(target)).unlink()

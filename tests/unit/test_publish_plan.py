@@ -19,20 +19,22 @@ from runtime_builder.generate.tags import TagKind, tag_table
 from runtime_builder.images.builder import BuildOptions
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Platform, Variant
-from runtime_builder.publish.publish import (
+from runtime_builder.publish.plan import (
     STAGING_PREFIX,
     Action,
     Image,
     PlatformManifest,
+    manifest_list,
+    plan_tags,
+    select_images,
+    staging_tag,
+)
+from runtime_builder.publish.publish import (
     PublishError,
     PublishOptions,
     image_test_argv,
-    manifest_list,
-    plan_tags,
     publish_results,
     record_proves_reuse,
-    select_images,
-    staging_tag,
 )
 from runtime_builder.publish.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, Manifest, Target
 

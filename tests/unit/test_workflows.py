@@ -2,13 +2,17 @@
 
 What a runner would only find out after a push: an action not pinned to a commit, write
 permissions granted to the whole workflow, a hand-written build matrix, and `build.py`
-called with a command or an option the CLI does not have.
+called with a command or an option the CLI does not have. And what no run would show at all:
+registry credentials present while third-party code is built and tested, or given to steps
+that do not use them (or not given the way `build.py` reads them), tags written without an
+environment's approval, and a release tagged without a vulnerability scan that can fail it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import re
 import shlex
@@ -21,6 +25,7 @@ import yaml
 from runtime_builder.arguments import parser as cli_parser
 from runtime_builder.generate.specs import all_specs, matrix_row
 from runtime_builder.matrix.load import load_matrix
+from runtime_builder.publish.registry import Registry, Target
 
 from .support import FIXTURE, REPO_ROOT
 
@@ -275,3 +280,303 @@ def test_build_py_accepts_the_call(where, line, args):
         except SystemExit:
             pytest.fail(f"{where}: `build.py {' '.join(args)}` is not accepted:\n{stderr.getvalue()}")
     assert parsed.command == args[0], f"{where}: top-level options before the command in {line!r}"
+
+
+# -- registry credentials: only where they are used, and only after third-party code ran --
+
+LOGIN_ACTION = "docker/login-action@"
+DOCKER_LOGIN = re.compile(r"\bdocker\s+login\b")
+DOCKER_LOGOUT = re.compile(r"\bdocker\s+logout\b")
+# The registry secrets in a workflow; the inputs the build-cell action receives them as.
+CREDENTIAL = re.compile(r"\bsecrets\.QUAY_\w+|\binputs\.registry-(?:username|password)\b")
+WHOLE_EXPRESSION = re.compile(r"^\$\{\{\s*([\w.-]+)\s*\}\}$")
+BUILD_CELL = "./.github/actions/build-cell"
+ACTION = GITHUB / "actions" / "build-cell" / "action.yml"
+RELEASE = GITHUB / "workflows" / "release.yml"
+FROM_SECRETS = {"REGISTRY_USERNAME": "secrets.QUAY_USERNAME", "REGISTRY_PASSWORD": "secrets.QUAY_PASSWORD"}
+FROM_INPUTS = {"REGISTRY_USERNAME": "inputs.registry-username", "REGISTRY_PASSWORD": "inputs.registry-password"}
+
+
+def commands(step: Step) -> set[str]:
+    """The `build.py` commands a step runs."""
+    return {args[0] for _, args in invocations(step.step.get("run", ""), step.env) if args}
+
+
+def logs_in(step: Step) -> bool:
+    return step.step.get("uses", "").startswith(LOGIN_ACTION) or bool(DOCKER_LOGIN.search(step.step.get("run", "")))
+
+
+def builds_or_tests(step: Step) -> bool:
+    """Runs third-party code: builds an image (PyPI packages), tests one, runs pytest, or all of it (build-cell)."""
+    return (bool(commands(step) & {"build", "test"}) or "pytest" in step.step.get("run", "")
+            or step.step.get("uses") == BUILD_CELL)
+
+
+def credentials(step: Step) -> set[str]:
+    """The registry secrets (or, in the action, credential inputs) a step's process or action is given."""
+    texts = [str(value) for value in step.env.values()]
+    texts += [str(value) for value in (step.step.get("with") or {}).values()]
+    texts.append(step.step.get("run", ""))
+    return {match.group(0) for text in texts for match in CREDENTIAL.finditer(text)}
+
+
+def registry_env(step: Step) -> dict[str, str | None]:
+    """The step's own REGISTRY_USERNAME/REGISTRY_PASSWORD, as the expression each is set from."""
+    own = step.step.get("env") or {}
+    found = {}
+    for name in FROM_SECRETS:
+        expression = WHOLE_EXPRESSION.match(str(own.get(name, "")))
+        found[name] = expression.group(1) if expression else None
+    return found
+
+
+def jobs_of(path: Path) -> dict[str, list[Step]]:
+    grouped: dict[str, list[Step]] = {}
+    for step in steps(path):
+        grouped.setdefault(step.job, []).append(step)
+    return grouped
+
+
+def label(step: Step) -> str:
+    return step.step.get("name") or step.step.get("uses") or step.step.get("run", "").strip().splitlines()[0]
+
+
+@pytest.mark.parametrize("path", FILES, ids=rel)
+def test_registry_login_comes_after_every_build_and_test(path):
+    for job, found in jobs_of(path).items():
+        last_build = max((i for i, step in enumerate(found) if builds_or_tests(step)), default=-1)
+        for i, step in enumerate(found):
+            if logs_in(step):
+                assert i > last_build, (
+                    f"{rel(path)}:{job or 'action'}: `{label(step)}` logs in to the registry before "
+                    f"`{label(found[last_build])}` builds or tests third-party code with the credentials on disk")
+
+
+def test_the_action_logs_in_right_before_the_push_and_out_after_it():
+    found = steps(ACTION)
+    logins = [i for i, step in enumerate(found) if logs_in(step)]
+    pushes = [i for i, step in enumerate(found) if "push" in commands(step)]
+    assert len(logins) == 1 and len(pushes) == 1, "one login, one `build.py push`"
+    login, push = found[logins[0]], found[pushes[0]]
+    assert pushes[0] == logins[0] + 1, "the login is immediately followed by the push"
+    assert "inputs.push-to != ''" in login.step.get("if", "")
+    assert login.step.get("if") == push.step.get("if"), "a login only when the push runs"
+    assert "--password-stdin" in login.step.get("run", ""), "the password through stdin, never in argv"
+    logouts = [i for i, step in enumerate(found) if DOCKER_LOGOUT.search(step.step.get("run", ""))]
+    assert logouts and min(logouts) > pushes[0], "`docker logout` after the push"
+    assert "always()" in found[min(logouts)].step.get("if", ""), "the logout runs whether the push failed or not"
+
+
+def test_no_workflow_job_logs_in_itself_before_build_cell_or_to_publish():
+    for path in WORKFLOWS:
+        for job, found in jobs_of(path).items():
+            if any(step.step.get("uses") == BUILD_CELL or "publish" in commands(step) for step in found):
+                assert not [label(step) for step in found if logs_in(step)], (
+                    f"{rel(path)}:{job}: logs in; build-cell logs in for its push, `build.py publish` "
+                    "reads REGISTRY_USERNAME/REGISTRY_PASSWORD")
+
+
+def test_the_registry_client_reads_the_variables_the_workflows_set():
+    target = Target("quay.io", "org/runtime")
+    assert Registry(target, environ={"REGISTRY_USERNAME": "robot", "REGISTRY_PASSWORD": "x"})._basic()
+    assert Registry(target, environ={})._basic() is None
+
+
+def test_registry_credentials_reach_exactly_the_steps_that_use_them():
+    held = {}
+    for path in FILES:
+        found = steps(path)
+        for i, step in enumerate(found):
+            where = f"{rel(path)}:{step.job or 'action'}: `{label(step)}`"
+            if "publish" in commands(step):
+                # build.py's registry client reads the environment (runtime_builder/publish/registry.py).
+                assert registry_env(step) == FROM_SECRETS, f"{where}: runs `build.py publish` without credentials"
+                held[where] = credentials(step)
+            elif "push" in commands(step):
+                # `docker push` reads the CLI's login, the client (staging tag, manifests) the environment.
+                assert registry_env(step) == FROM_INPUTS, f"{where}: runs `build.py push` without credentials"
+                assert i and logs_in(found[i - 1]) and credentials(found[i - 1]) == set(FROM_INPUTS.values()), (
+                    f"{where}: not right after a login with the registry credentials")
+                held[where] = credentials(step)
+            elif logs_in(step) and i + 1 < len(found) and "push" in commands(found[i + 1]):
+                held[where] = credentials(step)
+            elif step.step.get("uses") == BUILD_CELL and (step.step.get("with") or {}).get("push-to"):
+                given = step.step["with"]
+                assert (given.get("registry-username"), given.get("registry-password")) == (
+                    "${{ secrets.QUAY_USERNAME }}", "${{ secrets.QUAY_PASSWORD }}"), f"{where}: pushes without them"
+                held[where] = credentials(step)
+            else:
+                assert not credentials(step), f"{where}: has registry credentials it does not use"
+    assert held and all(held.values())
+    where_held = " ".join(held)
+    for place in ("nightly.yml:publish", "release.yml:publish", "nightly.yml:build", "release.yml:build",
+                  "action.yml:action"):
+        assert place in where_held, f"nothing in {place} uses the registry credentials"
+
+
+# -- who may move a release's tags --------------------------------------------------------
+
+
+def environment_name(job: dict) -> str | None:
+    environment = job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
+def test_release_tags_are_written_only_in_the_release_environment():
+    jobs = load(RELEASE)["jobs"]
+    guarded = []
+    for name, found in jobs_of(RELEASE).items():
+        writes_tags = any("publish" in commands(step) for step in found)
+        # The build jobs push untagged images by digest (build-cell); anything else holding the
+        # registry credentials (the feed, should it ever touch the registry) is a publication.
+        holds = any(credentials(step) for step in found if step.step.get("uses") != BUILD_CELL)
+        if writes_tags or holds:
+            assert environment_name(jobs[name]) == "release", (
+                f"release.yml:{name} writes to the registry outside the protected `release` environment")
+            guarded.append(name)
+    assert "publish" in guarded
+    url = jobs["publish"]["environment"].get("url", "https://")
+    assert url.startswith("https://")
+
+
+# -- the vulnerability gate before a release's tags move ----------------------------------
+
+SCANNER = "aquasecurity/trivy-action@"
+ALLOWLIST = GITHUB / "vulnerability-allowlist.yaml"
+IGNORE_SECTIONS = {"vulnerabilities", "misconfigurations", "secrets", "licenses"}  # Trivy's .trivyignore.yaml
+ENTRY_KEYS = {"id", "purls", "statement", "expired_at", "paths"}
+VULNERABILITY_ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}|[A-Z][A-Z0-9]*-[\w.:-]+)$")
+PURL = re.compile(r"^pkg:[a-z][a-z0-9.+-]*/\S+$")
+BYPASS = re.compile(r"\b(always|failure|cancelled)\(\)")
+
+
+def scans(step: Step) -> bool:
+    return step.step.get("uses", "").startswith(SCANNER)
+
+
+def needs(job: dict) -> list[str]:
+    found = job.get("needs", [])
+    return [found] if isinstance(found, str) else list(found)
+
+
+def upstream(jobs: dict, name: str) -> set[str]:
+    found: set[str] = set()
+    todo = needs(jobs[name])
+    while todo:
+        job = todo.pop()
+        if job not in found:
+            found.add(job)
+            todo += needs(jobs[job])
+    return found
+
+
+def test_a_vulnerability_scan_gates_every_release_publication():
+    jobs = load(RELEASE)["jobs"]
+    by_job = jobs_of(RELEASE)
+    builds = [name for name, found in by_job.items() if any(s.step.get("uses") == BUILD_CELL for s in found)]
+    publishing = [name for name, found in by_job.items() if any("publish" in commands(s) for s in found)]
+    assert builds and publishing
+    for name in publishing:
+        found = by_job[name]
+        publish_at = next(i for i, step in enumerate(found) if "publish" in commands(step))
+        before = [step for step in found[:publish_at] if scans(step)]
+        gates = sorted(job for job in upstream(jobs, name) if any(scans(step) for step in by_job.get(job, [])))
+        assert before or gates, f"release.yml:{name} runs `build.py publish` with no vulnerability scan before it"
+        # A failed (or skipped) scan must stop the publication: nothing may run it regardless.
+        assert not BYPASS.search(str(jobs[name].get("if", ""))), f"release.yml:{name} runs even when the scan failed"
+        for gate in gates:
+            job = jobs[gate]
+            assert not job.get("continue-on-error") and not BYPASS.search(str(job.get("if", "")))
+            # Every cell the build jobs pushed, scanned by the digest its build job recorded: what
+            # is scanned is what `publish --from-results` lists and tags.
+            for build in builds:
+                assert job["strategy"]["matrix"] == jobs[build]["strategy"]["matrix"], (
+                    f"release.yml:{gate} does not scan every cell {build} pushed")
+                uploaded = {s.step["with"]["name"] for s in by_job[build]
+                            if "upload-artifact" in s.step.get("uses", "")}
+                downloaded = {(s.step.get("with") or {}).get("name") for s in by_job[gate]
+                              if "download-artifact" in s.step.get("uses", "")}
+                assert uploaded & downloaded, f"release.yml:{gate} does not read the result {build} recorded"
+            for step in (s for s in by_job[gate] if scans(s)):
+                reference = STEP_OUTPUT.match(str(step.step["with"]["image-ref"]))
+                assert reference, f"release.yml:{gate}: the scanned image is not a step's output"
+                source = next(s for s in by_job[gate] if s.step.get("id") == reference.group(1))
+                assert ".digest" in source.step["run"] and "$REGISTRY@" in source.step["run"], (
+                    f"release.yml:{gate}: scans something else than the pushed digest")
+
+
+def scanner_steps() -> list[Step]:
+    return [step for path in FILES for step in steps(path) if scans(step)]
+
+
+def test_the_scanner_is_pinned_and_fails_the_job_on_high_and_critical_findings():
+    found = scanner_steps()
+    assert found, "no vulnerability scanner"
+    pinned = {m.group(1): m.group(2) for m in map(USES_LINE.match, RELEASE.read_text(encoding="utf-8").splitlines())
+              if m and m.group(1).startswith(SCANNER)}
+    for step in found:
+        where = f"{rel(step.file)}:{step.job}"
+        settings = step.step.get("with") or {}
+        assert PINNED.match(step.step["uses"]) and VERSION_COMMENT.match(pinned[step.step["uses"]]), (
+            f"{where}: the scanner is not pinned to a commit with its `# vX.Y.Z`")
+        assert str(settings.get("exit-code")) == "1", f"{where}: findings must fail the step (exit-code: 1)"
+        assert {"HIGH", "CRITICAL"} <= set(str(settings.get("severity", "")).split(",")), where
+        assert str(settings.get("ignore-unfixed", False)).lower() == "false", f"{where}: unfixed ones count too"
+        assert "vuln" in str(settings.get("scanners", "vuln")).split(","), where
+        assert settings.get("format", "table") != "sarif", f"{where}: SARIF reports every severity, see the action"
+        assert settings.get("scan-type", "image") == "image", where
+        assert not step.step.get("continue-on-error") and "if" not in step.step, f"{where}: the scan may not be skipped"
+        assert not {key for key in step.env if key.startswith("TRIVY_")}, f"{where}: TRIVY_* overrides the settings"
+        assert settings.get("trivyignores") == rel(ALLOWLIST), f"{where}: not pointed at the allow-list"
+
+
+def allowlist_problems(document: object) -> list[str]:
+    """What is wrong with an allow-list (Trivy's YAML ignore format, every entry with id, package, reason)."""
+    if not isinstance(document, dict):
+        return ["not a YAML mapping"]
+    problems = [f"unknown section {key!r}" for key in document if key not in IGNORE_SECTIONS]
+    problems += [f"section {key!r}: the gate scans vulnerabilities only" for key in document
+                 if key in IGNORE_SECTIONS - {"vulnerabilities"}]
+    entries = document.get("vulnerabilities")
+    if not isinstance(entries, list):
+        return [*problems, "`vulnerabilities:` must be a list ([] accepts nothing)"]
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            problems.append(f"entry {number}: not a mapping")
+            continue
+        where = f"entry {number} ({entry.get('id')})"
+        problems += [f"{where}: unknown key {key!r}" for key in entry if key not in ENTRY_KEYS]
+        if not isinstance(entry.get("id"), str) or not VULNERABILITY_ID.match(entry["id"]):
+            problems.append(f"{where}: `id` is not a vulnerability id such as CVE-2024-12345")
+        purls = entry.get("purls")
+        if not isinstance(purls, list) or not purls or not all(isinstance(p, str) and PURL.match(p) for p in purls):
+            problems.append(f"{where}: `purls` must name the package(s), e.g. [pkg:deb/debian/zlib1g]")
+        if not isinstance(entry.get("statement"), str) or not entry["statement"].strip():
+            problems.append(f"{where}: `statement` must say why it is accepted")
+        if "expired_at" in entry and not isinstance(entry["expired_at"], datetime.date):
+            problems.append(f"{where}: `expired_at` must be a date (2026-12-31, unquoted)")
+    return problems
+
+
+def test_the_allowlist_parses_and_every_entry_names_the_vulnerability_the_package_and_why():
+    assert ALLOWLIST.suffix == ".yaml", "Trivy reads an ignore file as YAML by its extension"
+    assert allowlist_problems(yaml.safe_load(ALLOWLIST.read_text(encoding="utf-8"))) == []
+
+
+GOOD_ENTRY = {"id": "CVE-2023-45853", "purls": ["pkg:deb/debian/zlib1g"], "statement": "minizip, never called",
+              "expired_at": datetime.date(2026, 12, 31)}
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ({**GOOD_ENTRY, "statement": "  "}, "`statement`"),
+    ({key: value for key, value in GOOD_ENTRY.items() if key != "statement"}, "`statement`"),
+    ({key: value for key, value in GOOD_ENTRY.items() if key != "purls"}, "`purls`"),
+    ({**GOOD_ENTRY, "purls": []}, "`purls`"),
+    ({**GOOD_ENTRY, "purls": ["zlib1g"]}, "`purls`"),
+    ({**GOOD_ENTRY, "id": ""}, "`id`"),
+    ({**GOOD_ENTRY, "expired_at": "soon"}, "`expired_at`"),
+    ({**GOOD_ENTRY, "reason": "typo for statement"}, "unknown key"),
+], ids=["blank-reason", "no-reason", "no-package", "empty-package", "not-a-purl", "no-id", "bad-expiry", "unknown-key"])
+def test_the_allowlist_check_refuses_an_entry_without_what_or_why(entry, problem):
+    assert allowlist_problems({"vulnerabilities": [GOOD_ENTRY]}) == []
+    assert any(problem in found for found in allowlist_problems({"vulnerabilities": [entry]}))

@@ -14,15 +14,38 @@ clean_lines() {
     sed -e 's/\r//g' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$' || true
 }
 
+# Debian package names (policy 5.6.1), optionally :arch and =version; anything else, such as
+# `--allow-unauthenticated` or `-o ...`, would reach apt-get as an option: refuse it.
+PACKAGE='^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'
+
+check_package_names() {
+    local number=0 line token bad=""
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        number=$((number + 1))
+        line=$(sed -e 's/\r//g' -e 's/#.*//' <<< "$line")
+        for token in $line; do
+            if ! [[ "$token" =~ $PACKAGE ]]; then
+                bad+="  packages.txt line $number: '$token' is not a Debian package name (name, or name=version)"$'\n'
+            fi
+        done
+    done < "$1"
+    if [[ -n "$bad" ]]; then
+        printf 'error: packages.txt may only list package names:\n%s' "$bad" >&2
+        exit 1
+    fi
+}
+
 install_packages() {
     local packages
     if [[ -z "$(clean_lines "$1")" ]]; then
         echo "packages.txt lists no packages"
         return
     fi
+    check_package_names "$1"
     read -r -a packages <<< "$(clean_lines "$1" | tr '\n' ' ')"
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -- "${packages[@]}"
+    apt-get clean  # the downloaded .deb files: no use in the image
     rm -rf /var/lib/apt/lists/*
 }
 

@@ -14,6 +14,13 @@ case "${1:-}" in
         exec airflow "$@" ;;
 esac
 
+# An arbitrary uid (OpenShift runs images as one, in group 0) has no entry in /etc/passwd: give
+# it the image user's name for the programs that ask (getpass.getuser() reads LOGNAME and USER
+# first) and AIRFLOW_HOME as its home, without making /etc/passwd writable.
+if ! id -un >/dev/null 2>&1; then
+    export USER=airflow LOGNAME=airflow HOME=/usr/local/airflow
+fi
+
 if [[ $# -gt 0 ]] && type -P -- "$1" >/dev/null; then
     exec "$@"
 fi

@@ -1,0 +1,52 @@
+"""Locked down (from the `hardened` change on): any uid in group 0, a read-only root file system
+with only the documented writable mounts, no setuid or setgid programs. Images released before
+the change keep what they were published with; those tests say so and skip."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime_builder import contract
+
+from . import checks
+from .support import Docker, Target, assert_ok, require_native
+
+pytestmark = pytest.mark.image
+
+ARBITRARY_USER = "12345:0"
+# A database for the commands to run against: a real deployment names its own.
+SQLITE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:////tmp/airflow.db"
+MIGRATE_AND_LIST = "airflow db migrate >/dev/null && airflow dags list -o plain"
+
+
+def require_hardened(target: Target) -> None:
+    if contract.Change.HARDENED.value not in target.expected.changes:
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.HARDENED.value}; released images do not change")
+
+
+def test_any_uid_in_group_0_runs_airflow(target: Target, docker: Docker) -> None:
+    require_hardened(target)
+    require_native(target, "running Airflow commands")
+    result = docker.oneshot(target.ref, target.platform, "bash", "-c", f"whoami; {MIGRATE_AND_LIST}",
+                            options=("--user", ARBITRARY_USER, "-e", SQLITE), timeout=600)
+    assert result.returncode == 0, result.output[-3000:]
+    assert checks.MONITORING_DAG in result.stdout, result.output[-3000:]
+    passwd = docker.oneshot(target.ref, target.platform, "bash", "-c", "stat -c %a /etc/passwd",
+                            options=("--user", ARBITRARY_USER))
+    assert passwd.stdout.strip() == "644", "/etc/passwd must not be writable to give the uid a name"
+
+
+def test_a_read_only_root_needs_only_tmp_and_the_logs(target: Target, docker: Docker) -> None:
+    require_hardened(target)
+    require_native(target, "running Airflow commands")
+    writable = ("--read-only", "--tmpfs", "/tmp", "--tmpfs", f"{checks.AIRFLOW_HOME}/logs:uid={checks.UID},gid=0")
+    result = docker.oneshot(target.ref, target.platform, "bash", "-c", MIGRATE_AND_LIST,
+                            options=(*writable, "-e", SQLITE), timeout=600)
+    assert result.returncode == 0, result.output[-3000:]
+    assert checks.MONITORING_DAG in result.stdout, result.output[-3000:]
+
+
+def test_no_setuid_or_setgid_programs(target: Target, fs_facts: dict) -> None:
+    require_hardened(target)
+    assert_ok(checks.check_no_setuid(fs_facts))
