@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import faults
 from ..errors import BuilderError
 
 # Debian's docker.io ships a 20.10 client here; it may sit behind a newer one on PATH.
@@ -137,7 +138,12 @@ class Engine:
     def push(self, ref: str) -> str:
         """Push ``ref`` and return the manifest digest the registry stored."""
         output = self._run(["push", ref]).stdout
+        faults.wrote(f"push {ref}")
         return _last_digest(output, ref)
+
+    def run(self, ref: str, command: Sequence[str]) -> str:
+        """What `command` prints in a throwaway container of `ref` (EngineError when it fails)."""
+        return self._run(["run", "--rm", ref, *command]).stdout
 
     def tag(self, src: str, dst: str) -> None:
         self._run(["tag", src, dst])
@@ -152,6 +158,7 @@ class Engine:
         # --amend: the client keeps a local copy of every list it created; replace it.
         self._run(["manifest", "create", *flag, "--amend", ref, *images])
         output = self._run(["manifest", "push", *flag, "--purge", ref]).stdout
+        faults.wrote(f"manifest push {ref}")
         return _last_digest(output, ref)
 
     def info(self) -> bool:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from http.client import HTTPMessage, HTTPResponse
 from typing import IO
 
+from .. import faults
 from ..errors import BuilderError
 from ..layout import is_loopback
 
@@ -281,7 +282,10 @@ class Registry:
             authorization = self._authorization or self._initial_authorization()
             try:
                 with _open(request, authorization) as response:
-                    return _Response(response.status, dict(response.headers), response.read())
+                    answer = _Response(response.status, dict(response.headers), response.read())
+                if method in ("PUT", "POST", "PATCH", "DELETE"):
+                    faults.wrote(f"{method} {path}")
+                return answer
             except urllib.error.HTTPError as error:
                 # Only the registry's own challenge is answered (see the module's docstring).
                 if (error.code == 401 and attempt == 0 and _origin(error.url) == _origin(url)

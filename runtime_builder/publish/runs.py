@@ -8,8 +8,14 @@ locks of what it would build); then either this host builds, tests, pushes and t
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -78,6 +84,33 @@ def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
                                platforms=request.platforms, nightly=request.nightly)
     except ValueError as error:
         raise UsageError(str(error)) from error
+    with exclusive(root, target):
+        return _run(root, matrix, request, images, target)
+
+
+@contextmanager
+def exclusive(root: Path, target: Target) -> Iterator[None]:
+    """One publish to a repository at a time from this host: a second one waits for the first
+    (tags are read, planned and written as one step; two interleaved runs could each plan from
+    a state the other is changing). CI serializes its runs with `concurrency:` groups."""
+    path = layout.Layout(root).build / "publish" / (re.sub(r"[^A-Za-z0-9.-]+", "_", str(target)) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            print(f"another publish to {target} is running ({handle.read().strip() or 'pid unknown'}); waiting for it",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Target) -> Outcome:
     started = time.monotonic()
     if request.from_results:
         # The merge job of a CI run: the cell jobs built, tested and pushed; only list and tag.

@@ -49,26 +49,49 @@ def host_ready() -> None:
         pytest.skip(f"the build host cannot be brought up: {error}")
 
 
-@pytest.fixture(scope="module")
-def registry(host_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`127.0.0.1:<port>` of a fresh, empty registry; stopped and deleted afterwards."""
-    root = tmp_path_factory.mktemp("registry")
-    addr = f"127.0.0.1:{_free_port()}"
-    config = root / "config.yml"
-    config.write_text(REGISTRY_CONFIG.format(root=root / "data", addr=addr))
-    log = (root / "registry.log").open("w")
-    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
+class RegistryProcess:
+    """`docker-registry serve` on a free loopback port, which a test may restart (same storage)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.addr = f"127.0.0.1:{_free_port()}"
+        self.config = root / "config.yml"
+        self.config.write_text(REGISTRY_CONFIG.format(root=root / "data", addr=self.addr))
+        self.log = root / "registry.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(["docker-registry", "serve", str(self.config)], stdout=log,
+                                            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
-        while not _answers(addr):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"docker-registry did not start on {addr}: {Path(log.name).read_text()[-2000:]}")
+        while not _answers(self.addr):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"docker-registry did not start on {self.addr}: {self.log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield addr
-    finally:
-        process.terminate()
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        (self.process.kill if kill else self.process.terminate)()
         try:
-            process.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            self.process.kill()
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def registry_process(host_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    process = RegistryProcess(tmp_path_factory.mktemp("registry"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def registry(registry_process: RegistryProcess) -> str:
+    """`127.0.0.1:<port>` of a fresh, empty registry; stopped and deleted afterwards."""
+    return registry_process.addr

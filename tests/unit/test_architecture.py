@@ -14,8 +14,8 @@ from .support import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "runtime_builder"
 # Pipeline order: a module may import from its own stage or an earlier one, never a later one.
-STAGES = ("errors", "layout", "contract", "headers", "log", "in_image", "matrix", "lock", "generate", "images",
-          "publish", "deploy", "release", "arguments", "cli")
+STAGES = ("errors", "layout", "contract", "headers", "log", "faults", "in_image", "matrix", "lock", "generate",
+          "images", "publish", "deploy", "release", "arguments", "cli")
 MAX_LINES = 450
 # probe.py is piped into containers as one file (standard library only), so it cannot be split.
 LONGER = {"runtime_builder/in_image/probe.py": 500}
