@@ -12,6 +12,7 @@ RUNTIME_DIR = "/opt/runtime"
 VENV = f"{RUNTIME_DIR}/venv"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
+TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run
 INIT = "/usr/bin/tini"  # PID 1: reaps zombies, forwards signals; from the Debian bases (or installed)
 CONSTRAINTS_FILE = f"{RUNTIME_DIR}/constraints.txt"
 AIRFLOW_HOME = "/usr/local/airflow"
@@ -45,6 +46,8 @@ class Change(Enum):
     HARDENED = "hardened"  # any uid in group 0, a read-only root, no setuid/setgid programs
     STRICT_PACKAGES = "onbuild-strict-packages"  # packages.txt holds package names only; no .deb left
     OCI_LABELS = "oci-labels"  # licenses, vendor, description; ONBUILD names its base image's digest
+    DAG_CHECK_DEFAULT = "dag-check-default"  # a project's DAGs must import, unless RUNTIME_CHECK_DAGS=false
+    PROJECT_TESTS = "project-tests"  # RUNTIME_RUN_TESTS=true runs the project's tests/ with pytest
 
 
 LICENSE = "Apache-2.0"  # the images' own license label (Airflow's, and this project's)

@@ -21,6 +21,8 @@ LOCKS = "locks"
 PATCHES = "patches"
 INHOUSE = "inhouse"
 FEED_FILE = "releases.json"
+# What real upgrade and rollback runs showed (bench/upgrade_report.py writes it, render reads it).
+UPGRADE_RESULTS = "evidence/upgrades.json"
 BUILD = "build"
 
 # The local registry the bases are published to and loopback publishing is tested against.
@@ -29,6 +31,7 @@ DEFAULT_REPOSITORY = "airflow-runtime"
 
 CONTEXT_LOCKS = "locks"  # a -base build context's folder of lock files (its Dockerfile mounts it)
 BUILD_TOOLS = "build-tools.txt"  # the builder stage's tools, the same for every context
+TEST_TOOLS = "test-tools.txt"  # pytest for a project's tests (ONBUILD contexts of releases with project-tests)
 IN_HOUSE_PINS = "in-house.txt"  # the in-house packages of a release at their versions
 IN_HOUSE_MANIFEST = "in-house.sha256"  # the digests of their sources as the context holds them
 
@@ -66,6 +69,11 @@ def locks_dir(version: str) -> PurePosixPath:
 
 def lock_file(version: str, python: str, arch: str) -> PurePosixPath:
     return locks_dir(version) / f"python-{python}" / f"{arch}.txt"
+
+
+def test_tools_file(version: str, python: str) -> PurePosixPath:
+    """pytest and what it needs, hash-locked for one release and Python (the ONBUILD image's)."""
+    return locks_dir(version) / f"python-{python}" / TEST_TOOLS
 
 
 def build_tools_file() -> PurePosixPath:

@@ -33,3 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--redis-image", metavar="REF",
         help="the deployments' Redis image (default: made from Debian's redis-server package by bootstrap)",
     )
+    group.addoption(
+        "--upgrade-pair", action="append", default=[], metavar="PAIR",
+        help="an upgrade or rollback the deployment tests run (repeatable): `A-to-B` as versions.yaml's matrix "
+             "names them, `all` (nightly), or `default`: the release before the default one → the default",
+    )
+    group.addoption(
+        "--fault-points", choices=["sample", "all"], default="sample",
+        help="the publish fault-injection test: a sample of the registry writes to kill after (CI), or all (nightly)",
+    )

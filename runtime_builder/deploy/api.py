@@ -96,10 +96,13 @@ class AirflowApi:
     def set_paused(self, dag_id: str, paused: bool) -> dict:
         return self.request("PATCH", f"/dags/{_quote(dag_id)}?update_mask=is_paused", {"is_paused": paused})
 
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
+        """A manual run; Airflow 3 gives it no logical date unless `logical_date` (ISO) is given."""
         body: dict[str, Any] = {"conf": conf or {}}
         if self.airflow_major >= 3:
-            body["logical_date"] = None  # required, nullable: a run of "now"
+            body["logical_date"] = logical_date  # required, nullable: None is a run of "now" with no date
+        elif logical_date:
+            body["logical_date"] = logical_date
         return self.request("POST", f"/dags/{_quote(dag_id)}/dagRuns", body)["dag_run_id"]
 
     def run(self, dag_id: str, run_id: str) -> dict:

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import docker
 import docker.errors
@@ -36,6 +36,8 @@ from .config import (
     ADMIN_USER,
     API_PORT,
     CELERY_APP,
+    DATABASE,
+    DATABASE_USER,
     POSTGRES_HOST,
     REDIS_HOST,
     SIMPLE_AUTH_PASSWORDS,
@@ -122,6 +124,7 @@ class Deployment:
         self._volumes: list[str] = []
         self.timings: dict[str, float] = {}  # seconds from the start to each step and component
         self._started = 0.0
+        self._logs = ""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -154,19 +157,66 @@ class Deployment:
                    + ([self._service_ready("redis", services.REDIS_READY)] if self._celery else []), 120.0)
         self.timings["services"] = time.monotonic() - started
         progress(f"{self.name}: PostgreSQL{' and Redis' if self._celery else ''} ready; migrating the database")
+        self._logs = self._volume("logs")
+        self._start_airflow(progress)
+
+    def _start_airflow(self, progress: Callable[[str], None]) -> None:
+        """Migrate the database with the image, then start every component and wait for them."""
         self._oneshot("migrate", ("airflow", "db", "migrate"), MIGRATE_TIMEOUT)
         if self.facts.airflow_major < 3:
             self._oneshot("create-admin", admin_user_command(self.keys), 300.0)
-        self.timings["migrate"] = time.monotonic() - started
+        self.timings["migrate"] = time.monotonic() - self._started
         progress(f"{self.name}: starting {', '.join(c.name for c in self.components)}")
-        logs = self._volume("logs")
         for component in self.components:
-            self._start_component(component, logs)
+            self._start_component(component, self._logs)
         self._wait([self._healthy(component) for component in self.components], START_TIMEOUT)
-        self.timings["healthy"] = time.monotonic() - started
+        self.timings["healthy"] = time.monotonic() - self._started
         for dag_id in self.spec.unpause:
             self.unpause(dag_id)
         progress(f"{self.name}: every component is healthy ({self.timings['healthy']:.0f} s)")
+
+    def stop_airflow(self) -> None:
+        """Remove the Airflow components; PostgreSQL, Redis, the network and the volumes stay."""
+        for component in self.components:
+            container = self.containers.pop(component.name, None)
+            if container is not None:
+                container.remove(force=True, v=True)
+        self.port = None
+
+    def switch(self, image: str, progress: Callable[[str], None] = print) -> None:
+        """Run another image on the same database (an upgrade, or a rollback after `downgrade`):
+        stop the components, migrate the database with the new image, start it everywhere."""
+        self.stop_airflow()
+        self.spec = replace(self.spec, image=image)
+        self.facts = image_facts(self.docker, image)
+        self.components = components(self.facts.airflow_major, self.spec.executor)
+        self.environment = airflow_environment(self.facts.airflow_major, self.spec.executor, self.keys,
+                                               self.spec.environment)
+        self._started = time.monotonic()
+        progress(f"{self.name}: switching to {image} (Airflow {self.facts.airflow_version})")
+        self._start_airflow(progress)
+
+    def downgrade(self, airflow_version: str, image: str | None = None) -> tuple[int, str]:
+        """`airflow db downgrade --to-version <airflow_version> --yes`, run with the current (newer)
+        image (or `image`: the same release with what Airflow asked for) before an older one
+        starts, as Airflow supports a rollback; (exit code, its output)."""
+        self.stop_airflow()
+        command = ["airflow", "db", "downgrade", "--to-version", airflow_version, "--yes"]
+        container = self._run("downgrade", image or self.spec.image, command, environment=self.environment)
+        status = container.wait(timeout=MIGRATE_TIMEOUT)
+        output = container.logs().decode(errors="replace")
+        container.remove(v=True)
+        del self.containers["downgrade"]
+        return int(status.get("StatusCode", -1)), output
+
+    def sql(self, query: str) -> list[list[str]]:
+        """Rows of a query on the metadata database (psql in the PostgreSQL container)."""
+        script = (f'"$(echo /usr/lib/postgresql/*/bin)/psql" -h /tmp -U {DATABASE_USER} -d {DATABASE} -At '
+                  '-F "$(printf \'\\t\')" -c "$1"')
+        code, output = self.exec(POSTGRES_HOST, ["bash", "-c", script, "psql", query], user="postgres")
+        if code != 0:
+            raise DeployError(f"{self.name}: `{query}` failed: {output}")
+        return [line.split("\t") for line in output.splitlines() if line]
 
     def remove(self) -> None:
         """Remove every container, volume and the network of this deployment (idempotent)."""

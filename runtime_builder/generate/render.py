@@ -11,7 +11,8 @@ own homes, so a build context is complete and builds with a plain `docker build`
 files of its release and Python from `locks/` (written by `build.py lock`) into
 `<context>/locks/`; for a release with `patches:`, its patch files from `patches/` and the
 applier (`runtime_builder/in_image/patching.py`) as `apply_patches.py`; for one with
-`in_house:` packages, their sources from `inhouse/`. It reads nothing a publication wrote.
+`in_house:` packages, their sources from `inhouse/`. The reference tables show the upgrade
+and rollback results recorded in `evidence/upgrades.json`. It reads nothing a publication wrote.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -31,7 +32,7 @@ from ..headers import with_header
 from ..in_image import patching
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import notes
+from . import notes, upgrade_matrix
 from .specs import image_name
 from .tables import reference_context
 
@@ -116,7 +117,7 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "constraints": contract.CONSTRAINTS_FILE,
          "uid": contract.UID, "gid": contract.GID, "user": contract.USER, "context_locks": layout.CONTEXT_LOCKS,
          "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
-         "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE}
+         "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -143,12 +144,13 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
     return RenderedFile(template_header(text, template, path.name).encode(), path.suffix == ".sh")
 
 
-def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None
-                ) -> dict[PurePosixPath, RenderedFile]:
+def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
+                upgrades: Sequence[upgrade_matrix.Result] = ()) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
     `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
-    build contexts get copies, the release notes compare them.
+    build contexts get copies, the release notes compare them. `upgrades`: the recorded upgrade
+    and rollback results (`evidence/upgrades.json`), which the reference tables show.
     """
     env = environment(templates)
     locks = locks or {}
@@ -166,9 +168,13 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
                     emit(_context(release, python, variant) / name, template, context)
             base = _context(release, python, Variant.BASE)
             files.update(copy_locks(release, python, base, locks))
+            test_tools = layout.test_tools_file(str(release.version), python)
+            if test_tools in locks:  # pytest for projects' tests: the ONBUILD image carries it
+                files[_context(release, python, Variant.ONBUILD) / layout.TEST_TOOLS] = RenderedFile(
+                    locks[test_tools].encode(), False)
             files.update(render_patches(release, base))
             files.update(render_in_house(release, base))
-    reference = reference_context(matrix)
+    reference = reference_context(matrix, upgrades)
     for template in _templates_in(templates, "reference"):
         emit(PurePosixPath(layout.DISTRIBUTIONS, PurePosixPath(template).name.removesuffix(".j2")), template,
              reference)
@@ -225,10 +231,12 @@ def render_in_house(release: Release, context: PurePosixPath) -> dict[PurePosixP
 
 
 def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedFile]:
-    """`render_tree` with its inputs read from the repository at `root`: templates and lock files."""
+    """`render_tree` with its inputs read from the repository at `root`: templates, lock files and
+    the recorded upgrade results."""
     from ..lock.locks import read_locks
 
-    return render_tree(matrix, layout.Layout(root).templates, read_locks(root))
+    return render_tree(matrix, layout.Layout(root).templates, read_locks(root),
+                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS))
 
 
 def render_notes(templates: Path, release: Release, since: Release | None,

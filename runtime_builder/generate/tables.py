@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import groupby
 
 from ..matrix.model import Matrix, Variant
+from . import upgrade_matrix
 from .tags import image_tags
 
 
-def reference_context(matrix: Matrix) -> dict:
+def reference_context(matrix: Matrix, upgrades: Sequence[upgrade_matrix.Result] = ()) -> dict:
     releases = list(reversed(matrix.releases))  # newest first, as users look for them
     return {
         "parity": [
@@ -45,6 +47,7 @@ def reference_context(matrix: Matrix) -> dict:
             for r in releases
             for c in r.constraints
         ],
+        "upgrades": upgrade_matrix.rows(matrix, upgrades),
         "tags": [
             {
                 "runtime": str(r.version),

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import layout
+from ..contract import Change
 from ..errors import BuilderError
 from ..matrix.model import Matrix, Platform, Release
 from . import inhouse
@@ -110,6 +111,26 @@ def build_tools_text(matrix: Matrix) -> str:
     return "# The builder stage's tools. Written by `build.py lock`; do not edit.\n" + body
 
 
+def test_tools_text(matrix: Matrix, cell: LockCell, lock: str) -> str:
+    """pytest for a project's tests on this release and Python, hash-locked, with every package it
+    shares with the image at the image's own version (the lock's pins are its constraints), so
+    installing it beside the venv while the tests run changes nothing the project's code sees."""
+    constraints = "".join(f"{name}=={version}\n" for name, version in sorted(pins(lock).items()))
+    try:
+        body = resolve(f"pytest=={matrix.pytest_version}\n", cell.python, cell.platform,
+                       exclude_newer(cell.release.released), constraints=constraints)
+    except ResolutionError as error:
+        raise LockError(f"cannot lock pytest {matrix.pytest_version} for Runtime {cell.release.version}, Python "
+                        f"{cell.python}:\n{error}") from error
+    return (f"# pytest for the tests of projects built on Runtime {cell.release.version}, Python {cell.python}.\n"
+            "# Written by `build.py lock`; do not edit.\n" + body)
+
+
+def needs_test_tools(cell: LockCell) -> bool:
+    """One test-tools lock per release and Python (pure-Python wheels), from its amd64 cell."""
+    return cell.release.has_change(Change.PROJECT_TESTS.value) and cell.platform is Platform.AMD64
+
+
 def verify(cell: LockCell, text: str) -> list[str]:
     """Why a lock no longer matches versions.yaml (empty when it does)."""
     locked = pins(text)
@@ -140,6 +161,12 @@ def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = No
             problems.append(f"{cell.path}: missing; run `python build.py lock {cell.release.version}`")
         else:
             problems += verify(cell, path.read_text())
+    for cell in selected:
+        if needs_test_tools(cell):
+            path = layout.test_tools_file(str(cell.release.version), cell.python)
+            if not (root / path).exists() or f"pytest=={matrix.pytest_version} " not in (root / path).read_text():
+                problems.append(f"{path}: missing or not pytest {matrix.pytest_version}; run "
+                                f"`python build.py lock {cell.release.version}`")
     if selected and not (root / layout.build_tools_file()).exists():
         problems.append(f"{layout.build_tools_file()}: missing; run `python build.py lock`")
     for release in _releases(selected):
@@ -210,11 +237,15 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
     if only_stale:
         drifted = {release for release in _releases(selected) if _in_house_drift(release, root)}
         selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
-                    or c.release in drifted]
+                    or c.release in drifted
+                    or (needs_test_tools(c) and not (root / layout.test_tools_file(str(c.release.version),
+                                                                                  c.python)).exists())]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         texts = list(pool.map(lock_text, selected, preferred))
     tools = build_tools_text(matrix)
+    test_tools = {cell: test_tools_text(matrix, cell, text) for cell, text in zip(selected, texts, strict=True)
+                  if needs_test_tools(cell)}
     written = []
     for cell, text in zip(selected, texts, strict=True):
         path = root / cell.path
@@ -222,6 +253,10 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         path.write_text(text)
         written.append(cell.path)
     (root / layout.build_tools_file()).write_text(tools)
+    for cell, text in test_tools.items():
+        path = layout.test_tools_file(str(cell.release.version), cell.python)
+        (root / path).write_text(text)
+        written.append(str(path))
     for release in _releases(selected):
         wanted = inhouse.lock_files(release)
         for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):

@@ -255,6 +255,7 @@ class Matrix:
     # A fact about Airflow, not about a release: the Pythons each Airflow minor supports.
     airflow_pythons: tuple[tuple[str, tuple[str, ...]], ...]
     flit_core_version: str | None = None  # the builder stage's wheel builder for in-house packages
+    pytest_version: str | None = None  # what a project's tests run with at build time (project-tests)
 
     def release(self, version: str) -> Release:
         for release in self.releases:

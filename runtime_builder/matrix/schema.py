@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
+from ..contract import Change
 from ..layout import PATCHES
 from . import evolution, lifecycle, sources
 from .model import Channel, Matrix, Platform, Policy, Release, Suite
@@ -61,7 +62,7 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     if type(top["schema"]) is not int or top["schema"] != SCHEMA_VERSION:
         reader.problem("", "schema", f"{top['schema']!r} is not supported; this build.py reads schema {SCHEMA_VERSION}")
     policy = _policy(reader, top["policy"])
-    uv_version, flit_core_version = _build_tools(reader, top["build_tools"])
+    uv_version, flit_core_version, pytest_version = _build_tools(reader, top["build_tools"])
     airflow_pythons = _airflow_pythons(reader, top["airflow_pythons"])
     suites = _suites(reader, top["suites"])
     major_env = _airflow_majors(reader, top["airflow_majors"])
@@ -76,12 +77,17 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     if users and flit_core_version is None:
         return None, [Problem("build_tools", "flit_core", f"missing: Runtime {', '.join(users)} build in-house "
                                                           "packages, which needs an exact flit_core version")]
+    testers = [str(r.version) for r in releases if r.has_change(Change.PROJECT_TESTS.value)]
+    if testers and pytest_version is None:
+        return None, [Problem("build_tools", "pytest", f"missing: Runtime {', '.join(testers)} run projects' tests "
+                                                       "(project-tests), which needs an exact pytest version")]
     matrix = Matrix(
         releases=tuple(sorted(releases, key=lambda r: r.version)),
         policy=policy,
         uv_version=uv_version,
         airflow_pythons=tuple(sorted(airflow_pythons.items())),
         flit_core_version=flit_core_version,
+        pytest_version=pytest_version,
     )
     return matrix, []
 
@@ -97,14 +103,17 @@ def _policy(reader: Reader, raw: Any) -> Policy | None:
     return Policy(months, basic, month_end)
 
 
-def _build_tools(reader: Reader, raw: Any) -> tuple[str | None, str | None]:
-    """(uv, flit_core): the builder stage's tools; flit_core only where in-house packages are built."""
-    raw = reader.mapping(raw, "build_tools", "", {"uv", "flit_core"}, {"uv"})
+def _build_tools(reader: Reader, raw: Any) -> tuple[str | None, str | None, str | None]:
+    """(uv, flit_core, pytest): the builder stage's tools (flit_core only where in-house packages are
+    built), and the pytest a project's tests run with (only where releases have `project-tests`)."""
+    raw = reader.mapping(raw, "build_tools", "", {"uv", "flit_core", "pytest"}, {"uv"})
     exact = re.compile(r"^\d+\.\d+\.\d+$")
     uv = reader.string(raw.get("uv"), "build_tools", "uv", exact, "an exact uv version")
     flit = reader.string(raw["flit_core"], "build_tools", "flit_core", exact, "an exact flit_core version") \
         if "flit_core" in raw else None
-    return uv, flit
+    pytest = reader.string(raw["pytest"], "build_tools", "pytest", exact, "an exact pytest version") \
+        if "pytest" in raw else None
+    return uv, flit, pytest
 
 
 def _airflow_pythons(reader: Reader, raw: Any) -> dict[str, tuple[str, ...]]:

@@ -18,6 +18,9 @@ from runtime_builder.matrix.load import load_matrix
 
 from .support import REPO_ROOT, Docker, Prober, Target, TargetError, default_refs, resolve
 
+# The fixture projects' own tests run inside the images they build, never in this session.
+collect_ignore = ["projects"]
+
 
 def _refs(config: pytest.Config) -> list[str]:
     images = config.getoption("--image")

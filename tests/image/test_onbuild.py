@@ -52,19 +52,21 @@ class Builds:
     def __init__(self, target: Target, docker: Docker, workdir: Path) -> None:
         self.target, self.docker, self.workdir = target, docker, workdir
         self.secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
-        self.results: dict[tuple[str, bool], tuple[Project, Result]] = {}
+        self.results: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Project, Result]] = {}
 
-    def build(self, name: str, check_dags: bool = False) -> tuple[Project, Result]:
-        key = (name, check_dags)
+    def build(self, name: str, check_dags: bool | None = None, **args: str) -> tuple[Project, Result]:
+        """Build project `name`; check_dags: RUNTIME_CHECK_DAGS true or false (None: the image's default)."""
+        if check_dags is not None:
+            args["RUNTIME_CHECK_DAGS"] = "true" if check_dags else "false"
+        key = (name, tuple(sorted(args.items())))
         if key not in self.results:
-            project = self._context(name, check_dags)
-            args = {"RUNTIME_CHECK_DAGS": "true"} if check_dags else {}
+            project = self._context(name, "-".join(f"{k}-{v}".lower() for k, v in sorted(args.items())))
             result = self.docker.build(project.context, project.tag, self.target.platform, args, self.secrets)
             self.results[key] = (project, result)
         return self.results[key]
 
-    def _context(self, name: str, check_dags: bool) -> Project:
-        context = self.workdir / f"{name}{'-checked' if check_dags else ''}"
+    def _context(self, name: str, variant: str) -> Project:
+        context = self.workdir / f"{name}{'-' + variant if variant else ''}"
         shutil.copytree(PROJECTS / name, context)
         packages = context / "packages.txt"
         # Saved on Windows: every line ends in CRLF.
@@ -136,17 +138,65 @@ def test_requirements_naming_airflow_are_refused(builds: Builds) -> None:
 
 
 def test_check_dags_passes_for_a_good_project(builds: Builds, good: Project) -> None:
-    _, result = builds.build("good", check_dags=True)
+    # Where the check is the default, the plain build ran it (an explicit =true is a cache hit).
+    default = _has(builds.target, contract.Change.DAG_CHECK_DEFAULT)
+    _, result = builds.build("good") if default else builds.build("good", check_dags=True)
     assert result.returncode == 0, f"RUNTIME_CHECK_DAGS=true failed a good project:\n{result.output[-5000:]}"
     assert "runtime_test_project" in result.output, result.output[-3000:]
 
 
 def test_check_dags_fails_for_a_broken_dag(builds: Builds) -> None:
-    _, unchecked = builds.build("broken-dag")
+    _, unchecked = builds.build("broken-dag", check_dags=False)
     assert unchecked.returncode == 0, f"without the check, the project must build:\n{unchecked.output[-3000:]}"
+    assert "DAG import check skipped" in unchecked.output, unchecked.output[-3000:]
     _, checked = builds.build("broken-dag", check_dags=True)
     assert checked.returncode != 0, "RUNTIME_CHECK_DAGS=true built a project whose DAG does not import"
     assert "DAG import error in" in checked.output and "broken_dag.py" in checked.output, checked.output[-3000:]
+
+
+def test_the_dag_check_is_on_by_default_from_its_release(builds: Builds) -> None:
+    """From `dag-check-default` a plain build of a project with a broken DAG fails, naming the file."""
+    _, plain = builds.build("broken-dag")
+    if _has(builds.target, contract.Change.DAG_CHECK_DEFAULT):
+        assert plain.returncode != 0, "a project whose DAG does not import was built"
+        assert "DAG import error in" in plain.output and "broken_dag.py" in plain.output, plain.output[-3000:]
+    else:  # released before the change: the check stays opt-in, as published
+        assert plain.returncode == 0, plain.output[-3000:]
+
+
+def require_project_tests(builds: Builds) -> None:
+    if not _has(builds.target, contract.Change.PROJECT_TESTS):
+        pytest.skip(f"Runtime {builds.target.expected.runtime_version} was released before "
+                    f"{contract.Change.PROJECT_TESTS.value}; released images do not change")
+
+
+def test_passing_project_tests_pass_the_build_and_leave_no_pytest(builds: Builds, target: Target,
+                                                                  docker: Docker) -> None:
+    require_project_tests(builds)
+    project, result = builds.build("tests-passing", RUNTIME_RUN_TESTS="true")
+    assert result.returncode == 0, result.output[-5000:]
+    assert "2 passed" in result.output, result.output[-3000:]
+    left = docker.oneshot(project.tag, target.platform, "python", "-c",
+                          "import importlib.util as u; print(u.find_spec('pytest') is None)")
+    assert left.stdout.strip().splitlines()[-1] == "True", "pytest was left in the image"
+
+
+def test_a_failing_project_test_fails_the_build_with_pytests_summary(builds: Builds) -> None:
+    require_project_tests(builds)
+    _, result = builds.build("tests-failing", RUNTIME_RUN_TESTS="true")
+    assert result.returncode != 0, "a project whose test fails was built"
+    assert "FAILED tests/test_dags.py::test_the_project_expects_a_dag_it_does_not_have" in result.output, \
+        result.output[-3000:]
+    assert "project_goodbye is missing" in result.output and "1 failed" in result.output, result.output[-3000:]
+    _, unchecked = builds.build("tests-failing")
+    assert unchecked.returncode == 0, "without RUNTIME_RUN_TESTS=true the tests must not run"
+
+
+def test_a_project_without_tests_passes_with_a_message(builds: Builds) -> None:
+    require_project_tests(builds)
+    _, result = builds.build("good", RUNTIME_RUN_TESTS="true")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "the project has no tests/ folder: no tests to run" in result.output, result.output[-3000:]
 
 
 def _has(target: Target, change: contract.Change) -> bool:

@@ -16,9 +16,10 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
+from runtime_builder.contract import Change
 from runtime_builder.generate import render
 from runtime_builder.lock import pkgindex
-from runtime_builder.lock.locks import LockError, read_locks, stale_locks, verify
+from runtime_builder.lock.locks import LockError, stale_locks, verify
 from runtime_builder.lock.locks import cells as lock_cells
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Release, Version
@@ -27,7 +28,7 @@ from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "distributions", "releases.json")
+COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "evidence", "distributions", "releases.json")
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,7 @@ def test_a_patch_adds_one_entry_after_the_newest_release_of_the_default_line(roo
         f"        airflow: {base.airflow}",
         f"        released: {day.isoformat()}",
         "        channel: stable",
+        *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]"] if base.in_house else []),
         *(["        patches:"] if base.patches else []),
         *(line for b in base.patches for line in (f"          - file: {json.dumps(b.file)}",
                                                    f"            summary: {json.dumps(b.summary)}")),
@@ -312,6 +314,7 @@ def test_a_major_adds_a_line_after_the_last_one(root, before):
         f"        airflow: {airflow}",
         f"        released: {day.isoformat()}",
         "        channel: stable",
+        *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]"] if base.in_house else []),
     ]
     assert text.endswith("\n".join(added) + "\n")  # after the last line
     after = assert_written(root, original, str(version))
@@ -366,15 +369,23 @@ def test_refuses_a_version_that_exists(root, before):
 
 
 def test_refuses_a_version_that_exists_even_as_a_nightly(root, before):
-    taken = [r for r in before.releases if r.channel is Channel.NIGHTLY and r.version.patch == 0]
-    if not taken:
-        pytest.skip("the committed matrix has no nightly minor to collide with")
-    nightly = taken[0]
-    base = newest_released(before, nightly.line)
-    if Version(base.version.major, base.version.minor + 1, 0) != nightly.version:
-        pytest.skip("the nightly is not the next minor of its line")
-    message = refused(root, Request(Bump.MINOR, a_day_for(before, nightly.line), base=str(base.version)))
-    assert message == (f"Runtime {nightly.version} already exists in versions.yaml, channel nightly "
+    """A nightly build of the next minor (written here after the newest release of the default
+    line) is taken: cutting that minor is refused, pointing at the channel."""
+    base = newest_released(before, before.default_release().line)
+    nightly = Version(base.version.major, base.version.minor + 1, 0)
+    day = a_day_for(before, base.line)
+    path = root / "versions.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    at = lines.index(f"      - version: {base.version}\n") + 1
+    while at < len(lines) and lines[at].startswith("        "):
+        at += 1
+    lines[at:at] = [f"      - version: {nightly}\n", f"        airflow: {base.airflow}\n",
+                    f"        released: {day.isoformat()}\n", "        channel: nightly\n",
+                    *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]\n"] if base.in_house else [])]
+    path.write_text("".join(lines))
+    assert load_matrix(path).release(str(nightly)).channel is Channel.NIGHTLY
+    message = refused(root, Request(Bump.MINOR, day, base=str(base.version)))
+    assert message == (f"Runtime {nightly} already exists in versions.yaml, channel nightly "
                        "(a nightly build: to release it, change its channel); nothing was written")
 
 
@@ -486,7 +497,7 @@ def test_a_failure_after_rendering_renders_the_old_matrix_again(root, before, mo
         newversion.apply(root, plan, lock_writer=None)
     assert {path: path.read_bytes() for path in files} == files
     assert not (root / "distributions" / str(plan.version)).exists()
-    files_now = render.render_tree(before, root / "templates", read_locks(root))
+    files_now = render.repository_tree(root, before)
     assert render.check(root, files_now).clean
 
 
@@ -572,8 +583,10 @@ def test_a_cut_with_real_locks_locks_every_cell_of_the_new_version(cli, root, be
     after = load_matrix(root / "versions.yaml")
     new = next(r for r in after.releases if r not in before.releases)
     written = lock_cells(after, (str(new.version),))
-    assert len(written) == len(new.pythons) * len(new.platforms) and f"wrote versions.yaml, {len(written)} lock files" \
-        in result.out
+    assert len(written) == len(new.pythons) * len(new.platforms)
+    # Beside the cells: pytest for projects' tests per Python, the in-house pins and digests.
+    extra = len(new.pythons) * new.has_change(Change.PROJECT_TESTS.value) + 2 * bool(new.in_house)
+    assert f"wrote versions.yaml, {len(written) + extra} lock files" in result.out
     for cell in written:
         text = (root / cell.path).read_text()
         assert verify(cell, text) == [], cell.path  # Airflow and every pin at the versions.yaml versions
@@ -600,8 +613,11 @@ def add_patches(root: Path, release: Release, file: str) -> None:
 
 
 def test_a_patch_keeping_airflow_carries_the_backports_over(root, before):
-    patched = max((r for r in before.releases if r.patches), key=lambda r: r.version)
-    assert newest_released(before, patched.line) == patched, "the committed patched release is its line's newest"
+    base = newest_released(before, before.default_release().line)
+    if not base.patches:  # give it a committed backport made for its Airflow
+        file = next(b.file for r in before.releases for b in r.patches if r.airflow == base.airflow)
+        add_patches(root, base, file)
+    patched = load_matrix(root / "versions.yaml").release(str(base.version))
     plan = cut(root, Request(Bump.PATCH, a_day_for(before, patched.line), base=str(patched.version)))
     assert plan.release.airflow == patched.airflow
     assert plan.release.patches == patched.patches

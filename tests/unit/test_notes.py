@@ -57,7 +57,7 @@ def committed_locks(committed_matrix):
     pytest.param("14.0.2", "14.0.0", id="skips-the-yanked-14.0.1"),
     pytest.param("14.0.1", "14.0.0", id="a-yanked-release-has-notes-too"),
     pytest.param("14.0.0", "13.1.0", id="first-of-a-line-newest-of-the-previous-line"),
-    pytest.param("14.1.0", "14.0.2", id="nightly-compared-with-the-stable-non-yanked-release-before-it"),
+    pytest.param("14.1.0", "14.0.4", id="a-minor-compared-with-the-newest-patch-before-it"),
     pytest.param("14.0.3", "14.0.2", id="a-patched-release-compared-with-the-previous-patch"),
     pytest.param("14.0.4", "14.0.2", id="a-yanked-release-is-skipped"),
     pytest.param("13.0.0", "12.0.0", id="not-a-release-made-after-it"),  # 12.0.1 and 12.1.0 came later

@@ -38,6 +38,8 @@ from runtime_builder.publish.publish import (
 )
 from runtime_builder.publish.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, Manifest, Target
 
+from .support import fixture_text, load_text
+
 ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW, OTHER = "sha256:" + "1" * 64, "sha256:" + "2" * 64, "sha256:" + "3" * 64
 DOCKER_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -46,6 +48,14 @@ DOCKER_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 @pytest.fixture(scope="module")
 def matrix() -> Matrix:
     return load_matrix(ROOT / "versions.yaml")
+
+
+@pytest.fixture(scope="module")
+def with_nightly(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    """The fixture matrix (tests/unit/data), which has a nightly build whatever the committed one has."""
+    found = load_text(tmp_path_factory.mktemp("nightly"), fixture_text())
+    assert any(r.channel is Channel.NIGHTLY for r in found.releases)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -108,30 +118,30 @@ def test_default_python_publish_is_both_variants_on_both_platforms(matrix: Matri
     assert {t.name for t in images[1].tags} >= {str(release.version), "latest"}
 
 
-def test_nightly_publish_has_only_dated_nightly_tags(matrix: Matrix) -> None:
-    releases = nightly_releases(matrix, newest_of_each_line=True)
-    images = select_images(matrix, releases, default_python=True, nightly=date(2026, 11, 23))
+def test_nightly_publish_has_only_dated_nightly_tags(with_nightly: Matrix) -> None:
+    releases = nightly_releases(with_nightly, newest_of_each_line=True)
+    images = select_images(with_nightly, releases, default_python=True, nightly=date(2026, 11, 23))
     names = [t.name for i in images for t in i.tags]
     assert names and all("-nightly-20261123" in n for n in names)
     assert {t.kind for i in images for t in i.tags} == {TagKind.NIGHTLY}
-    stable = {t.name for _, _, _, tags in tag_table(matrix) for t in tags if t.kind is not TagKind.NIGHTLY}
+    stable = {t.name for _, _, _, tags in tag_table(with_nightly) for t in tags if t.kind is not TagKind.NIGHTLY}
     assert not stable & set(names), "a nightly publish must not touch a stable tag"
 
 
-def test_a_nightly_tag_of_the_same_day_may_be_replaced(matrix: Matrix) -> None:
-    images = select_images(matrix, nightly_releases(matrix, newest_of_each_line=False), default_python=True,
+def test_a_nightly_tag_of_the_same_day_may_be_replaced(with_nightly: Matrix) -> None:
+    images = select_images(with_nightly, nightly_releases(with_nightly, newest_of_each_line=False), default_python=True,
                            nightly=date(2026, 11, 23))
     tag = images[0].tags[0]
     plan = plan_tags(wanted(images), {tag.name: OLD})
     assert plan.refused == () and next(c for c in plan.changes if c.tag == tag).action is Action.MOVE
 
 
-def test_nightly_releases(matrix: Matrix) -> None:
-    nightly = nightly_releases(matrix, newest_of_each_line=False)
+def test_nightly_releases(with_nightly: Matrix) -> None:
+    nightly = nightly_releases(with_nightly, newest_of_each_line=False)
     assert nightly and all(r.channel is Channel.NIGHTLY for r in nightly)
-    with_lines = nightly_releases(matrix, newest_of_each_line=True)
-    for line in matrix.lines:
-        eligible = [r for r in matrix.line(line) if r.channel is not Channel.NIGHTLY and not r.is_yanked]
+    with_lines = nightly_releases(with_nightly, newest_of_each_line=True)
+    for line in with_nightly.lines:
+        eligible = [r for r in with_nightly.line(line) if r.channel is not Channel.NIGHTLY and not r.is_yanked]
         if eligible:
             assert max(eligible, key=lambda r: r.version) in with_lines
     assert not any(r.is_yanked for r in with_lines)

@@ -5,7 +5,8 @@
 #   packages FILE      apt packages, whitespace-separated; CRLF, blank lines and # comments are fine
 #   requirements FILE  pip requirements, installed under $PIP_CONSTRAINT; refused when a line
 #                      names apache-airflow itself (apache-airflow-providers-* are fine)
-#   check-dags         with --build-arg RUNTIME_CHECK_DAGS=true, fail when a DAG cannot be imported
+#   check-dags         fail when a DAG cannot be imported (--build-arg RUNTIME_CHECK_DAGS=false skips it)
+#   run-tests          with --build-arg RUNTIME_RUN_TESTS=true, run the project's tests/ with pytest
 # Optional BuildKit secrets: cacert (a CA bundle) and indexurl (a file holding an index URL).
 set -euo pipefail
 
@@ -89,7 +90,7 @@ install_requirements() {
 
 check_dags() {
     if [[ "${RUNTIME_CHECK_DAGS:-false}" != true ]]; then
-        echo "DAG import check skipped (build with --build-arg RUNTIME_CHECK_DAGS=true to run it)"
+        echo "DAG import check skipped: built with --build-arg RUNTIME_CHECK_DAGS=false"
         return
     fi
     local project="$AIRFLOW_HOME" scratch
@@ -103,9 +104,52 @@ check_dags() {
     rm -rf "$scratch"
 }
 
+# The project's tests/ with pytest, in the built image: its requirements installed, the image's
+# default environment, no database server (a scratch SQLite and AIRFLOW_HOME). pytest comes from
+# /opt/runtime/onbuild/test-tools.txt (hash-locked), installed beside the venv only while the tests run.
+run_tests() {
+    if [[ "${RUNTIME_RUN_TESTS:-false}" != true ]]; then
+        echo "project tests not run (build with --build-arg RUNTIME_RUN_TESTS=true to run them)"
+        return
+    fi
+    local project="$AIRFLOW_HOME" scratch status=0
+    if [[ ! -d "$project/tests" ]]; then
+        echo "the project has no tests/ folder: no tests to run"
+        return
+    fi
+    scratch=$(mktemp -d)
+    if [[ -f /run/secrets/cacert ]]; then
+        export PIP_CERT=/run/secrets/cacert SSL_CERT_FILE=/run/secrets/cacert
+    fi
+    if [[ -f /run/secrets/indexurl ]]; then
+        PIP_INDEX_URL="$(cat /run/secrets/indexurl)"
+        export PIP_INDEX_URL
+    fi
+    PIP_CONSTRAINT="" pip install --quiet --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
+        --target "$scratch/pytest" -r /opt/runtime/onbuild/test-tools.txt
+    mkdir -p "$scratch/home"
+    (
+        cd "$project"
+        export AIRFLOW_HOME="$scratch/home" \
+            AIRFLOW__CORE__DAGS_FOLDER="$project/dags" \
+            AIRFLOW__CORE__PLUGINS_FOLDER="$project/plugins" \
+            AIRFLOW__CORE__LOAD_EXAMPLES=False \
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$scratch/home/airflow.db"
+        # A database file, not a server: tests that look DAGs up (DagBag.get_dag) find its tables.
+        airflow db migrate >/dev/null 2>&1 || { echo "error: could not prepare the tests' SQLite database" >&2; exit 1; }
+        PYTHONPATH="$scratch/pytest${PYTHONPATH:+:$PYTHONPATH}" python -m pytest -p no:cacheprovider -rfE "$project/tests"
+    ) || status=$?
+    rm -rf "$scratch"
+    if [[ $status -ne 0 ]]; then
+        echo "error: the project's tests failed (pytest exited $status); see its summary above" >&2
+        exit "$status"
+    fi
+}
+
 case "${1:-}" in
     packages) install_packages "$2" ;;
     requirements) install_requirements "$2" ;;
     check-dags) check_dags ;;
-    *) echo "usage: $0 packages FILE | requirements FILE | check-dags" >&2; exit 2 ;;
+    run-tests) run_tests ;;
+    *) echo "usage: $0 packages FILE | requirements FILE | check-dags | run-tests" >&2; exit 2 ;;
 esac
