@@ -242,12 +242,12 @@ class Registry:
         if response is not None and response.headers.get("Content-Type", "").startswith(OCI_INDEX):
             found = json.loads(response.body).get("manifests") or []
         else:  # no referrers API: the tag schema
-            index = self.manifest(_fallback_tag(digest))
+            index = self.manifest(referrers_tag(digest))
             found = index.json().get("manifests") or [] if index else []
         return [entry for entry in found if artifact_type is None or entry.get("artifactType") == artifact_type]
 
     def _add_referrer(self, subject: str, descriptor: dict) -> None:
-        tag = _fallback_tag(subject)
+        tag = referrers_tag(subject)
         current = self.manifest(tag)
         entries = (current.json().get("manifests") or []) if current else []
         if any(entry.get("digest") == descriptor["digest"] for entry in entries):
@@ -381,7 +381,7 @@ def _open(request: urllib.request.Request, authorization: str | None) -> HTTPRes
     return opener.open(request, timeout=TIMEOUT)
 
 
-def _fallback_tag(digest: str) -> str:
+def referrers_tag(digest: str) -> str:
     """The OCI 1.1 referrers tag schema: `sha256:abc...` -> `sha256-abc...`."""
     return digest.replace(":", "-", 1)
 
