@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs. Both set the host up themselves.
 .PHONY: image test unit lint
 
-image:  ## build the default image (base and ONBUILD) and run `airflow version` in it
+image:  ## build the default images (base, ONBUILD and their slim forms) and run `airflow version` in one
 	python3 build.py build
 
 test:  ## the whole suite: lint, unit tests, render check, real images, image tests, publish

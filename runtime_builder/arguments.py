@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
 
     p = sub.add_parser("build", help="build images (default: the newest stable release, default Python, "
-                                     "native platform, base and ONBUILD, then run `airflow version` in it)")
+                                     "native platform, every variant (base, ONBUILD and, where a release has them, "
+                                     "slim-base and slim), then run `airflow version` in it)")
     p.add_argument("versions", nargs="*")
     p.add_argument("--variant", action="append", choices=[v.value for v in Variant])
     p.add_argument("--python", action="append")
@@ -95,6 +96,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--python", action="append", help="only this Python (repeatable; default: all)")
     p.add_argument("--default-python", action="store_true", help="only each release's default Python")
     p.add_argument("--platform", action="append", help="only this platform (repeatable; default: all)")
+    p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
+                   help="only this variant (repeatable; default: every variant a release has)")
     p.add_argument("--force", action="store_true", help="overwrite immutable tags that name other images")
     p.add_argument("--nightly", action="store_true", help="nightly tags only (X.Y.Z-nightly-YYYYMMDD)")
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")

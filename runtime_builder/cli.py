@@ -108,7 +108,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     release = matrix.release(args.version)
     nightly = _day("--date", args.date) if args.nightly else None
     for python in [args.python] if args.python else list(release.pythons):
-        for variant in [Variant(args.variant)] if args.variant else list(Variant):
+        for variant in [Variant(args.variant)] if args.variant else list(release.variants):
             try:
                 tags = image_tags(matrix, release, python, variant, nightly)
             except ValueError as error:
@@ -202,7 +202,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     request = runs.Request(
         registry=args.registry, versions=tuple(args.versions), nightly=_day("--date", args.date) if args.nightly
         else None, newest_of_each_line=args.newest_of_each_line, pythons=tuple(args.python or ()),
-        default_python=args.default_python, platforms=tuple(_platforms(args.platform)), repository=args.repository,
+        default_python=args.default_python, platforms=tuple(_platforms(args.platform)),
+        variants=tuple(Variant(v) for v in args.variant or ()), repository=args.repository,
         force=args.force, force_eol=args.force_eol, write_feed=args.write_feed, from_results=args.from_results,
         retest=args.retest, test_command=args.test_command or runs.DEFAULT_TEST_COMMAND,
         base_registry=args.base_registry, python_base=args.python_base, secrets=not args.no_secrets,

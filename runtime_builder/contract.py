@@ -48,14 +48,45 @@ class Change(Enum):
     OCI_LABELS = "oci-labels"  # licenses, vendor, description; ONBUILD names its base image's digest
     DAG_CHECK_DEFAULT = "dag-check-default"  # a project's DAGs must import, unless RUNTIME_CHECK_DAGS=false
     PROJECT_TESTS = "project-tests"  # RUNTIME_RUN_TESTS=true runs the project's tests/ with pytest
+    SLIM = "slim-variant"  # slim images (-slim, -slim-base) beside the full ones, from `slim_packages`
+
+
+# Airflow configuration sections that belong to a provider, not to Airflow itself: an image
+# without the provider has no use for their AIRFLOW__<SECTION>__* variables (a slim image
+# does not set them).
+PROVIDER_SECTIONS = {
+    "celery": "apache-airflow-providers-celery",
+    "celery_broker_transport_options": "apache-airflow-providers-celery",
+    "celery_kubernetes_executor": "apache-airflow-providers-cncf-kubernetes",
+    "kubernetes": "apache-airflow-providers-cncf-kubernetes",
+    "kubernetes_executor": "apache-airflow-providers-cncf-kubernetes",
+    "local_kubernetes_executor": "apache-airflow-providers-cncf-kubernetes",
+    "openlineage": "apache-airflow-providers-openlineage",
+}
+
+
+def provider_of(variable: str) -> str | None:
+    """The provider whose configuration `AIRFLOW__SECTION__KEY` sets; None for Airflow's own and
+    for any other variable."""
+    parts = variable.split("__")
+    if len(parts) != 3 or parts[0] != "AIRFLOW":
+        return None
+    return PROVIDER_SECTIONS.get(parts[1].lower())
+
+
+def image_title(*, onbuild: bool, slim: bool) -> str:
+    """The org.opencontainers.image.title label: it also tells the four kinds of image apart."""
+    kinds = [kind for kind, present in (("slim", slim), ("onbuild", onbuild)) if present]
+    return f"{VENDOR} ({', '.join(kinds)})" if kinds else VENDOR
 
 
 LICENSE = "Apache-2.0"  # the images' own license label (Airflow's, and this project's)
 VENDOR = "Airflow Runtime"
 
 
-def description(airflow_version: str, python: str, debian: str) -> str:
-    return f"Apache Airflow {airflow_version} on Python {python} and Debian {debian}, with pinned providers"
+def description(airflow_version: str, python: str, debian: str, *, slim: bool = False) -> str:
+    providers = "slim: only the providers a LocalExecutor deployment needs" if slim else "with pinned providers"
+    return f"Apache Airflow {airflow_version} on Python {python} and Debian {debian}, {providers}"
 
 
 # Airflow's sub-commands, of every Airflow major the matrix ships, including those executors

@@ -23,6 +23,8 @@ INHOUSE = "inhouse"
 FEED_FILE = "releases.json"
 # What real upgrade and rollback runs showed (bench/upgrade_report.py writes it, render reads it).
 UPGRADE_RESULTS = "evidence/upgrades.json"
+# What the images measured (bench/slim_bench.py writes it, render reads it).
+IMAGE_SIZES = "evidence/image-sizes.json"
 BUILD = "build"
 
 # The local registry the bases are published to and loopback publishing is tested against.
@@ -67,8 +69,9 @@ def locks_dir(version: str) -> PurePosixPath:
     return PurePosixPath(LOCKS, version)
 
 
-def lock_file(version: str, python: str, arch: str) -> PurePosixPath:
-    return locks_dir(version) / f"python-{python}" / f"{arch}.txt"
+def lock_file(version: str, python: str, arch: str, *, slim: bool = False) -> PurePosixPath:
+    """locks/<version>/python-<X.Y>/<arch>.txt, or slim-<arch>.txt for the slim images' lock."""
+    return locks_dir(version) / f"python-{python}" / f"{'slim-' if slim else ''}{arch}.txt"
 
 
 def test_tools_file(version: str, python: str) -> PurePosixPath:

@@ -43,6 +43,8 @@ def release_facts(release: Release) -> dict:
         "pythons": list(release.pythons),
         "default_python": release.python,
         "platforms": [p.value for p in release.platforms],
+        "variants": [variant.value for variant in release.variants],
+        "slim_packages": [{"name": name, "version": version} for name, version in release.slim_packages],
         "channel": release.channel.value,
         "released": release.released.isoformat(),
         "end_of_maintenance": release.end_of_maintenance.isoformat(),

@@ -22,7 +22,7 @@ from packaging.version import Version as Pep440
 
 from .. import layout
 from ..lock.resolver import pins
-from ..matrix.model import Channel, Matrix, Platform, Release
+from ..matrix.model import Channel, Matrix, Platform, Release, Variant
 
 NOTES_PLATFORM = Platform.AMD64  # the lock files the notes compare: default Python, this platform
 
@@ -122,6 +122,9 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
         # The image changes this release has and the one compared with had not (see ImageChange).
         "image_changes": [c for c in release.changes if since is None or not since.has_change(c.name)],
         "constraints": list(release.constraints),
+        "slim": {"packages": list(release.slim_packages),
+                 "left_out": [name for name, _ in release.environment
+                              if name not in dict(release.environment_of(Variant.SLIM))]} if release.has_slim else None,
     }
 
 

@@ -32,7 +32,7 @@ from ..headers import with_header
 from ..in_image import patching
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import notes, upgrade_matrix
+from . import image_sizes, notes, upgrade_matrix
 from .specs import image_name
 from .tables import reference_context
 
@@ -52,8 +52,11 @@ class TemplateImage:
     debian: str
     packages: tuple[tuple[str, str], ...]
     environment: tuple[tuple[str, str], ...]
+    slim: bool  # a slim image: Airflow and the line's slim_packages only
+    title: str  # the image's title label (contract.image_title)
     python_base_image: str  # the upstream image that works unchanged on the internet
     base_image: str  # the -base image an ONBUILD image starts from, by default (see its header)
+    base_context: str  # the folder beside an ONBUILD context that builds that -base image
     onbuild_image: str  # the ONBUILD image's own name, as its header's plain build tags it
     uv_version: str
     patches: tuple[str, ...]  # file names in the -base context's patches/, in the order they apply
@@ -80,7 +83,8 @@ class RenderedFile:
 _TEMPLATE_CHANGES = {change.value for change in contract.Change}
 
 
-def template_image(matrix: Matrix, release: Release, python: str) -> TemplateImage:
+def template_image(matrix: Matrix, release: Release, python: str, variant: Variant = Variant.BASE) -> TemplateImage:
+    """What the templates of `variant` see (the base and ONBUILD forms of one kind see the same)."""
     return TemplateImage(
         runtime_version=str(release.version),
         runtime_major=release.version.major,
@@ -89,11 +93,14 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         python=python,
         suite=release.suite.name,
         debian=release.suite.debian,
-        packages=release.packages,
-        environment=release.environment,
+        packages=release.pins(variant),
+        environment=release.environment_of(variant),
+        slim=variant.is_slim,
+        title=contract.image_title(onbuild=not variant.is_base, slim=variant.is_slim),
         python_base_image=f"python:{python}-slim-{release.suite.name}",
-        base_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, Variant.BASE)}",
-        onbuild_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, Variant.ONBUILD)}",
+        base_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, variant.base)}",
+        base_context=variant.base.value,
+        onbuild_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, variant.onbuild)}",
         uv_version=matrix.uv_version,
         patches=tuple(backport.name for backport in release.patches),
         in_house=tuple(f"{package.name}=={package.version}" for package in release.in_house),
@@ -106,7 +113,8 @@ def template_image(matrix: Matrix, release: Release, python: str) -> TemplateIma
         instance_name=contract.instance_name(str(release.version)),
         license=contract.LICENSE,
         vendor=contract.VENDOR,
-        description=contract.description(release.airflow_build_version, python, release.suite.debian),
+        description=contract.description(release.airflow_build_version, python, release.suite.debian,
+                                          slim=variant.is_slim),
         platforms=tuple((platform.arch, platform.uv_platform) for platform in Platform),
     )
 
@@ -145,12 +153,14 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
 
 
 def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
-                upgrades: Sequence[upgrade_matrix.Result] = ()) -> dict[PurePosixPath, RenderedFile]:
+                upgrades: Sequence[upgrade_matrix.Result] = (),
+                sizes: Sequence[image_sizes.Size] = ()) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
     `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
     build contexts get copies, the release notes compare them. `upgrades`: the recorded upgrade
-    and rollback results (`evidence/upgrades.json`), which the reference tables show.
+    and rollback results (`evidence/upgrades.json`), which the reference tables show, as they show
+    `sizes`: what the images measured (`evidence/image-sizes.json`).
     """
     env = environment(templates)
     locks = locks or {}
@@ -161,20 +171,21 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
 
     for release in matrix.releases:
         for python in release.pythons:
-            context = {"image": template_image(matrix, release, python)}
-            for variant in Variant:
-                for template in _templates_in(templates, variant.value):
+            for variant in release.variants:
+                context = {"image": template_image(matrix, release, python, variant)}
+                for template in _templates_in(templates, variant.templates):
                     name = PurePosixPath(template).name.removesuffix(".j2")
                     emit(_context(release, python, variant) / name, template, context)
-            base = _context(release, python, Variant.BASE)
-            files.update(copy_locks(release, python, base, locks))
             test_tools = layout.test_tools_file(str(release.version), python)
-            if test_tools in locks:  # pytest for projects' tests: the ONBUILD image carries it
-                files[_context(release, python, Variant.ONBUILD) / layout.TEST_TOOLS] = RenderedFile(
-                    locks[test_tools].encode(), False)
-            files.update(render_patches(release, base))
-            files.update(render_in_house(release, base))
-    reference = reference_context(matrix, upgrades)
+            for variant in release.variants:
+                folder = _context(release, python, variant)
+                if variant.is_base:
+                    files.update(copy_locks(release, python, folder, locks, slim=variant.is_slim))
+                    files.update(render_patches(release, folder))
+                    files.update(render_in_house(release, folder))
+                elif test_tools in locks:  # pytest for projects' tests: the ONBUILD images carry it
+                    files[folder / layout.TEST_TOOLS] = RenderedFile(locks[test_tools].encode(), False)
+    reference = reference_context(matrix, upgrades, sizes)
     for template in _templates_in(templates, "reference"):
         emit(PurePosixPath(layout.DISTRIBUTIONS, PurePosixPath(template).name.removesuffix(".j2")), template,
              reference)
@@ -187,12 +198,13 @@ def _context(release: Release, python: str, variant: Variant) -> PurePosixPath:
     return layout.context_dir(str(release.version), python, variant.value)
 
 
-def copy_locks(release: Release, python: str, context: PurePosixPath,
-               locks: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, RenderedFile]:
+def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Mapping[PurePosixPath, str],
+               *, slim: bool = False) -> dict[PurePosixPath, RenderedFile]:
     """A -base context's lock files, copied as `build.py lock` wrote them (a missing one is not
-    copied: `build` refuses stale or missing locks before it starts). Pure."""
+    copied: `build` refuses stale or missing locks before it starts); a slim context gets the
+    slim locks under the same names, so one Dockerfile template builds both. Pure."""
     version = str(release.version)
-    sources = {layout.lock_file(version, python, platform.arch): f"{platform.arch}.txt"
+    sources = {layout.lock_file(version, python, platform.arch, slim=slim): f"{platform.arch}.txt"
                for platform in release.platforms}
     sources[layout.build_tools_file()] = layout.BUILD_TOOLS
     for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):
@@ -236,7 +248,7 @@ def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedF
     from ..lock.locks import read_locks
 
     return render_tree(matrix, layout.Layout(root).templates, read_locks(root),
-                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS))
+                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS), image_sizes.load(root / layout.IMAGE_SIZES))
 
 
 def render_notes(templates: Path, release: Release, since: Release | None,

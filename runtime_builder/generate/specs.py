@@ -49,8 +49,8 @@ class ImageSpec:
         return f"{repository}:{self.label}-{self.platform.arch}"
 
     def base_spec(self) -> ImageSpec:
-        """The -base image an ONBUILD image is built on."""
-        return ImageSpec(self.release, self.python, Variant.BASE, self.platform)
+        """The -base image an ONBUILD image is built on (slim on slim)."""
+        return ImageSpec(self.release, self.python, self.variant.base, self.platform)
 
 
 def context_dir(release: Release, python: str, variant: Variant) -> PurePosixPath:
@@ -98,7 +98,7 @@ def all_specs(matrix: Matrix) -> list[ImageSpec]:
         ImageSpec(release, python, variant, platform)
         for release in matrix.releases
         for python in release.pythons
-        for variant in Variant
+        for variant in release.variants
         for platform in release.platforms
     ]
 

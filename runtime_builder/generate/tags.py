@@ -4,7 +4,8 @@ Every image is one (release, Python, variant). Its tags are a *version part* fol
 *suffix*:
 
 - suffixes: for the release's default Python `""` (ONBUILD) and `-base`; for every
-  supported Python `-python-X.Y` and `-python-X.Y-base`;
+  supported Python `-python-X.Y` and `-python-X.Y-base`; a release with slim images adds
+  `-slim` and `-slim-base` after each (`X.Y.Z-slim`, `X.Y.Z-python-X.Y-slim-base`);
 - version parts: the full `X.Y.Z` (immutable); `X.Y` and `X` (floating) when the release
   is the highest non-yanked, non-nightly release of that minor / major line offering that
   Python; `latest` (floating) only on the newest stable, non-yanked release;
@@ -50,11 +51,14 @@ def _eligible_for_floating(release: Release) -> bool:
     return not release.is_yanked and release.channel is not Channel.NIGHTLY
 
 
-def _highest(matrix: Matrix, python: str | None, same_group: Callable[[Release], bool]) -> Release | None:
-    """The newest floating-eligible release in a group offering `python` (None: any default)."""
+def _highest(matrix: Matrix, python: str | None, variant: Variant,
+             same_group: Callable[[Release], bool]) -> Release | None:
+    """The newest floating-eligible release in a group offering `python` (None: any default) and
+    images of `variant`."""
     candidates = [
         r for r in matrix.releases
         if same_group(r) and _eligible_for_floating(r) and (python is None or python in r.pythons)
+        and variant in r.variants
     ]
     return max(candidates, key=lambda r: r.version, default=None)
 
@@ -65,6 +69,9 @@ def image_tags(matrix: Matrix, release: Release, python: str, variant: Variant,
     if python not in release.pythons:
         raise ValueError(f"Runtime {release.version} does not support Python {python}; "
                          f"supported: {', '.join(release.pythons)}")
+    if variant not in release.variants:
+        raise ValueError(f"Runtime {release.version} has no {variant.value} images; "
+                         f"it has: {', '.join(v.value for v in release.variants)}")
     version = release.version
     if nightly is not None or release.channel is Channel.NIGHTLY:
         stamp = (nightly or release.released).strftime("%Y%m%d")
@@ -75,13 +82,13 @@ def image_tags(matrix: Matrix, release: Release, python: str, variant: Variant,
         # default Python changes still has `X.Y` pointing at its newest release.
         wanted = None if not suffix.startswith("-python-") else python
         tags.append(Tag(f"{version}{suffix}", TagKind.IMMUTABLE))
-        if _highest(matrix, wanted, lambda r: r.version.minor_line == version.minor_line) == release:
+        if _highest(matrix, wanted, variant, lambda r: r.version.minor_line == version.minor_line) == release:
             tags.append(Tag(f"{version.minor_line}{suffix}", TagKind.FLOATING))
-        if _highest(matrix, wanted, lambda r: r.line == release.line) == release:
+        if _highest(matrix, wanted, variant, lambda r: r.line == release.line) == release:
             tags.append(Tag(f"{version.major}{suffix}", TagKind.FLOATING))
         # `latest` in any form names the newest stable release only, never an older line
         # that happens to be the newest one offering some Python.
-        if _highest(matrix, None, lambda r: r.channel is Channel.STABLE) == release:
+        if _highest(matrix, None, variant, lambda r: r.channel is Channel.STABLE) == release:
             tags.append(Tag(f"latest{suffix}", TagKind.FLOATING))
     return sorted(tags, key=lambda t: (t.kind is not TagKind.IMMUTABLE, tags.index(t)))
 
@@ -92,5 +99,5 @@ def tag_table(matrix: Matrix) -> list[tuple[str, str, Variant, list[Tag]]]:
         (str(release.version), python, variant, image_tags(matrix, release, python, variant))
         for release in matrix.releases
         for python in release.pythons
-        for variant in Variant
+        for variant in release.variants
     ]

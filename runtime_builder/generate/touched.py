@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from .. import layout
 from ..errors import UsageError
 from ..layout import PATCHES as PATCHES_DIR
-from ..matrix.model import Matrix, Platform, Release, Variant
+from ..matrix.model import Matrix, Platform, Release
 from ..matrix.schema import parse_document
 from .specs import ImageSpec, all_specs
 
@@ -41,7 +41,7 @@ def default_specs(matrix: Matrix) -> set[ImageSpec]:
     """One cell per template kind: the default release and Python, on amd64 where it is built."""
     release = matrix.default_release()
     platform = Platform.AMD64 if Platform.AMD64 in release.platforms else release.platforms[0]
-    return {ImageSpec(release, release.python, variant, platform) for variant in Variant}
+    return {ImageSpec(release, release.python, variant, platform) for variant in release.variants}
 
 
 def changed_versions(base: Matrix | None, head: Matrix) -> set[str]:
@@ -75,7 +75,9 @@ def affected(base: Matrix | None, head: Matrix, paths: Iterable[str]) -> list[Im
                 wanted |= default_specs(head)  # uv itself: the same in every context
             elif len(parts) > 2 and parts[2].startswith("python-"):
                 python = parts[2].removeprefix("python-")
-                wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python)
+                slim_only = len(parts) > 3 and parts[3].startswith("slim-")  # a slim lock: the slim images
+                wanted.update(s for s in cells if str(s.release.version) == parts[1] and s.python == python
+                              and (s.variant.is_slim or not slim_only))
             elif len(parts) > 2:  # the release's in-house lock files
                 wanted.update(s for s in cells if str(s.release.version) == parts[1])
         elif parts[0] == layout.DISTRIBUTIONS and len(parts) > 3 and parts[2].startswith("python-"):

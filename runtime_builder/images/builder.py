@@ -78,7 +78,11 @@ def select(matrix: Matrix, versions: Sequence[str] = (), variants: Sequence[Vari
             for platform in platforms or [Platform.native()]:
                 if platform not in release.platforms:
                     raise UsageError(f"Runtime {release.version} is not built for {platform.value}")
-                specs += [ImageSpec(release, python, variant, platform) for variant in variants or list(Variant)]
+                missing = [v.value for v in variants if v not in release.variants]
+                if missing:
+                    raise UsageError(f"Runtime {release.version} has no {', '.join(missing)} images; it has: "
+                                     f"{', '.join(v.value for v in release.variants)}")
+                specs += [ImageSpec(release, python, variant, platform) for variant in variants or release.variants]
     return specs
 
 
@@ -106,7 +110,7 @@ def build_args(spec: ImageSpec, python_base: str, revision: str, created: str,
         "CREATED": created,
         "SOURCE": PROJECT_SOURCE,
     }
-    if spec.variant is Variant.ONBUILD:
+    if not spec.variant.is_base:
         args["BASE_IMAGE"] = spec.base_spec().reference(repository)
         if spec.release.has_change(Change.OCI_LABELS.value) and base_image_id:
             args["BASE_IMAGE_ID"] = base_image_id
@@ -172,7 +176,7 @@ def _order(specs: list[ImageSpec]) -> list[ImageSpec]:
     """Every base before the ONBUILD images that start from it; ONBUILD pulls in its base."""
     wanted = set(specs) | {s.base_spec() for s in specs}
     return sorted(wanted, key=lambda s: (str(s.release.version), s.python, s.platform.value,
-                                         s.variant is Variant.ONBUILD))
+                                         not s.variant.is_base, s.variant.is_slim))
 
 
 def build(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine,
@@ -225,7 +229,7 @@ def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
         "platform": image.spec.platform.value,
         "python_base": image.python_base,
         "build_args": args,
-        "lock": LockCell(image.spec.release, image.spec.python, image.spec.platform).path,
+        "lock": LockCell(image.spec.release, image.spec.python, image.spec.platform, image.spec.variant.is_slim).path,
         "sbom": str(sbom_path(root, image.reference).relative_to(root)),
         "seconds": round(image.seconds, 1),
     }
@@ -234,7 +238,7 @@ def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
 
 def smoke(engine: Engine, built: Sequence[BuiltImage]) -> str:
     """Run `airflow version` in the first -base image built, as a user would; what it printed."""
-    image = next(b for b in built if b.spec.variant is Variant.BASE)
+    image = next(b for b in built if b.spec.variant.is_base)
     result = subprocess.run([engine.client, "run", "--rm", "--platform", image.spec.platform.value,
                              image.reference, "airflow", "version"], capture_output=True, text=True, check=False)
     printed = result.stdout.strip()

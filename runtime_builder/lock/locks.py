@@ -53,19 +53,29 @@ class LockCell:
     release: Release
     python: str
     platform: Platform
+    slim: bool = False  # the slim images' lock (Airflow and the slim_packages), a subset of the full one
 
     @property
     def path(self) -> str:
-        return str(layout.lock_file(str(self.release.version), self.python, self.platform.arch))
+        return str(layout.lock_file(str(self.release.version), self.python, self.platform.arch, slim=self.slim))
 
     def requirements(self) -> str:
         """What the lock must satisfy: Airflow, the pins, what the in-house packages depend on,
         and pip (so the venv has a pinned pip)."""
         lines = [f"apache-airflow=={self.release.airflow}"]
-        lines += [f"{name}=={version}" for name, version in self.release.packages]
+        lines += [f"{name}=={version}" for name, version in self.pinned]
         lines += [requirement for package in self.release.in_house for requirement in package.dependencies]
         lines.append("pip")
         return "\n".join(lines) + "\n"
+
+    @property
+    def pinned(self) -> tuple[tuple[str, str], ...]:
+        """The packages versions.yaml pins for this lock (the slim subset for a slim one)."""
+        return self.release.slim_packages if self.slim else self.release.packages
+
+    def slim_cell(self) -> LockCell:
+        """The lock of the same cell's slim images."""
+        return LockCell(self.release, self.python, self.platform, slim=True)
 
     def constraints(self) -> str:
         """The line's bounds on packages it does not pin (`constraints:`), for the resolver."""
@@ -96,6 +106,38 @@ def lock_text(cell: LockCell, preferred: str = "") -> str:
     head = (f"# Lock of Runtime {release.version} for Python {cell.python} on {cell.platform.value}.\n"
             f"# Written by `build.py lock` (uv, packages published before {newer_than}); do not edit.\n")
     return head + body
+
+
+def slim_lock_text(cell: LockCell, full: str) -> str:
+    """The slim images' lock of `cell`: Airflow and the slim packages resolved with every version
+    fixed by the full lock `full`, so the slim images install a subset of the full images' pins,
+    at the same versions and hashes (a patch release moves both alike)."""
+    release = cell.release
+    slim = cell.slim_cell()
+    constraints = slim.constraints() + "".join(f"{name}=={version}\n" for name, version in sorted(pins(full).items()))
+    try:
+        body = resolve(slim.requirements(), cell.python, cell.platform, exclude_newer(release.released),
+                       constraints=constraints)
+    except ResolutionError as error:
+        raise LockError(f"cannot lock the slim images of Runtime {release.version}, Python {cell.python}, "
+                        f"{cell.platform.value} within {cell.path}:\n{error}") from error
+    return (f"# Lock of the slim images of Runtime {release.version} for Python {cell.python} on "
+            f"{cell.platform.value}: a subset of {PurePosixPath(cell.path).name}, at its versions.\n"
+            "# Written by `build.py lock`; do not edit.\n" + body)
+
+
+def slim_problems(cell: LockCell, slim_text: str | None, full_text: str | None) -> list[str]:
+    """Why the slim lock of `cell` (a full-image cell) no longer matches versions.yaml and the full lock."""
+    slim = cell.slim_cell()
+    if slim_text is None:
+        return [f"{slim.path}: missing; run `python build.py lock {cell.release.version}`"]
+    problems = verify(slim, slim_text)
+    if full_text is not None:
+        full = pins(full_text)
+        problems += [f"{slim.path}: {name} is locked at {version}, the full lock {cell.path} at "
+                     f"{full.get(name, 'nothing')}; run `python build.py lock {cell.release.version}`"
+                     for name, version in sorted(pins(slim_text).items()) if full.get(name) != version]
+    return problems
 
 
 def build_tools_text(matrix: Matrix) -> str:
@@ -134,7 +176,7 @@ def needs_test_tools(cell: LockCell) -> bool:
 def verify(cell: LockCell, text: str) -> list[str]:
     """Why a lock no longer matches versions.yaml (empty when it does)."""
     locked = pins(text)
-    wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.release.packages)}
+    wanted = {"apache-airflow": str(cell.release.airflow), **dict(cell.pinned)}
     problems = [
         f"{cell.path}: {name} is {'missing' if name not in locked else f'locked at {locked[name]}'}, "
         f"versions.yaml pins {version}"
@@ -162,6 +204,9 @@ def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = No
         else:
             problems += verify(cell, path.read_text())
     for cell in selected:
+        if cell.release.has_slim:
+            problems += slim_problems(cell, _read(root / cell.slim_cell().path), _read(root / cell.path))
+    for cell in selected:
         if needs_test_tools(cell):
             path = layout.test_tools_file(str(cell.release.version), cell.python)
             if not (root / path).exists() or f"pytest=={matrix.pytest_version} " not in (root / path).read_text():
@@ -184,6 +229,10 @@ def refuse_stale(matrix: Matrix, root: Path, contexts: Iterable[tuple[Release, s
         raise StaleLocks("the lock files of what would be built are out of date:\n"
                         + "\n".join(f"  {problem}" for problem in stale)
                         + f"\nrun `python build.py lock {versions}`, then `python build.py render`, and commit both")
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def _releases(selected: list[LockCell]) -> list[Release]:
@@ -238,6 +287,8 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         drifted = {release for release in _releases(selected) if _in_house_drift(release, root)}
         selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
                     or c.release in drifted
+                    or (c.release.has_slim and slim_problems(c, _read(root / c.slim_cell().path),
+                                                             _read(root / c.path)))
                     or (needs_test_tools(c) and not (root / layout.test_tools_file(str(c.release.version),
                                                                                   c.python)).exists())]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
@@ -246,12 +297,18 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
     tools = build_tools_text(matrix)
     test_tools = {cell: test_tools_text(matrix, cell, text) for cell, text in zip(selected, texts, strict=True)
                   if needs_test_tools(cell)}
+    slim_cells = [(cell, text) for cell, text in zip(selected, texts, strict=True) if cell.release.has_slim]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        slim_texts = list(pool.map(lambda pair: slim_lock_text(*pair), slim_cells))
     written = []
     for cell, text in zip(selected, texts, strict=True):
         path = root / cell.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(cell.path)
+    for (cell, _), text in zip(slim_cells, slim_texts, strict=True):
+        (root / cell.slim_cell().path).write_text(text)
+        written.append(cell.slim_cell().path)
     (root / layout.build_tools_file()).write_text(tools)
     for cell, text in test_tools.items():
         path = layout.test_tools_file(str(cell.release.version), cell.python)

@@ -114,3 +114,27 @@ def with_changes(reader: Reader, releases: list[Release], changes: list[ImageCha
         environment.update(release.environment)
         resolved.append(replace(release, changes=has, environment=tuple(sorted(environment.items()))))
     return resolved
+
+
+def with_slim(reader: Reader, releases: list[Release], slim: dict[int, tuple[str, tuple[str, ...]]]) -> list[Release]:
+    """Each release with the slim-variant change with the pins its slim images keep: its line's
+    `slim_packages` (`slim`: runtime -> (where, names)) at the versions the release pins."""
+    resolved = []
+    for release in releases:
+        if not release.has_slim:
+            resolved.append(release)
+            continue
+        if release.line not in slim:
+            reader.problem(f"Runtime {release.line}", "slim_packages",
+                           f"missing: Runtime {release.version} has the {Change.SLIM.value} change, so its line "
+                           "must list the packages its slim images keep")
+            continue
+        where, names = slim[release.line]
+        pinned = dict(release.packages)
+        missing = [name for name in names if name not in pinned]
+        if missing:
+            reader.problem(where, "slim_packages", f"{', '.join(missing)} not pinned by Runtime {release.version}'s "
+                                                   "packages; a slim image keeps a subset of the pins")
+            continue
+        resolved.append(replace(release, slim_packages=tuple(sorted((name, pinned[name]) for name in names))))
+    return resolved

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .. import contract
 from ..errors import UsageError
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -59,15 +60,43 @@ class Channel(Enum):
 
 
 class Variant(Enum):
-    """The two kinds of image: `-base` and the ONBUILD image users build their project on."""
+    """The kinds of image: `-base` and the ONBUILD image users build their project on, each
+    full (every pinned provider) or slim (Airflow and the line's `slim_packages` only)."""
 
     BASE = "base"
     ONBUILD = "onbuild"
+    SLIM_BASE = "slim-base"
+    SLIM = "slim"
 
     @property
     def suffix(self) -> str:
-        """What the variant adds to an image's name and tags: `-base`, or nothing for ONBUILD."""
-        return "-base" if self is Variant.BASE else ""
+        """What the variant adds to an image's name and tags: `-base`, nothing for ONBUILD,
+        `-slim-base` and `-slim` for the slim forms."""
+        return {"base": "-base", "onbuild": "", "slim-base": "-slim-base", "slim": "-slim"}[self.value]
+
+    @property
+    def is_base(self) -> bool:
+        """A -base image (no ONBUILD triggers): what an ONBUILD image is built FROM."""
+        return self in (Variant.BASE, Variant.SLIM_BASE)
+
+    @property
+    def is_slim(self) -> bool:
+        return self in (Variant.SLIM_BASE, Variant.SLIM)
+
+    @property
+    def base(self) -> Variant:
+        """The -base variant of the same kind (itself for a -base variant)."""
+        return Variant.SLIM_BASE if self.is_slim else Variant.BASE
+
+    @property
+    def onbuild(self) -> Variant:
+        """The ONBUILD variant of the same kind (itself for an ONBUILD variant)."""
+        return Variant.SLIM if self.is_slim else Variant.ONBUILD
+
+    @property
+    def templates(self) -> str:
+        """The folder of templates/ its build context renders from: the slim forms share them."""
+        return "base" if self.is_base else "onbuild"
 
 
 class Platform(Enum):
@@ -210,9 +239,35 @@ class Release:
     in_house: tuple[InHouse, ...] = ()  # built from this repository's inhouse/ and installed
     constraints: tuple[Constraint, ...] = ()  # bounds on unpinned packages, for the resolver and pip
     changes: tuple[ImageChange, ...] = ()  # the image changes this release has (see ImageChange)
+    # The pins its slim images keep, (PyPI name, exact version) from `packages`: set when the
+    # release has the slim-variant change, from its line's `slim_packages`.
+    slim_packages: tuple[tuple[str, str], ...] = ()
 
     def has_change(self, name: str) -> bool:
         return any(change.name == name for change in self.changes)
+
+    @property
+    def has_slim(self) -> bool:
+        return self.has_change(contract.Change.SLIM.value)
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """The kinds of image this release has: base and ONBUILD, and their slim forms from the
+        release that made the slim-variant change on."""
+        return tuple(Variant) if self.has_slim else (Variant.BASE, Variant.ONBUILD)
+
+    def pins(self, variant: Variant) -> tuple[tuple[str, str], ...]:
+        """The pinned packages (besides Airflow) an image of `variant` installs."""
+        return self.slim_packages if variant.is_slim else self.packages
+
+    def environment_of(self, variant: Variant) -> tuple[tuple[str, str], ...]:
+        """The default variables an image of `variant` sets: a slim image leaves out those of
+        configuration sections owned by a provider it does not install."""
+        if not variant.is_slim:
+            return self.environment
+        installed = {name for name, _ in self.slim_packages}
+        return tuple((name, value) for name, value in self.environment
+                     if contract.provider_of(name) in (None, *installed))
 
     @property
     def introduced(self) -> tuple[ImageChange, ...]:

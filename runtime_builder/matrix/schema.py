@@ -67,10 +67,12 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     suites = _suites(reader, top["suites"])
     major_env = _airflow_majors(reader, top["airflow_majors"])
     changes = evolution.image_changes(reader, top.get("image_changes"))
-    releases = list(_lines(reader, top["lines"], policy, suites, major_env, root))
+    slim: dict[int, tuple[str, tuple[str, ...]]] = {}
+    releases = list(_lines(reader, top["lines"], policy, suites, major_env, root, slim))
     if reader.problems or policy is None or uv_version is None:
         return None, reader.problems
     releases = evolution.with_changes(reader, releases, changes)
+    releases = evolution.with_slim(reader, releases, slim)
     if reader.problems:
         return None, reader.problems
     users = [str(r.version) for r in releases if r.in_house]
@@ -202,7 +204,7 @@ def _packages(reader: Reader, raw: Any, where: str) -> dict[str, str]:
 
 LINE_KEYS = {
     "runtime", "airflow", "suite", "python", "pythons", "architectures", "packages", "environment",
-    "end_of_maintenance", "end_of_basic_support", "releases", "in_house", "constraints",
+    "end_of_maintenance", "end_of_basic_support", "releases", "in_house", "constraints", "slim_packages",
 }
 CONSTRAINT_KEYS = {"requirement", "reason", "since"}
 CHANGE_KEYS = {"name", "summary", "since", "environment"}
@@ -213,7 +215,9 @@ RELEASE_KEYS = {"version", "airflow", "released", "channel", "packages", "enviro
 
 
 def _lines(reader: Reader, raw: Any, policy: Policy | None, suites: dict[str, Suite],
-           major_env: dict[int, dict[str, str]], root: Path | None) -> Iterator[Release]:
+           major_env: dict[int, dict[str, str]], root: Path | None,
+           slim: dict[int, tuple[str, tuple[str, ...]]]) -> Iterator[Release]:
+    """The releases of every line; each line's `slim_packages` go into `slim` (runtime -> (where, names))."""
     if not isinstance(raw, list) or not raw:
         reader.problem("lines", "", f"must be a non-empty list of Runtime lines, got {describe(raw)}")
         return
@@ -231,7 +235,18 @@ def _lines(reader: Reader, raw: Any, policy: Policy | None, suites: dict[str, Su
                                                           "architectures", "releases"})
         if not line:
             continue
+        if "slim_packages" in line and isinstance(line.get("runtime"), int):
+            names = reader.string_list(line["slim_packages"], where, "slim_packages", _package_name(reader, where))
+            slim[line["runtime"]] = (where, tuple(names))
         yield from _line(reader, line, where, policy, suites, major_env, root)
+
+
+def _package_name(reader: Reader, where: str) -> Callable[[Any, str], str | None]:
+    def check(value: Any, field: str) -> str | None:
+        text = reader.string(value, where, field, PACKAGE_NAME, "a PyPI package name")
+        return canonicalize_name(text) if text is not None else None
+
+    return check
 
 
 def _line(reader: Reader, line: dict, where: str, policy: Policy | None, suites: dict[str, Suite],

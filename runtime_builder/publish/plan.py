@@ -43,10 +43,15 @@ class Image:
 
 def select_images(matrix: Matrix, releases: Sequence[Release], *, pythons: Sequence[str] = (),
                   default_python: bool = False, platforms: Sequence[Platform] = (),
-                  nightly: date | None = None) -> list[Image]:
-    """The images of `releases`: every Python unless narrowed, both variants, all platforms."""
+                  variants: Sequence[Variant] = (), nightly: date | None = None) -> list[Image]:
+    """The images of `releases`: every Python unless narrowed, every variant unless narrowed (the slim
+    ones where a release has them), all platforms."""
     images = []
     for release in releases:
+        missing = [v.value for v in variants if v not in release.variants]
+        if missing:
+            raise ValueError(f"Runtime {release.version} has no {', '.join(missing)} images; it has: "
+                             f"{', '.join(v.value for v in release.variants)}")
         chosen = [release.python] if default_python else list(pythons or release.pythons)
         for python in chosen:
             if python not in release.pythons:
@@ -56,7 +61,9 @@ def select_images(matrix: Matrix, releases: Sequence[Release], *, pythons: Seque
             if not wanted:
                 raise ValueError(f"Runtime {release.version} is built for "
                                  f"{', '.join(p.value for p in release.platforms)} only")
-            for variant in Variant:
+            for variant in release.variants:
+                if variants and variant not in variants:
+                    continue
                 tags = tuple(image_tags(matrix, release, python, variant, nightly))
                 images.append(Image(release, python, variant, wanted, tags))
     return images

@@ -36,7 +36,7 @@ from ..generate.specs import ImageSpec
 from ..generate.tags import TagKind
 from ..images.builder import BuildOptions, build, build_args, git_metadata, python_bases, record_path
 from ..images.engine import Engine
-from ..matrix.model import Matrix, Platform, Variant
+from ..matrix.model import Matrix, Platform
 from . import evidence
 from .plan import (
     Image,
@@ -220,14 +220,14 @@ def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: En
     ids: dict[ImageSpec, str] = {}
     stale = []
     # Bases first: an ONBUILD image is only as current as the base it was built on.
-    for spec in sorted(specs, key=lambda s: s.variant is Variant.ONBUILD):
+    for spec in sorted(specs, key=lambda s: not s.variant.is_base):
         reference = spec.reference(build_options.repository)
         path = record_path(root, reference)
         record = json.loads(path.read_text()) if path.exists() else None
         args = build_args(spec, bases[(spec.release.suite.name, spec.python)], revision, created,
                           build_options.repository, ids.get(spec.base_spec()))
         local_id = engine.image_id(reference)
-        base_fresh = spec.variant is Variant.BASE or spec.base_spec() in ids or spec.base_spec() not in specs
+        base_fresh = spec.variant.is_base or spec.base_spec() in ids or spec.base_spec() not in specs
         if base_fresh and record_proves_reuse(record, local_id, args):
             assert local_id is not None
             ids[spec] = local_id

@@ -45,6 +45,7 @@ class Request:
     pythons: tuple[str, ...] = ()
     default_python: bool = False
     platforms: tuple[Platform, ...] = ()
+    variants: tuple[Variant, ...] = ()
     repository: str = layout.DEFAULT_REPOSITORY
     force: bool = False
     force_eol: bool = False
@@ -81,7 +82,7 @@ def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
     try:
         target = Target.parse(request.registry, request.repository)
         images = select_images(matrix, releases, pythons=request.pythons, default_python=request.default_python,
-                               platforms=request.platforms, nightly=request.nightly)
+                               platforms=request.platforms, variants=request.variants, nightly=request.nightly)
     except ValueError as error:
         raise UsageError(str(error)) from error
     with exclusive(root, target):
@@ -155,6 +156,8 @@ def push(root: Path, matrix: Matrix, engine: Engine, version: str, python: str |
         raise UsageError(str(error)) from error
     if python not in release.pythons or cell_platform not in release.platforms:
         raise UsageError(f"Runtime {release.version} has no cell python {python} {cell_platform.value}")
+    if variant not in release.variants:
+        raise UsageError(f"Runtime {release.version} has no {variant.value} images")
     spec = ImageSpec(release, python, variant, cell_platform)
     found = push_cell(root, spec, engine, Registry(target),
                       PublishOptions(target, BuildOptions(repository=repository)))

@@ -157,6 +157,9 @@ def major_edits(source: str, base: Release, version: Version, airflow: Version, 
         text.append(f"{pad}{key}: {_copied(lines, yamltext.get(line, key))}")
     if packages:
         text += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
+    if base.has_slim:  # the slim-variant change carries to newer lines: so do the slim packages
+        kept = [name for name, _ in base.slim_packages if name in packages]
+        text += [f"{pad}slim_packages:", *(f"{inner}- {spelled.get(name, name)}" for name in kept)]
     environment = yamltext.get(line, "environment")
     if isinstance(environment, yaml.MappingNode) and environment.value:
         text.append(f"{pad}environment:")

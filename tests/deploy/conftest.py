@@ -1,7 +1,8 @@
-"""Fixtures of the deployment tests: one real deployment per (Runtime version, executor).
+"""Fixtures of the deployment tests: one real deployment per (Runtime version, executor, variant).
 
-The fixture project (tests/deploy/project) is built on the version's ONBUILD image, which
-must exist (`python build.py build VERSION --variant onbuild` makes it); then PostgreSQL,
+The fixture project (tests/deploy/project) is built on the version's ONBUILD image (or its slim
+ONBUILD image), which must exist (`python build.py build VERSION --variant onbuild` makes it,
+`--variant slim` the slim one); then PostgreSQL,
 Redis and every Airflow component start as containers, and every test of that case reads
 the same deployment. A deployment that cannot start fails the tests: nothing here skips.
 """
@@ -39,10 +40,11 @@ MONITORING_EVERY_MINUTE = "* * * * *"
 class Case:
     release: Release
     executor: Executor
+    variant: Variant = Variant.ONBUILD  # the ONBUILD image the project is built on: full or slim
 
     @property
     def id(self) -> str:
-        return f"{self.release.version}-{self.executor.value}"
+        return f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "")
 
 
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
@@ -57,6 +59,10 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
     for release in dict.fromkeys(releases):
         wanted = executors or ([Executor.CELERY, Executor.LOCAL] if release == default else [Executor.CELERY])
         found += [Case(release, executor) for executor in wanted]
+        # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
+        # is deployed that way (the Celery provider is not in them).
+        if release.has_slim and Executor.LOCAL in wanted and (release == default or executors):
+            found.append(Case(release, Executor.LOCAL, Variant.SLIM))
     return found
 
 
@@ -103,9 +109,9 @@ def service_images(request: pytest.FixtureRequest, engine: Engine) -> services.S
     return services.ensure_images(engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
 
 
-def override_of(release: Release) -> tuple[str, str]:
+def override_of(release: Release, variant: Variant = Variant.ONBUILD) -> tuple[str, str]:
     """A default variable of the image that the deployment overrides, and the value it sets."""
-    numeric = [(name, value) for name, value in release.environment
+    numeric = [(name, value) for name, value in release.environment_of(variant)
                if name.startswith("AIRFLOW__") and value.isdigit()]
     name, value = numeric[0]
     return name, str(int(value) * 2)
@@ -115,15 +121,15 @@ def override_of(release: Release) -> tuple[str, str]:
 def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     release = case.release
-    onbuild = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native()).reference()
+    onbuild = ImageSpec(release, release.python, case.variant, Platform.native()).reference()
     if engine.image_id(onbuild) is None:
         pytest.fail(f"no image {onbuild}: build it first with `python3 build.py build {release.version} "
-                    f"--variant onbuild`", pytrace=False)
+                    f"--variant {case.variant.value}`", pytrace=False)
     workdir = tmp_path_factory.mktemp(f"deploy-{case.id}")
-    tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}"
+    tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}{case.variant.suffix}"
     secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
     project.build(engine, PROJECT, onbuild, tag, Platform.native().value, secrets, workdir / "build.log")
-    name, value = override_of(release)
+    name, value = override_of(release, case.variant)
     overrides = {name: value, contract.MONITORING_SCHEDULE_VARIABLE: MONITORING_EVERY_MINUTE}
     # Releases from before `monitoring-dag-on` start it paused: the deployment turns it on, as
     # a managed runtime's control plane does; later ones must run it with no help.

@@ -19,7 +19,7 @@ from runtime_builder import contract
 from runtime_builder.contract import Change
 from runtime_builder.in_image import patching
 from runtime_builder.lock.resolver import pins
-from runtime_builder.matrix.model import Platform, Release, Version
+from runtime_builder.matrix.model import Platform, Release, Variant, Version
 
 # The image contract (runtime_builder/contract.py, which the templates render from).
 VENV = contract.VENV
@@ -85,11 +85,13 @@ def config_option(variable: str) -> tuple[str, str] | None:
     return (match.group(1).lower(), match.group(2).lower()) if match else None
 
 
-def expected_for(release: Release, python: str, platform: Platform, lock_text: str) -> Expected:
+def expected_for(release: Release, python: str, platform: Platform, lock_text: str,
+                 variant: Variant = Variant.BASE) -> Expected:
+    """What an image of `variant` must be; `lock_text`: its lock (the slim one for a slim image)."""
     runtime = str(release.version)
     instance = contract.instance_name_variable(release.airflow.major)
     environment = {
-        **dict(release.environment),
+        **dict(release.environment_of(variant)),
         "AIRFLOW_HOME": AIRFLOW_HOME,
         "PIP_CONSTRAINT": CONSTRAINTS,
         instance: contract.instance_name(runtime),
@@ -120,10 +122,11 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
             "io.airflow-runtime.patches": " ".join(backport.name for backport in release.patches),
             "io.airflow-runtime.python-version": python,
             "io.airflow-runtime.debian": release.suite.debian,
+            "org.opencontainers.image.title": contract.image_title(onbuild=not variant.is_base, slim=variant.is_slim),
             **({"org.opencontainers.image.licenses": contract.LICENSE,
                 "org.opencontainers.image.vendor": contract.VENDOR,
                 "org.opencontainers.image.description": contract.description(
-                    release.airflow_build_version, python, release.suite.debian)}
+                    release.airflow_build_version, python, release.suite.debian, slim=variant.is_slim)}
                if release.has_change(Change.OCI_LABELS.value) else {}),
         },
     )

@@ -11,6 +11,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime_builder import contract
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.secrets import host_cacert, host_index_url
 from runtime_builder.in_image.probe import MARKER
@@ -115,7 +117,9 @@ class Docker:
 
         with self._lock:
             self._images.add(tag)
-        log = context.parent / f"{context.name}.build.log"
+        # Under build/, never beside the context: the contexts are committed, rendered files.
+        log = REPO_ROOT / "build" / "logs" / "image-tests" / (re.sub(r"[^A-Za-z0-9.-]+", "_", tag) + ".build.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine.build(context=context, tag=tag, platform=platform.value, build_args=build_args or {},
                               secrets=secrets or {}, log_path=log)
@@ -215,7 +219,7 @@ def default_refs(matrix: Matrix, platforms: list[str]) -> list[str]:
     release = matrix.default_release()
     chosen = [Platform.parse(p) for p in platforms] if platforms else [_native()]
     return [ImageSpec(release, release.python, variant, platform).reference()
-            for platform in chosen for variant in (Variant.BASE, Variant.ONBUILD)]
+            for platform in chosen for variant in release.variants]
 
 
 def resolve(docker: Docker, matrix: Matrix, ref: str) -> Target:
@@ -233,13 +237,23 @@ def resolve(docker: Docker, matrix: Matrix, ref: str) -> Target:
         platform = Platform.parse(inspect.get("Architecture", ""))
     except (LookupError, ValueError) as error:
         raise TargetError(f"{ref}: {error}") from error
-    lock = REPO_ROOT / LockCell(release, python, platform).path
+    variant = variant_of(inspect)
+    lock = REPO_ROOT / LockCell(release, python, platform, variant.is_slim).path
     if not lock.exists():
         raise TargetError(f"{ref}: no lock file {lock.relative_to(REPO_ROOT)} to compare with; "
                           f"run `python3 build.py lock {version} --python {python}`")
-    variant = Variant.ONBUILD if (inspect.get("Config") or {}).get("OnBuild") else Variant.BASE
-    expected = checks.expected_for(release, python, platform, lock.read_text())
+    expected = checks.expected_for(release, python, platform, lock.read_text(), variant)
     return Target(ref, inspect["Id"], variant, platform, expected, inspect)
+
+
+def variant_of(inspect: dict) -> Variant:
+    """ONBUILD or -base from the image's ONBUILD triggers; slim or full from its title label
+    (the templates write contract.image_title: `Airflow Runtime (slim)`, `... (slim, onbuild)`)."""
+    config = inspect.get("Config") or {}
+    onbuild = bool(config.get("OnBuild"))
+    title = (config.get("Labels") or {}).get("org.opencontainers.image.title", "")
+    slim = title == contract.image_title(onbuild=onbuild, slim=True)
+    return (Variant.SLIM if slim else Variant.ONBUILD) if onbuild else (Variant.SLIM_BASE if slim else Variant.BASE)
 
 
 def secret_digests() -> dict[str, tuple[int, str]]:
@@ -333,12 +347,12 @@ def require_native(target: Target, what: str) -> None:
 
 
 def require_onbuild(target: Target) -> None:
-    if target.variant is not Variant.ONBUILD:
+    if target.variant.is_base:
         pytest.skip(f"needs an ONBUILD image; {target.ref} is a -base image")
 
 
 def require_base(target: Target) -> None:
-    if target.variant is not Variant.BASE:
+    if not target.variant.is_base:
         pytest.skip(f"builds FROM a -base image; {target.ref} is an ONBUILD image")
 
 

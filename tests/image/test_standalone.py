@@ -9,7 +9,6 @@ from runtime_builder.generate.specs import ImageSpec, image_name
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
 from runtime_builder.layout import DEFAULT_REPOSITORY
 from runtime_builder.matrix.load import load_matrix
-from runtime_builder.matrix.model import Variant
 
 from .support import REPO_ROOT, Docker, Target, require_base, require_native
 
@@ -21,10 +20,10 @@ def test_base_and_onbuild_folders_build_with_plain_docker_build(target: Target, 
     require_native(target, "building the folders")
     expected = target.expected
     release = load_matrix(REPO_ROOT / "versions.yaml").release(expected.runtime_version)
-    base_spec = ImageSpec(release, expected.python, Variant.BASE, target.platform)
-    onbuild_spec = ImageSpec(release, expected.python, Variant.ONBUILD, target.platform)
-    base_tag = f"{DEFAULT_REPOSITORY}:{image_name(release, expected.python, Variant.BASE)}"
-    onbuild_tag = f"{DEFAULT_REPOSITORY}:{image_name(release, expected.python, Variant.ONBUILD)}"
+    base_spec = ImageSpec(release, expected.python, target.variant, target.platform)  # base or slim-base
+    onbuild_spec = ImageSpec(release, expected.python, target.variant.onbuild, target.platform)
+    base_tag = f"{DEFAULT_REPOSITORY}:{image_name(release, expected.python, base_spec.variant)}"
+    onbuild_tag = f"{DEFAULT_REPOSITORY}:{image_name(release, expected.python, onbuild_spec.variant)}"
     for header, tag in ((REPO_ROOT / base_spec.context / "Dockerfile", base_tag),
                         (REPO_ROOT / onbuild_spec.context / "Dockerfile", onbuild_tag)):
         assert f"docker build -t {tag} ." in header.read_text(), f"{header}: its header does not say how to build it"

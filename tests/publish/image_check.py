@@ -5,6 +5,8 @@ whole suite takes many minutes per arm64 image under emulation; `PUBLISH_E2E_TES
 pytest `-k` expression, or `all` for the whole suite. `PUBLISH_E2E_FAIL_PLATFORM=linux/arm64`
 makes the step fail for images of that platform (read from the image itself), the way a
 failing test does: this is how the test shows that a failure leaves every tag in place.
+`--labels-only` checks only what the image's labels say it is (the release, Python and kind the
+publish is about), for images the image tests have already tested in the same run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ QUICK = "test_airflow_version or test_python_version_and_machine or test_labels"
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--image", required=True)
-    ref = parser.parse_args().image
+    parser.add_argument("--labels-only", action="store_true")
+    args = parser.parse_args()
+    ref = args.image
     sys.path.insert(0, str(ROOT))
     from runtime_builder.images.engine import Engine
 
@@ -33,11 +37,39 @@ def main() -> int:
     if os.environ.get("PUBLISH_E2E_FAIL_PLATFORM") == platform:
         print(f"FAILED (injected by PUBLISH_E2E_FAIL_PLATFORM): image tests of {ref} ({platform})", file=sys.stderr)
         return 1
+    if args.labels_only:
+        return labels_only(client, ref)
     selection = os.environ.get("PUBLISH_E2E_TESTS", QUICK)
     argv = [sys.executable, "build.py", "test", "--image", ref, "--", "-q"]
     if selection != "all":
         argv += ["-k", selection]
     return subprocess.run(argv, cwd=ROOT, check=False).returncode
+
+
+def labels_only(client: str, ref: str) -> int:
+    """0 when the image's labels name a release of versions.yaml, one of its Pythons, and a kind
+    of image it has (told apart by the title label, as the image tests tell them apart)."""
+    import json
+
+    from runtime_builder import contract
+    from runtime_builder.matrix.load import load_matrix
+
+    inspect = json.loads(subprocess.run([client, "image", "inspect", ref], capture_output=True, text=True,
+                                        check=True).stdout)[0]
+    config = inspect.get("Config") or {}
+    labels = config.get("Labels") or {}
+    release = load_matrix(ROOT / "versions.yaml").release(labels.get("io.airflow-runtime.version", ""))
+    onbuild = bool(config.get("OnBuild"))
+    titles = {contract.image_title(onbuild=not v.is_base, slim=v.is_slim) for v in release.variants
+              if v.is_base != onbuild}
+    problems = []
+    if labels.get("io.airflow-runtime.python-version") not in release.pythons:
+        problems.append(f"python-version label {labels.get('io.airflow-runtime.python-version')!r}")
+    if labels.get("org.opencontainers.image.title") not in titles:
+        problems.append(f"title {labels.get('org.opencontainers.image.title')!r}, expected one of {sorted(titles)}")
+    for problem in problems:
+        print(f"{ref}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ VERSION = str(load_matrix(ROOT / "versions.yaml").default_release().version)
 LOCAL_REPOSITORY = "airflow-runtime-e2e"
 REPOSITORY = "airflow-runtime"
 HOOK = Path(__file__).resolve().parent / "image_check.py"
+# The full images: the slim ones follow the same publish code and tag rules (test_publish_slim.py
+# publishes them on their own), and four more images would double this test's minutes.
+VARIANTS = ("base", "onbuild")
+VARIANT_ARGS = tuple(arg for variant in VARIANTS for arg in ("--variant", variant))
 PLATFORMS = {("linux", "amd64"), ("linux", "arm64")}
 TIMES: dict[str, float] = {}
 
@@ -49,7 +53,7 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def publish(registry: str, name: str, *extra: str, fail: str | None = None) -> subprocess.CompletedProcess[str]:
     started = time.monotonic()
-    result = run("publish", VERSION, "--default-python", "--registry", f"{registry}/{REPOSITORY}",
+    result = run("publish", VERSION, "--default-python", *VARIANT_ARGS, "--registry", f"{registry}/{REPOSITORY}",
                  "--test-command", f"{sys.executable} {HOOK} --image {{image}}", *extra,
                  env={"PUBLISH_E2E_FAIL_PLATFORM": fail} if fail else None)
     TIMES[name] = time.monotonic() - started
@@ -60,10 +64,13 @@ def expected_tags() -> dict[str, str]:
     """tag -> variant, from `build.py tags` (the only place tags are computed)."""
     matrix = load_matrix(ROOT / "versions.yaml")
     python = matrix.release(VERSION).python
-    out = run("tags", VERSION, "--python", python)
-    assert out.returncode == 0
-    rows = [line.split("\t") for line in out.stdout.splitlines()]
-    return {ref.rsplit(":", 1)[1]: variant for ref, _kind, _python, variant in rows}
+    found = {}
+    for variant in VARIANTS:
+        out = run("tags", VERSION, "--python", python, "--variant", variant)
+        assert out.returncode == 0
+        rows = [line.split("\t") for line in out.stdout.splitlines()]
+        found |= {ref.rsplit(":", 1)[1]: kind for ref, _kind, _python, kind in rows}
+    return found
 
 
 def seed_previous_release(registry: Registry, engine: Engine, tmp_path: Path, floating: list[str]) -> str:

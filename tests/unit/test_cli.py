@@ -158,7 +158,7 @@ def test_test_without_filters_selects_what_build_builds_and_refuses_missing_imag
     monkeypatch.setattr(host, "ensure_engine", lambda: None)
     monkeypatch.setattr(Engine, "detect", classmethod(lambda cls: _NoImages()))
     wanted = [spec.reference() for spec in builder.select(load_matrix(REPO_ROOT / "versions.yaml"))]
-    assert len(wanted) == 2 and all("-python-" in ref for ref in wanted)  # base and ONBUILD, default Python
+    assert len(wanted) == 4 and all("-python-" in ref for ref in wanted)  # every variant (slim too), default Python
     result = cli("--root", REPO_ROOT, "test")
     assert result.code == 2
     first, second = result.err.splitlines()[:2]

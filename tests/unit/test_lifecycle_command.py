@@ -246,7 +246,7 @@ def test_committed_yanked_releases_get_only_immutable_tags(committed_matrix):
     assert "14.0.1" in [str(r.version) for r in yanked]
     for release in yanked:
         for python in release.pythons:
-            for variant in Variant:
+            for variant in release.variants:
                 tags = image_tags(committed_matrix, release, python, variant)
                 assert tags, (release.version, python, variant)
                 assert {t.kind for t in tags} == {TagKind.IMMUTABLE}, (release.version, python, variant)

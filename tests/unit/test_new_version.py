@@ -19,7 +19,7 @@ from packaging.version import Version as Pep440
 from runtime_builder.contract import Change
 from runtime_builder.generate import render
 from runtime_builder.lock import pkgindex
-from runtime_builder.lock.locks import LockError, stale_locks, verify
+from runtime_builder.lock.locks import LockError, slim_problems, stale_locks, verify
 from runtime_builder.lock.locks import cells as lock_cells
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Release, Version
@@ -309,6 +309,7 @@ def test_a_major_adds_a_line_after_the_last_one(root, before):
         f"    architectures: [{', '.join(source['architectures'])}]",
         "    packages:",
         *(f'      {name}: "{pin}"' for name, pin in base.packages),
+        *(["    slim_packages:", *(f"      - {name}" for name, _ in base.slim_packages)] if base.has_slim else []),
         "    releases:",
         f"      - version: {version}",
         f"        airflow: {airflow}",
@@ -584,13 +585,17 @@ def test_a_cut_with_real_locks_locks_every_cell_of_the_new_version(cli, root, be
     new = next(r for r in after.releases if r not in before.releases)
     written = lock_cells(after, (str(new.version),))
     assert len(written) == len(new.pythons) * len(new.platforms)
-    # Beside the cells: pytest for projects' tests per Python, the in-house pins and digests.
-    extra = len(new.pythons) * new.has_change(Change.PROJECT_TESTS.value) + 2 * bool(new.in_house)
+    # Beside the cells: their slim locks, pytest for projects' tests per Python, the in-house
+    # pins and digests.
+    extra = (len(written) * new.has_slim + len(new.pythons) * new.has_change(Change.PROJECT_TESTS.value)
+             + 2 * bool(new.in_house))
     assert f"wrote versions.yaml, {len(written) + extra} lock files" in result.out
     for cell in written:
         text = (root / cell.path).read_text()
         assert verify(cell, text) == [], cell.path  # Airflow and every pin at the versions.yaml versions
         assert "--hash=sha256:" in text and f"Runtime {new.version}" in text.splitlines()[0]
+        if new.has_slim:  # the slim lock: a subset of the cell's, at its versions
+            assert slim_problems(cell, (root / cell.slim_cell().path).read_text(), text) == [], cell.path
     assert [p for p in stale_locks(after, root) if f"/{new.version}/" in p] == []
     for check in (("validate",), ("render", "--check"), ("feed", "--check")):
         assert cli("--root", root, *check).code == 0

@@ -110,12 +110,38 @@ def test_a_tag_wanted_by_two_images_is_an_error(images: list[Image]) -> None:
         plan_tags([(images[0], images[0].tags[0], NEW), (images[1], images[0].tags[0], OTHER)], {})
 
 
-def test_default_python_publish_is_both_variants_on_both_platforms(matrix: Matrix, images: list[Image]) -> None:
+def test_default_python_publish_is_every_variant_on_both_platforms(matrix: Matrix, images: list[Image]) -> None:
     release = matrix.default_release()
-    assert [(i.variant, i.python) for i in images] == [(Variant.BASE, release.python),
-                                                        (Variant.ONBUILD, release.python)]
+    assert [(i.variant, i.python) for i in images] == [(variant, release.python) for variant in release.variants]
     assert all(i.platforms == (Platform.AMD64, Platform.ARM64) for i in images)
     assert {t.name for t in images[1].tags} >= {str(release.version), "latest"}
+
+
+def test_slim_images_are_published_under_the_same_tag_rules(committed_matrix: Matrix) -> None:
+    """The default release has slim images: their tags are the full ones' with -slim after the
+    Python part, the floating ones by the same rules, each in its own manifest list."""
+    release = committed_matrix.default_release()
+    assert release.has_slim
+    images = {i.variant: i for i in select_images(committed_matrix, [release], default_python=True)}
+    assert set(images) == set(Variant)
+    for full, slim in ((Variant.BASE, Variant.SLIM_BASE), (Variant.ONBUILD, Variant.SLIM)):
+        expected = [t.name.replace(full.suffix, "", 1) + slim.suffix if full.suffix else t.name + slim.suffix
+                    for t in images[full].tags]
+        assert [t.name for t in images[slim].tags] == expected
+        assert [t.kind for t in images[slim].tags] == [t.kind for t in images[full].tags]
+        assert images[slim].platforms == images[full].platforms
+    only = select_images(committed_matrix, [release], default_python=True, variants=[Variant.SLIM])
+    assert [i.variant for i in only] == [Variant.SLIM]
+    assert "latest-slim" in {t.name for t in only[0].tags}
+
+
+def test_a_release_without_slim_images_publishes_none(committed_matrix: Matrix) -> None:
+    older = committed_matrix.release("14.0.4")
+    assert not older.has_slim
+    assert [i.variant for i in select_images(committed_matrix, [older], default_python=True)] == \
+        [Variant.BASE, Variant.ONBUILD]
+    with pytest.raises(ValueError, match=r"Runtime 14\.0\.4 has no slim images; it has: base, onbuild"):
+        select_images(committed_matrix, [older], default_python=True, variants=[Variant.SLIM])
 
 
 def test_nightly_publish_has_only_dated_nightly_tags(with_nightly: Matrix) -> None:
@@ -155,7 +181,7 @@ def test_unsupported_python_or_platform_is_refused(matrix: Matrix) -> None:
 def test_staging_tags_are_valid_internal_and_never_public(matrix: Matrix) -> None:
     public = {t.name for _, _, _, tags in tag_table(matrix) for t in tags}
     release = matrix.default_release()
-    for variant in Variant:
+    for variant in release.variants:
         for platform in release.platforms:
             tag = staging_tag(ImageSpec(release, release.python, variant, platform), "sha256:" + "ab" * 32)
             assert tag.startswith(STAGING_PREFIX) and DOCKER_TAG.match(tag) and tag not in public

@@ -158,7 +158,7 @@ def _assert_tags_unique(matrix, nightly=None):
     owners: dict[str, list[str]] = {}
     for each in matrix.releases:
         for python in each.pythons:
-            for variant in Variant:
+            for variant in each.variants:
                 for tag in image_tags(matrix, each, python, variant, nightly):
                     owners.setdefault(tag.name, []).append(f"{each.version} python {python} {variant.value}")
     claimed_twice = {name: images for name, images in owners.items() if len(images) > 1}
@@ -183,13 +183,13 @@ def test_committed_matrix_every_published_image_has_its_full_python_tag(committe
         kinds = {t.kind for t in tags}
         if kinds == {TagKind.NIGHTLY}:
             continue
-        suffix = "-base" if variant is BASE else ""
-        assert f"{version}-python-{python}{suffix}" in [t.name for t in tags]
+        assert f"{version}-python-{python}{variant.suffix}" in [t.name for t in tags]
 
 
 def test_committed_matrix_latest_is_on_the_newest_stable_release_only(committed_matrix):
     owners = {(version, variant) for version, _, variant, tags in tag_table(committed_matrix)
-              if "latest" in [t.name for t in tags] or "latest-base" in [t.name for t in tags]}
+              if f"latest{variant.suffix}" in [t.name for t in tags]}
     stable = [r for r in committed_matrix.releases if r.channel is Channel.STABLE and not r.is_yanked]
-    expected = {(str(max(stable, key=lambda r: r.version).version), v) for v in Variant} if stable else set()
+    newest = max(stable, key=lambda r: r.version)
+    expected = {(str(newest.version), v) for v in newest.variants} if stable else set()
     assert owners == expected
