@@ -1,0 +1,114 @@
+"""Patch-upgrade pull benchmark: prints figures, asserts nothing.
+Run: `.venv/bin/python bench/upgrade_pull_bench.py [14.0.2-to-14.0.4 ...] [--platform linux/amd64]`.
+
+For consecutive releases of a line (default: every released pair of the default release's line
+whose images build here), the compressed bytes a host that has release N's `-base` image must
+fetch to run release N+1's: each image is built, pushed to a throwaway repository of the local
+registry, and its manifest read back; the bytes are those of N+1's layers whose digests N's
+manifest does not list (what a registry client skips). Targets (issue 17): at most 30% of the
+image's compressed size when Airflow's version is unchanged, at most 15% when only a provider
+moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runtime_builder.generate.specs import ImageSpec  # noqa: E402
+from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
+from runtime_builder.images.engine import Engine  # noqa: E402
+from runtime_builder.images.host import ensure_host, ensure_registry  # noqa: E402
+from runtime_builder.images.secrets import for_build  # noqa: E402
+from runtime_builder.matrix.load import load_matrix  # noqa: E402
+from runtime_builder.matrix.model import Channel, Matrix, Platform, Release, Variant  # noqa: E402
+from runtime_builder.publish.registry import Registry, Target  # noqa: E402
+
+BENCH_REPOSITORY = "airflow-runtime-bench"
+
+
+def pairs_of(matrix: Matrix, asked: list[str]) -> list[tuple[Release, Release]]:
+    if asked:
+        found = []
+        for text in asked:
+            source, _, target = text.partition("-to-")
+            found.append((matrix.release(source), matrix.release(target)))
+        return found
+    line = [r for r in matrix.line(matrix.default_release().line)
+            if r.channel is not Channel.NIGHTLY and not r.is_yanked]
+    return list(pairwise(line))
+
+
+def layers(engine: Engine, registry: Registry, matrix: Matrix, release: Release, platform: Platform,
+           options: BuildOptions) -> dict[str, int]:
+    """Build `release`'s default-Python -base image, push it to the bench repository; its layers."""
+    spec = ImageSpec(release, release.python, Variant.BASE, platform)
+    build(matrix, ROOT, [spec], engine, options)
+    tag = f"{spec.label}-{platform.arch}"
+    remote = registry.target.ref(tag)
+    engine.tag(spec.reference(options.repository), remote)
+    try:
+        engine.push(remote)
+    finally:
+        engine.remove_image(remote)
+    manifest = registry.manifest(tag)
+    assert manifest is not None, f"{remote} was pushed but the registry does not have it"
+    return {layer["digest"]: int(layer["size"]) for layer in manifest.json()["layers"]}
+
+
+def kind(source: Release, target: Release) -> str:
+    if source.airflow != target.airflow:
+        return "Airflow moved"
+    moved = [name for name, version in target.packages if source.package_version(name) != version]
+    return f"providers moved ({len(moved)})" if moved else "unpinned moved"
+
+
+def goal(source: Release, target: Release, what: str) -> str:
+    """Issue 17's targets are for patch upgrades with Airflow unchanged."""
+    if source.version.minor_line != target.version.minor_line:
+        return "- (a minor)"
+    if what == "Airflow moved":
+        return "-"
+    return "<= 15%" if what.startswith("providers") else "<= 30%"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", nargs="*", help="A-to-B, e.g. 14.0.2-to-14.0.4 (default: the default line)")
+    parser.add_argument("--platform", default="linux/amd64")
+    args = parser.parse_args()
+    platform = Platform.parse(args.platform)
+    ensure_host(arm64=platform is Platform.ARM64)
+    registry = Registry(Target.parse(f"{ensure_registry()}/{BENCH_REPOSITORY}", BENCH_REPOSITORY))
+    engine = Engine.detect()
+    matrix = load_matrix(ROOT / "versions.yaml")
+    rows = []
+    with for_build(ROOT / "build" / "secrets") as secrets:
+        options = BuildOptions(secrets=secrets)
+        cache: dict[Release, dict[str, int]] = {}
+        for source, target in pairs_of(matrix, args.pairs):
+            for release in (source, target):
+                if release not in cache:
+                    cache[release] = layers(engine, registry, matrix, release, platform, options)
+            old, new = cache[source], cache[target]
+            fetched = sum(size for digest, size in new.items() if digest not in old)
+            rows.append((source, target, kind(source, target), sum(new.values()), fetched, len(new),
+                         sum(1 for digest in new if digest not in old)))
+    print(f"\n-base images, default Python, {platform.value}: bytes a host with the first image fetches "
+          "for the second\n")
+    print(f"{'upgrade':<20} {'what moved':<20} {'image (compressed)':>18} {'fetched':>9} {'share':>6} "
+          f"{'layers new':>10}  target")
+    for source, target, what, total, fetched, count, new_layers in rows:
+        print(f"{f'{source.version} -> {target.version}':<20} {what:<20} {total / 1e6:15.0f} MB "
+              f"{fetched / 1e6:6.0f} MB {fetched / total:6.0%} {new_layers:>4} of {count:<4}  "
+              f"{goal(source, target, what)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
