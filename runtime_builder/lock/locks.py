@@ -114,7 +114,7 @@ def slim_lock_text(cell: LockCell, full: str) -> str:
     at the same versions and hashes (a patch release moves both alike)."""
     release = cell.release
     slim = cell.slim_cell()
-    constraints = slim.constraints() + "".join(f"{name}=={version}\n" for name, version in sorted(pins(full).items()))
+    constraints = slim.constraints() + _exactly(full)
     try:
         body = resolve(slim.requirements(), cell.python, cell.platform, exclude_newer(release.released),
                        constraints=constraints)
@@ -140,6 +140,11 @@ def slim_problems(cell: LockCell, slim_text: str | None, full_text: str | None) 
     return problems
 
 
+def _exactly(lock: str) -> str:
+    """Constraints that hold every package at the version `lock` pins (a resolution within it)."""
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins(lock).items()))
+
+
 def build_tools_text(matrix: Matrix) -> str:
     """uv (and flit_core, for in-house packages), hash-pinned, for the builder stage (the same
     file in every build context)."""
@@ -157,10 +162,9 @@ def test_tools_text(matrix: Matrix, cell: LockCell, lock: str) -> str:
     """pytest for a project's tests on this release and Python, hash-locked, with every package it
     shares with the image at the image's own version (the lock's pins are its constraints), so
     installing it beside the venv while the tests run changes nothing the project's code sees."""
-    constraints = "".join(f"{name}=={version}\n" for name, version in sorted(pins(lock).items()))
     try:
         body = resolve(f"pytest=={matrix.pytest_version}\n", cell.python, cell.platform,
-                       exclude_newer(cell.release.released), constraints=constraints)
+                       exclude_newer(cell.release.released), constraints=_exactly(lock))
     except ResolutionError as error:
         raise LockError(f"cannot lock pytest {matrix.pytest_version} for Runtime {cell.release.version}, Python "
                         f"{cell.python}:\n{error}") from error
@@ -196,22 +200,7 @@ def stale_locks(matrix: Matrix, root: Path, selected: list[LockCell] | None = No
     """Every lock file of `selected` (default: every cell) that is missing or disagrees with
     versions.yaml and inhouse/: the one staleness check, for `lock --stale`, `build` and `publish`."""
     selected = cells(matrix) if selected is None else selected
-    problems = []
-    for cell in selected:
-        path = root / cell.path
-        if not path.exists():
-            problems.append(f"{cell.path}: missing; run `python build.py lock {cell.release.version}`")
-        else:
-            problems += verify(cell, path.read_text())
-    for cell in selected:
-        if cell.release.has_slim:
-            problems += slim_problems(cell, _read(root / cell.slim_cell().path), _read(root / cell.path))
-    for cell in selected:
-        if needs_test_tools(cell):
-            path = layout.test_tools_file(str(cell.release.version), cell.python)
-            if not (root / path).exists() or f"pytest=={matrix.pytest_version} " not in (root / path).read_text():
-                problems.append(f"{path}: missing or not pytest {matrix.pytest_version}; run "
-                                f"`python build.py lock {cell.release.version}`")
+    problems = [problem for cell in selected for problem in _cell_problems(matrix, root, cell)]
     if selected and not (root / layout.build_tools_file()).exists():
         problems.append(f"{layout.build_tools_file()}: missing; run `python build.py lock`")
     for release in _releases(selected):
@@ -229,6 +218,22 @@ def refuse_stale(matrix: Matrix, root: Path, contexts: Iterable[tuple[Release, s
         raise StaleLocks("the lock files of what would be built are out of date:\n"
                         + "\n".join(f"  {problem}" for problem in stale)
                         + f"\nrun `python build.py lock {versions}`, then `python build.py render`, and commit both")
+
+
+def _cell_problems(matrix: Matrix, root: Path, cell: LockCell) -> list[str]:
+    """Why the lock files of one cell are stale: its lock, its slim lock, its test-tools lock."""
+    full = _read(root / cell.path)
+    problems = [f"{cell.path}: missing; run `python build.py lock {cell.release.version}`"] if full is None \
+        else verify(cell, full)
+    if cell.release.has_slim:
+        problems += slim_problems(cell, _read(root / cell.slim_cell().path), full)
+    if needs_test_tools(cell):
+        path = layout.test_tools_file(str(cell.release.version), cell.python)
+        tools = _read(root / path)
+        if tools is None or f"pytest=={matrix.pytest_version} " not in tools:
+            problems.append(f"{path}: missing or not pytest {matrix.pytest_version}; run "
+                            f"`python build.py lock {cell.release.version}`")
+    return problems
 
 
 def _read(path: Path) -> str | None:
@@ -285,12 +290,7 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
     """
     if only_stale:
         drifted = {release for release in _releases(selected) if _in_house_drift(release, root)}
-        selected = [c for c in selected if not (root / c.path).exists() or verify(c, (root / c.path).read_text())
-                    or c.release in drifted
-                    or (c.release.has_slim and slim_problems(c, _read(root / c.slim_cell().path),
-                                                             _read(root / c.path)))
-                    or (needs_test_tools(c) and not (root / layout.test_tools_file(str(c.release.version),
-                                                                                  c.python)).exists())]
+        selected = [c for c in selected if c.release in drifted or _cell_problems(matrix, root, c)]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         texts = list(pool.map(lock_text, selected, preferred))
