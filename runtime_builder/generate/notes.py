@@ -123,8 +123,9 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
         "image_changes": [c for c in release.changes if since is None or not since.has_change(c.name)],
         "constraints": list(release.constraints),
         "slim": {"packages": list(release.slim_packages),
-                 "left_out": [name for name, _ in release.environment
-                              if name not in dict(release.environment_of(Variant.SLIM))]} if release.has_slim else None,
+                 "left_out": [name for name, _ in sorted(set(release.environment)
+                                                         - set(release.environment_of(Variant.SLIM)))]}
+        if release.has_slim else None,
     }
 
 

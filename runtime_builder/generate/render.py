@@ -171,14 +171,12 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
 
     for release in matrix.releases:
         for python in release.pythons:
-            for variant in release.variants:
-                context = {"image": template_image(matrix, release, python, variant)}
-                for template in _templates_in(templates, variant.templates):
-                    name = PurePosixPath(template).name.removesuffix(".j2")
-                    emit(_context(release, python, variant) / name, template, context)
             test_tools = layout.test_tools_file(str(release.version), python)
             for variant in release.variants:
                 folder = _context(release, python, variant)
+                context = {"image": template_image(matrix, release, python, variant)}
+                for template in _templates_in(templates, variant.templates):
+                    emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
                 if variant.is_base:
                     files.update(copy_locks(release, python, folder, locks, slim=variant.is_slim))
                     files.update(render_patches(release, folder))

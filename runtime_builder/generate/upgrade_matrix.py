@@ -18,13 +18,13 @@ not run: a cell of the table is only ever a run's outcome.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BuilderError
 from ..matrix.model import Channel, Matrix, Release
+from . import recorded
 
 UPGRADE = "upgrade"
 ROLLBACK = "rollback"
@@ -122,14 +122,7 @@ class Result:
 def load(path: Path) -> list[Result]:
     """The results recorded in `path` (the repository's: `root / layout.UPGRADE_RESULTS`); a file
     that is not what `record` writes is refused, naming it."""
-    if not path.exists():
-        return []
-    names = {f.name for f in fields(Result)}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        results = [Result(**{k: v for k, v in entry.items() if k in names}) for entry in document["results"]]
-    except (ValueError, KeyError, TypeError) as error:
-        raise BuilderError(f"{path}: not an upgrade results file ({error})") from error
+    results = recorded.read(path, "results", Result, "an upgrade results file")
     for result in results:
         if result.status not in STATUSES or result.kind not in (UPGRADE, ROLLBACK):
             raise BuilderError(f"{path}: {result.source} → {result.target}: status "
@@ -139,15 +132,7 @@ def load(path: Path) -> list[Result]:
 
 def record(path: Path, results: Iterable[Result]) -> Path:
     """Merge `results` into the results file `path`, one entry per (source, target, kind), the newest wins."""
-    entries = {(r.source, r.target, r.kind): r for r in load(path)}
-    for result in results:
-        entries[(result.source, result.target, result.kind)] = result
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"schema": 1, "results": [asdict(entries[key]) for key in sorted(entries)]}
-    scratch = path.with_suffix(".json.tmp")
-    scratch.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    scratch.replace(path)
-    return path
+    return recorded.merge(path, "results", load(path), results, lambda r: (r.source, r.target, r.kind))
 
 
 def result_of(pair: Pair, results: Sequence[Result]) -> Result | None:

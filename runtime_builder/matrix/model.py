@@ -94,6 +94,11 @@ class Variant(Enum):
         return Variant.SLIM if self.is_slim else Variant.ONBUILD
 
     @property
+    def full(self) -> Variant:
+        """The full variant of the same form (itself for a full variant)."""
+        return Variant.BASE if self.is_base else Variant.ONBUILD
+
+    @property
     def templates(self) -> str:
         """The folder of templates/ its build context renders from: the slim forms share them."""
         return "base" if self.is_base else "onbuild"
