@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runtime_builder import render  # noqa: E402
+from measure import mb, size  # noqa: E402
+
+from runtime_builder.generate import render  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
@@ -82,20 +84,10 @@ def bump_one_pin(root: Path, version: str) -> str:
     return f"{name} {pinned} -> {new}"
 
 
-def size(engine: Engine, ref: str) -> int:
-    out = subprocess.run([engine.client, "image", "inspect", "--format", "{{.Size}}", ref],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out)
-
-
 def venv_size(engine: Engine, ref: str, platform: str) -> int:
     out = subprocess.run([engine.client, "run", "--rm", "--platform", platform, "--entrypoint", "du", ref,
                           "-sb", "/opt/runtime/venv"], capture_output=True, text=True, check=True).stdout
     return int(out.split()[0])
-
-
-def mb(n: float) -> str:
-    return f"{n / 1e6:.0f} MB"
 
 
 def main() -> int:

@@ -28,25 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import bench_registry, mb, pushed_layers, size  # noqa: E402
+
 from runtime_builder import layout  # noqa: E402
 from runtime_builder.generate import image_sizes  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host, ensure_registry  # noqa: E402
+from runtime_builder.images.host import ensure_host  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Matrix, Platform, Variant  # noqa: E402
-from runtime_builder.publish.registry import Registry, Target  # noqa: E402
-
-BENCH_REPOSITORY = "airflow-runtime-bench"
-
-
-def size(engine: Engine, ref: str) -> int:
-    out = subprocess.run([engine.client, "image", "inspect", "--format", "{{.Size}}", ref],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out)
 
 
 def cold_build(matrix: Matrix, spec: ImageSpec, engine: Engine, options: BuildOptions, prune: bool) -> float:
@@ -57,23 +50,6 @@ def cold_build(matrix: Matrix, spec: ImageSpec, engine: Engine, options: BuildOp
     return time.monotonic() - started
 
 
-def pushed_layers(engine: Engine, registry: Registry, ref: str, tag: str) -> dict[str, int]:
-    """Push `ref` to the bench repository under `tag`; its layers' digests and compressed sizes."""
-    remote = registry.target.ref(tag)
-    engine.tag(ref, remote)
-    try:
-        engine.push(remote)
-    finally:
-        engine.remove_image(remote)
-    manifest = registry.manifest(tag)
-    assert manifest is not None, f"{remote} was pushed but the registry does not have it"
-    return {layer["digest"]: int(layer["size"]) for layer in manifest.json()["layers"]}
-
-
-def mb(n: float) -> str:
-    return f"{n / 1e6:.0f} MB"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", help="default: linux/amd64 and linux/arm64")
@@ -81,7 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
     ensure_host(arm64=Platform.ARM64 in platforms)
-    registry = Registry(Target.parse(f"{ensure_registry()}/{BENCH_REPOSITORY}", BENCH_REPOSITORY))
+    registry = bench_registry()
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.default_release()

@@ -20,16 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import bench_registry, pushed_layers  # noqa: E402
+
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host, ensure_registry  # noqa: E402
+from runtime_builder.images.host import ensure_host  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Channel, Matrix, Platform, Release, Variant  # noqa: E402
-from runtime_builder.publish.registry import Registry, Target  # noqa: E402
-
-BENCH_REPOSITORY = "airflow-runtime-bench"
+from runtime_builder.publish.registry import Registry  # noqa: E402
 
 
 def pairs_of(matrix: Matrix, asked: list[str]) -> list[tuple[Release, Release]]:
@@ -49,16 +49,7 @@ def layers(engine: Engine, registry: Registry, matrix: Matrix, release: Release,
     """Build `release`'s default-Python -base image, push it to the bench repository; its layers."""
     spec = ImageSpec(release, release.python, Variant.BASE, platform)
     build(matrix, ROOT, [spec], engine, options)
-    tag = f"{spec.label}-{platform.arch}"
-    remote = registry.target.ref(tag)
-    engine.tag(spec.reference(options.repository), remote)
-    try:
-        engine.push(remote)
-    finally:
-        engine.remove_image(remote)
-    manifest = registry.manifest(tag)
-    assert manifest is not None, f"{remote} was pushed but the registry does not have it"
-    return {layer["digest"]: int(layer["size"]) for layer in manifest.json()["layers"]}
+    return pushed_layers(engine, registry, spec.reference(options.repository), f"{spec.label}-{platform.arch}")
 
 
 def kind(source: Release, target: Release) -> str:
@@ -84,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     platform = Platform.parse(args.platform)
     ensure_host(arm64=platform is Platform.ARM64)
-    registry = Registry(Target.parse(f"{ensure_registry()}/{BENCH_REPOSITORY}", BENCH_REPOSITORY))
+    registry = bench_registry()
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")
     rows = []
