@@ -69,9 +69,8 @@ def image_tags(matrix: Matrix, release: Release, python: str, variant: Variant,
     if python not in release.pythons:
         raise ValueError(f"Runtime {release.version} does not support Python {python}; "
                          f"supported: {', '.join(release.pythons)}")
-    if variant not in release.variants:
-        raise ValueError(f"Runtime {release.version} has no {variant.value} images; "
-                         f"it has: {', '.join(v.value for v in release.variants)}")
+    if why := release.lacking([variant]):
+        raise ValueError(why)
     version = release.version
     if nightly is not None or release.channel is Channel.NIGHTLY:
         stamp = (nightly or release.released).strftime("%Y%m%d")

@@ -78,10 +78,8 @@ def select(matrix: Matrix, versions: Sequence[str] = (), variants: Sequence[Vari
             for platform in platforms or [Platform.native()]:
                 if platform not in release.platforms:
                     raise UsageError(f"Runtime {release.version} is not built for {platform.value}")
-                missing = [v.value for v in variants if v not in release.variants]
-                if missing:
-                    raise UsageError(f"Runtime {release.version} has no {', '.join(missing)} images; it has: "
-                                     f"{', '.join(v.value for v in release.variants)}")
+                if why := release.lacking(variants):
+                    raise UsageError(why)
                 specs += [ImageSpec(release, python, variant, platform) for variant in variants or release.variants]
     return specs
 

@@ -7,6 +7,7 @@ Everything here is immutable data; the functions that walk it live in their own 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -260,6 +261,14 @@ class Release:
         """The kinds of image this release has: base and ONBUILD, and their slim forms from the
         release that made the slim-variant change on."""
         return tuple(Variant) if self.has_slim else (Variant.BASE, Variant.ONBUILD)
+
+    def lacking(self, variants: Iterable[Variant]) -> str | None:
+        """Why this release has no images of some of `variants` (None when it has them all)."""
+        missing = [variant.value for variant in variants if variant not in self.variants]
+        if not missing:
+            return None
+        return (f"Runtime {self.version} has no {', '.join(missing)} images; it has: "
+                f"{', '.join(variant.value for variant in self.variants)}")
 
     def pins(self, variant: Variant) -> tuple[tuple[str, str], ...]:
         """The pinned packages (besides Airflow) an image of `variant` installs."""

@@ -48,10 +48,8 @@ def select_images(matrix: Matrix, releases: Sequence[Release], *, pythons: Seque
     ones where a release has them), all platforms."""
     images = []
     for release in releases:
-        missing = [v.value for v in variants if v not in release.variants]
-        if missing:
-            raise ValueError(f"Runtime {release.version} has no {', '.join(missing)} images; it has: "
-                             f"{', '.join(v.value for v in release.variants)}")
+        if why := release.lacking(variants):
+            raise ValueError(why)
         chosen = [release.python] if default_python else list(pythons or release.pythons)
         for python in chosen:
             if python not in release.pythons:

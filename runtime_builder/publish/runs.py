@@ -156,8 +156,8 @@ def push(root: Path, matrix: Matrix, engine: Engine, version: str, python: str |
         raise UsageError(str(error)) from error
     if python not in release.pythons or cell_platform not in release.platforms:
         raise UsageError(f"Runtime {release.version} has no cell python {python} {cell_platform.value}")
-    if variant not in release.variants:
-        raise UsageError(f"Runtime {release.version} has no {variant.value} images")
+    if why := release.lacking([variant]):
+        raise UsageError(why)
     spec = ImageSpec(release, python, variant, cell_platform)
     found = push_cell(root, spec, engine, Registry(target),
                       PublishOptions(target, BuildOptions(repository=repository)))

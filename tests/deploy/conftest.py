@@ -61,7 +61,7 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
         found += [Case(release, executor) for executor in wanted]
         # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
         # is deployed that way (the Celery provider is not in them).
-        if release.has_slim and Executor.LOCAL in wanted and (release == default or executors):
+        if release.has_slim and Executor.LOCAL in wanted:
             found.append(Case(release, Executor.LOCAL, Variant.SLIM))
     return found
 
