@@ -264,6 +264,7 @@ def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, s
         with log.step(f"test {ref}"):
             result = subprocess.run(argv, cwd=root, check=False)
         if result.returncode != 0:
+            path.unlink(missing_ok=True)  # an earlier pass no longer vouches for this image
             raise PublishError(f"the image tests failed for {ref} ({spec.platform.value}, {image_id[:19]}); "
                                "nothing was pushed and no tag was changed. Fix it and run publish again: "
                                "images and test passes already done are reused.")

@@ -89,12 +89,17 @@ def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
         return _run(root, matrix, request, images, target)
 
 
+def lock_path(root: Path, target: Target) -> Path:
+    """The file a publish to `target` holds locked while it runs (its pid inside)."""
+    return layout.Layout(root).build / "publish" / (re.sub(r"[^A-Za-z0-9.-]+", "_", str(target)) + ".lock")
+
+
 @contextmanager
 def exclusive(root: Path, target: Target) -> Iterator[None]:
     """One publish to a repository at a time from this host: a second one waits for the first
     (tags are read, planned and written as one step; two interleaved runs could each plan from
     a state the other is changing). CI serializes its runs with `concurrency:` groups."""
-    path = layout.Layout(root).build / "publish" / (re.sub(r"[^A-Za-z0-9.-]+", "_", str(target)) + ".lock")
+    path = lock_path(root, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
         try:

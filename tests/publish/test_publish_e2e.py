@@ -14,7 +14,6 @@ other work on the shared engine rebuilds `airflow-runtime:*` at any time.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,31 +23,24 @@ import pytest
 
 from runtime_builder.generate import feed
 from runtime_builder.images.engine import Engine
+from runtime_builder.layout import Layout
 from runtime_builder.matrix.load import load_matrix
+from runtime_builder.matrix.model import Variant
 from runtime_builder.publish import evidence
 from runtime_builder.publish.registry import Registry, Target, referrers_tag
 
+from .support import HOOK, LOCAL_REPOSITORY, REPOSITORY, ROOT, platform_images, run, tags_of
+
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 # The release that carries `latest`, so that the floating tags are all exercised.
 VERSION = str(load_matrix(ROOT / "versions.yaml").default_release().version)
-LOCAL_REPOSITORY = "airflow-runtime-e2e"
-REPOSITORY = "airflow-runtime"
-HOOK = Path(__file__).resolve().parent / "image_check.py"
 # The full images: the slim ones follow the same publish code and tag rules (test_publish_slim.py
 # publishes them on their own), and four more images would double this test's minutes.
-VARIANTS = ("base", "onbuild")
-VARIANT_ARGS = tuple(arg for variant in VARIANTS for arg in ("--variant", variant))
+VARIANTS = (Variant.BASE, Variant.ONBUILD)
+VARIANT_ARGS = tuple(arg for variant in VARIANTS for arg in ("--variant", variant.value))
 PLATFORMS = {("linux", "amd64"), ("linux", "arm64")}
 TIMES: dict[str, float] = {}
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "build.py", "--repository", LOCAL_REPOSITORY, *argv], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
-    print(f"$ build.py {' '.join(argv)} -> exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
 
 
 def publish(registry: str, name: str, *extra: str, fail: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,17 +52,12 @@ def publish(registry: str, name: str, *extra: str, fail: str | None = None) -> s
     return result
 
 
-def expected_tags() -> dict[str, str]:
-    """tag -> variant, from `build.py tags` (the only place tags are computed)."""
-    matrix = load_matrix(ROOT / "versions.yaml")
-    python = matrix.release(VERSION).python
-    found = {}
-    for variant in VARIANTS:
-        out = run("tags", VERSION, "--python", python, "--variant", variant)
-        assert out.returncode == 0
-        rows = [line.split("\t") for line in out.stdout.splitlines()]
-        found |= {ref.rsplit(":", 1)[1]: kind for ref, _kind, _python, kind in rows}
-    return found
+def forget_test_passes() -> None:
+    """No recorded test pass of this test's images: an earlier run's would make publish skip what
+    step 2 expects it to test (passes are kept per image id under build/, across runs)."""
+    for path in Layout(ROOT).test_passes.glob("*.json"):
+        if json.loads(path.read_text()).get("reference", "").startswith(f"{LOCAL_REPOSITORY}:"):
+            path.unlink()
 
 
 def seed_previous_release(registry: Registry, engine: Engine, tmp_path: Path, floating: list[str]) -> str:
@@ -135,11 +122,12 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     engine = Engine.detect()
     target = Target.parse(f"{registry}/{REPOSITORY}", REPOSITORY)
     remote = Registry(target)
-    wanted = expected_tags()
+    wanted = tags_of(VERSION, load_matrix(ROOT / "versions.yaml").release(VERSION).python, VARIANTS)
     immutable = [t for t in wanted if t.startswith(VERSION)]
     floating = [t for t in wanted if t not in immutable]
     assert len(wanted) == 16 and "latest" in floating
     previous = seed_previous_release(remote, engine, tmp_path, floating)
+    forget_test_passes()
 
     # 1. arm64 tests fail: nothing is pushed, no tag moves, no immutable tag appears.
     failed = publish(registry, "failing run", "--retest", fail="linux/arm64")
@@ -158,7 +146,7 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     staging = [t for t in tags if t.startswith("staging-")]
     # A registry without the referrers API (distribution 2.x) keeps the SBOM and provenance
     # index of each platform image under the OCI 1.1 fallback tag `sha256-<image digest>`.
-    images = {entry["digest"] for tag in set(wanted) & set(tags) for entry in remote.manifest(tag).json()["manifests"]}
+    images = platform_images(remote, set(wanted) & set(tags))
     assert len(images) == 4
     fallback = {referrers_tag(image) for image in images} & set(tags)
     assert fallback in (set(), {referrers_tag(image) for image in images}), "all four or none"
@@ -166,7 +154,7 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert len(staging) == 4 and not set(staging) & set(wanted)
 
     # 3. Every tag names its variant's manifest list, of exactly the two platforms.
-    lists: dict[str, str] = {}
+    lists: dict[Variant, str] = {}
     for tag, variant in wanted.items():
         manifest = remote.manifest(tag)
         assert manifest is not None and manifest.is_list, tag
@@ -190,7 +178,7 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     # -base images (what the release notes list), the -base image for ONBUILD ones.
     for tag, record in recorded.items():
         assert set(record["bases"]) == {"linux/amd64", "linux/arm64"}, tag
-        if wanted[tag] == "base":
+        if wanted[tag] is Variant.BASE:
             assert all("@sha256:" in base for base in record["bases"].values()), record
     assert {platform for platform, _ in feed.base_images(written, VERSION)} == {"linux/amd64", "linux/arm64"}
     beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
@@ -225,10 +213,10 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     refused = publish(registry, "refused run")
     assert refused.returncode == 1
     assert target.ref(tampered) in refused.stderr
-    assert lists["onbuild"] in refused.stderr and lists["base"] in refused.stderr
+    assert lists[Variant.ONBUILD] in refused.stderr and lists[Variant.BASE] in refused.stderr
     assert snapshot(remote, list(wanted)) == before, "a refused publish changes no tag"
     repaired = publish(registry, "--force repair", "--force")
-    assert repaired.returncode == 0 and remote.digest(tampered) == lists["base"]
+    assert repaired.returncode == 0 and remote.digest(tampered) == lists[Variant.BASE]
 
     # 7. Nothing is left to do.
     again = publish(registry, "idempotent re-run")

@@ -25,10 +25,13 @@ import pytest
 
 from runtime_builder.faults import VARIABLE
 from runtime_builder.images.engine import Engine
+from runtime_builder.matrix.load import load_matrix
 from runtime_builder.publish.registry import Registry, Target
+from runtime_builder.publish.runs import lock_path
 
 from .conftest import RegistryProcess
-from .test_publish_e2e import HOOK, ROOT, VERSION, expected_tags, seed_previous_release, snapshot
+from .support import HOOK, ROOT, tags_of
+from .test_publish_e2e import VERSION, seed_previous_release, snapshot
 
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
 
@@ -49,6 +52,18 @@ def publish(registry: str, repository: str, kill_after: int | None = None,
     if not wait:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def held_by_first(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Wait until `process` holds the publish lock `path`: the holder writes its pid into it once it
+    has the lock (reading it takes no lock, so the first publish never sees a third party)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the first publish ended before it was seen holding {path}"
+        if path.exists() and path.read_text().strip() == f"pid {process.pid}":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the first publish did not take {path} within {timeout:.0f}s")
 
 
 def fresh(registry: str, engine: Engine, tmp_path: Path, floating: list[str]) -> tuple[Registry, str]:
@@ -78,7 +93,9 @@ def problems(remote: Registry, wanted: list[str], old: dict[str, str | None], ne
 def setting(registry: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The tags, and the digests an undisturbed publish gives them."""
     engine = Engine.detect()
-    tags = expected_tags()
+    # What the publish below publishes: every variant of the release (its slim images too).
+    release = load_matrix(ROOT / "versions.yaml").release(VERSION)
+    tags = tags_of(VERSION, release.python, release.variants)
     floating = [t for t in tags if not t.startswith(VERSION)]
     remote, _ = fresh(registry, engine, tmp_path_factory.mktemp("reference"), floating)
     done = publish(registry, remote.target.repository)
@@ -138,7 +155,7 @@ def test_a_registry_restart_during_the_push_leaves_old_or_new_tags(registry_proc
 def test_two_publishes_at_once_one_waits(registry: str, setting: dict, tmp_path: Path) -> None:
     remote, _ = fresh(registry, setting["engine"], tmp_path, setting["floating"])
     first = publish(registry, remote.target.repository, wait=False)
-    time.sleep(2)
+    held_by_first(lock_path(ROOT, remote.target), first)  # the second starts while the first holds the lock
     second = publish(registry, remote.target.repository, wait=False)
     outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], "\n".join(o[-2000:] for o in outputs)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -23,40 +22,21 @@ from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Variant
 from runtime_builder.publish.registry import Registry, Target, referrers_tag
 
+from .support import HOOK, REPOSITORY, ROOT, run, tags_of
+
 pytestmark = [pytest.mark.image, pytest.mark.registry, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 MATRIX = load_matrix(ROOT / "versions.yaml")
 RELEASE = MATRIX.default_release()
 VERSION = str(RELEASE.version)
-LOCAL_REPOSITORY = "airflow-runtime-e2e"
-REPOSITORY = "airflow-runtime"
-HOOK = Path(__file__).resolve().parent / "image_check.py"
 SLIM = (Variant.SLIM_BASE, Variant.SLIM)
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "build.py", "--repository", LOCAL_REPOSITORY, *argv], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
-    print(f"$ build.py {' '.join(argv)} -> exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
-def expected_tags() -> dict[str, Variant]:
-    """tag -> variant, from `build.py tags` (the only place tags are computed)."""
-    found = {}
-    for variant in SLIM:
-        out = run("tags", VERSION, "--python", RELEASE.python, "--variant", variant.value)
-        assert out.returncode == 0, out.stderr
-        found |= {line.split("\t")[0].rsplit(":", 1)[1]: variant for line in out.stdout.splitlines()}
-    return found
 
 
 def test_slim_images_publish_under_their_own_tags_in_multi_arch_lists(registry: str) -> None:
     assert RELEASE.has_slim, f"the default release {VERSION} has no slim images"
     target = Target.parse(f"{registry}/{REPOSITORY}", REPOSITORY)
     remote = Registry(target)
-    wanted = expected_tags()
+    wanted = tags_of(VERSION, RELEASE.python, SLIM)
     assert {"latest-slim", "latest-slim-base", f"{VERSION}-slim", f"{VERSION}-python-{RELEASE.python}-slim-base"} \
         <= set(wanted)
 
