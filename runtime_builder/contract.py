@@ -49,6 +49,7 @@ class Change(Enum):
     DAG_CHECK_DEFAULT = "dag-check-default"  # a project's DAGs must import, unless RUNTIME_CHECK_DAGS=false
     PROJECT_TESTS = "project-tests"  # RUNTIME_RUN_TESTS=true runs the project's tests/ with pytest
     SLIM = "slim-variant"  # slim images (-slim, -slim-base) beside the full ones, from `slim_packages`
+    LAYERED_VENV = "layered-venv"  # the venv installed and shipped in layers by how often they change (venv_layers)
 
 
 # Airflow configuration sections that belong to a provider, not to Airflow itself: an image

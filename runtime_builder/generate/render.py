@@ -32,7 +32,7 @@ from ..headers import with_header
 from ..in_image import patching
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import image_sizes, notes, upgrade_matrix
+from . import image_sizes, notes, upgrade_matrix, venv_layers
 from .specs import image_name
 from .tables import reference_context
 
@@ -174,11 +174,12 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
             test_tools = layout.test_tools_file(str(release.version), python)
             for variant in release.variants:
                 folder = _context(release, python, variant)
-                context = {"image": template_image(matrix, release, python, variant)}
+                lock_files, layers = copy_locks(release, python, folder, locks, slim=variant.is_slim)
+                context = {"image": template_image(matrix, release, python, variant), "layers": layers}
                 for template in _templates_in(templates, variant.templates):
                     emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
                 if variant.is_base:
-                    files.update(copy_locks(release, python, folder, locks, slim=variant.is_slim))
+                    files.update(lock_files)
                     files.update(render_patches(release, folder))
                     files.update(render_in_house(release, folder))
                 elif test_tools in locks:  # pytest for projects' tests: the ONBUILD images carry it
@@ -197,18 +198,43 @@ def _context(release: Release, python: str, variant: Variant) -> PurePosixPath:
 
 
 def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Mapping[PurePosixPath, str],
-               *, slim: bool = False) -> dict[PurePosixPath, RenderedFile]:
+               *, slim: bool = False) -> tuple[dict[PurePosixPath, RenderedFile], tuple[venv_layers.Layer, ...]]:
     """A -base context's lock files, copied as `build.py lock` wrote them (a missing one is not
     copied: `build` refuses stale or missing locks before it starts); a slim context gets the
-    slim locks under the same names, so one Dockerfile template builds both. Pure."""
+    slim locks under the same names, so one Dockerfile template builds both. With the
+    `layered-venv` change, each architecture's lock is split into `<layer>/<arch>.txt` files
+    (venv_layers); the layers are returned in install order (none without the change). Pure."""
     version = str(release.version)
-    sources = {layout.lock_file(version, python, platform.arch, slim=slim): f"{platform.arch}.txt"
-               for platform in release.platforms}
-    sources[layout.build_tools_file()] = layout.BUILD_TOOLS
+    sources = {layout.build_tools_file(): layout.BUILD_TOOLS}
     for name in (layout.IN_HOUSE_PINS, layout.IN_HOUSE_MANIFEST):
         sources[layout.locks_dir(version) / name] = name
-    return {context / layout.CONTEXT_LOCKS / name: RenderedFile(locks[source].encode(), False)
-            for source, name in sources.items() if source in locks}
+    folder = context / layout.CONTEXT_LOCKS
+    files = {folder / name: RenderedFile(locks[source].encode(), False)
+             for source, name in sources.items() if source in locks}
+    arch_locks = {platform: locks.get(layout.lock_file(version, python, platform.arch, slim=slim))
+                  for platform in release.platforms}
+    if not release.has_change(contract.Change.LAYERED_VENV.value):
+        files.update({folder / f"{platform.arch}.txt": RenderedFile(text.encode(), False)
+                      for platform, text in arch_locks.items() if text is not None})
+        return files, ()
+    splits = {}
+    for platform, text in arch_locks.items():
+        if text is None:
+            continue
+
+        def header(layer: venv_layers.Layer, platform: Platform = platform) -> str:
+            return (f"# The `{layer.value}` layer of the lock of Runtime {version} for Python {python} on "
+                    f"{platform.value}: {layer.summary}.\n# Written by `build.py render` from `build.py lock`'s "
+                    "lock; do not edit.\n")
+
+        core = locks.get(layout.lock_file(version, python, platform.arch, slim=True))
+        splits[platform] = (venv_layers.split(text, core, header), header)
+    layers = tuple(layer for layer in venv_layers.Layer if any(layer in s.parts for s, _ in splits.values()))
+    for platform, (found, header) in splits.items():
+        for layer in layers:  # a layer one architecture does not need: its file lists nothing
+            text = found.parts.get(layer, header(layer))
+            files[folder / layer.value / f"{platform.arch}.txt"] = RenderedFile(text.encode(), False)
+    return files, layers
 
 
 PATCHER = Path(patching.__file__)

@@ -9,7 +9,7 @@ person reading a failed CI job. An empty list means the image is right.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -629,4 +629,26 @@ def check_sbom_debian(bom: Mapping, dpkg_query: str) -> list[str]:
                 for name, version in sorted(listed.items()) if installed.get(name) != version]
     problems += [f"dpkg has {name} {version}, the SBOM does not list it"
                  for name, version in sorted(installed.items()) if name not in listed]
+    return problems
+
+
+def check_venv_layers(expected: Sequence[tuple[str, set[str]]], found: Sequence[set[str]],
+                      skeleton: Sequence[int]) -> list[str]:
+    """The image's layers that add distributions to the venv, in order, against the rendered split.
+
+    `expected`: (layer name, canonical names) in install order; `found`: the canonical names of
+    the distributions each venv layer of the image adds, bottom up; `skeleton`: the indices of
+    the venv layers that hold `pyvenv.cfg` (only the first may)."""
+    problems = []
+    if len(found) != len(expected):
+        problems.append(f"{len(found)} image layers add distributions to {VENV}; the layered venv has "
+                        f"{len(expected)} ({', '.join(name for name, _ in expected)})")
+    for index, ((name, wanted), got) in enumerate(zip(expected, found, strict=False), start=1):
+        if missing := sorted(wanted - got):
+            problems.append(f"venv layer {index} ({name}) lacks {', '.join(missing)}")
+        if extra := sorted(got - wanted):
+            problems.append(f"venv layer {index} ({name}) holds {', '.join(extra)}, which belong to another layer")
+    if list(skeleton) != [0]:
+        problems.append(f"pyvenv.cfg is in venv layers {[i + 1 for i in skeleton]}; the venv's own files belong "
+                        "to layer 1 only")
     return problems

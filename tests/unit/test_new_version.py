@@ -173,9 +173,26 @@ def test_a_patch_adds_one_entry_after_the_newest_release_of_the_default_line(roo
     assert text[at - 1].startswith("        ") and not text[at - 1].lstrip().startswith("#")
 
 
+def nightlies_ahead(root: Path, matrix: Matrix, runtime: int, names: list[str]) -> Matrix:
+    """The copy's versions.yaml with line `runtime`'s nightlies pinning `names` one patch higher
+    than the newest release (a nightly is ahead of the patch cut below it; pinning the same, it
+    would go back on a pin the patch moves, which the rules refuse)."""
+    path = root / "versions.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    base = newest_released(matrix, runtime)
+    for nightly in (r for r in matrix.line(runtime) if r.channel is Channel.NIGHTLY):
+        at = lines.index(f"      - version: {nightly.version}\n") + 1
+        lines[at:at] = ["        packages:\n", *(f'          {name}: "{_next_patch(base.package_version(name))}"\n'
+                                                 for name in names)]
+    path.write_text("".join(lines))
+    return load_matrix(path)
+
+
 def test_a_patch_with_new_pins_moves_the_line_pins_and_old_releases_keep_theirs(root, before):
+    line_of = before.default_release().line
+    before = nightlies_ahead(root, before, line_of, [name for name, _ in newest_released(before, line_of).packages][:2])
     original = (root / "versions.yaml").read_text()
-    base = newest_released(before, before.default_release().line)
+    base = newest_released(before, line_of)
     nightlies = [r for r in before.line(base.line) if r.channel is Channel.NIGHTLY]
     # Move the patch of packages every nightly of the line pins higher anyway (else it would go back).
     movable = [name for name, version in base.packages
@@ -376,14 +393,16 @@ def test_refuses_a_version_that_exists_even_as_a_nightly(root, before):
     nightly = Version(base.version.major, base.version.minor + 1, 0)
     day = a_day_for(before, base.line)
     path = root / "versions.yaml"
-    lines = path.read_text().splitlines(keepends=True)
-    at = lines.index(f"      - version: {base.version}\n") + 1
-    while at < len(lines) and lines[at].startswith("        "):
-        at += 1
-    lines[at:at] = [f"      - version: {nightly}\n", f"        airflow: {base.airflow}\n",
-                    f"        released: {day.isoformat()}\n", "        channel: nightly\n",
-                    *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]\n"] if base.in_house else [])]
-    path.write_text("".join(lines))
+    if not any(r.version == nightly for r in before.line(base.line)):  # the committed matrix may have it
+        lines = path.read_text().splitlines(keepends=True)
+        at = lines.index(f"      - version: {base.version}\n") + 1
+        while at < len(lines) and lines[at].startswith("        "):
+            at += 1
+        lines[at:at] = [f"      - version: {nightly}\n", f"        airflow: {base.airflow}\n",
+                        f"        released: {day.isoformat()}\n", "        channel: nightly\n",
+                        *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]\n"]
+                          if base.in_house else [])]
+        path.write_text("".join(lines))
     assert load_matrix(path).release(str(nightly)).channel is Channel.NIGHTLY
     message = refused(root, Request(Bump.MINOR, day, base=str(base.version)))
     assert message == (f"Runtime {nightly} already exists in versions.yaml, channel nightly "
