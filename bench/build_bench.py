@@ -41,6 +41,7 @@ from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.lock.locks import cells, write_locks  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
+from runtime_builder.publish import pull  # noqa: E402
 
 TARGETS = {"one pin": 0.35, "pull": 0.15, "arm64": 1.10}
 
@@ -137,7 +138,7 @@ def main() -> int:
             # The one-pin build tagged the same reference; rebuild the committed one (cached).
             timed_build(ROOT, spec, engine, options)
             layers = pushed_layers(engine, registry, ref, f"committed-{platform.arch}")
-            fetched = sum(n for digest, n in moved_layers.items() if digest not in layers)
+            fetched = pull.fetched(layers, moved_layers)
             # Reproducible layers: the same commit built again from an emptied cache.
             again = first
             if not args.no_prune:
@@ -151,9 +152,9 @@ def main() -> int:
     print(f"\nRuntime {release.version}, Python {release.python}, -base image; one pin: {change}\n")
     print(f"{'platform':<12} {'cold':>7} {'warm':>7} {'warm/cold':>9} {'one pin':>8} {'pin/cold':>8} "
           f"{'steps rerun':>12} {'pull':>5} {'size':>8} {'floor':>8} {'size/floor':>10} {'same layers':>12}")
-    for platform, cold, warm, pin, ran, cached, image, floor, pull, same in results:
+    for platform, cold, warm, pin, ran, cached, image, floor, share, same in results:
         print(f"{platform.value:<12} {cold:6.1f}s {warm:6.1f}s {warm / cold:8.1%} {pin:7.1f}s {pin / cold:7.2f}x "
-              f"{len(ran):>5} of {len(ran) + cached:<4} {pull:5.0%} {mb(image):>8} {mb(floor):>8} "
+              f"{len(ran):>5} of {len(ran) + cached:<4} {share:5.0%} {mb(image):>8} {mb(floor):>8} "
               f"{image / floor:9.2f}x {same:>12}")
     print(f"\ntargets (issue 17): one pin <= {TARGETS['one pin']:.2f}x cold; pull (the compressed bytes a host "
           f"with the committed image fetches for the one-pin image) <= {TARGETS['pull']:.0%}")

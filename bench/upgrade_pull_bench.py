@@ -29,6 +29,7 @@ from runtime_builder.images.host import ensure_host  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Channel, Matrix, Platform, Release, Variant  # noqa: E402
+from runtime_builder.publish import pull  # noqa: E402
 from runtime_builder.publish.registry import Registry  # noqa: E402
 
 
@@ -87,7 +88,7 @@ def main() -> int:
                 if release not in cache:
                     cache[release] = layers(engine, registry, matrix, release, platform, options)
             old, new = cache[source], cache[target]
-            fetched = sum(size for digest, size in new.items() if digest not in old)
+            fetched = pull.fetched(old, new)
             rows.append((source, target, kind(source, target), sum(new.values()), fetched, len(new),
                          sum(1 for digest in new if digest not in old)))
     print(f"\n-base images, default Python, {platform.value}: bytes a host with the first image fetches "

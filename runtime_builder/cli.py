@@ -217,6 +217,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"  {change.action.value:<6} {change.tag.kind.value:<9} {target.ref(change.tag.name):<60} "
               f"{change.wanted}")
     print(f"feed: {', '.join(str(p) for p in outcome.recorded.written)}, and {outcome.recorded.artifact}")
+    if outcome.upgrades:
+        print("upgrade pulls (compressed layers a host with the previous release of the line fetches):")
+        for upgrade in outcome.upgrades:
+            print(f"  {upgrade}")
     return 0
 
 

@@ -125,7 +125,8 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "constraints": contract.CONSTRAINTS_FILE,
          "uid": contract.UID, "gid": contract.GID, "user": contract.USER, "context_locks": layout.CONTEXT_LOCKS,
          "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
-         "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS}
+         "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS,
+         "layer_epoch": contract.LAYER_EPOCH}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -223,9 +224,10 @@ def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Map
             continue
 
         def header(layer: venv_layers.Layer, platform: Platform = platform) -> str:
-            return (f"# The `{layer.value}` layer of the lock of Runtime {version} for Python {python} on "
-                    f"{platform.value}: {layer.summary}.\n# Written by `build.py render` from `build.py lock`'s "
-                    "lock; do not edit.\n")
+            # No Runtime version: a later release whose part is unchanged has the same file, so
+            # its build takes the layer from cache (and the layer has the same digest).
+            return (f"# The `{layer.value}` layer of a Runtime lock for Python {python} on {platform.value}: "
+                    f"{layer.summary}.\n# Written by `build.py render` from `build.py lock`'s lock; do not edit.\n")
 
         core = locks.get(layout.lock_file(version, python, platform.arch, slim=True))
         splits[platform] = (venv_layers.split(text, core, header), header)

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.lifecycle import refuse_end_of_life
 from ..matrix.model import Matrix, Platform, Release, Variant
+from . import pull
 from .plan import select_images
 from .publish import DEFAULT_TEST_COMMAND, PublishOptions, PublishReport, publish, publish_results, push_cell
 from .record import Recorded, record
@@ -66,6 +67,7 @@ class Outcome:
     report: PublishReport
     recorded: Recorded
     seconds: float
+    upgrades: list[pull.Upgrade] = field(default_factory=list)  # what a host with the previous release fetches
 
 
 def releases_of(matrix: Matrix, request: Request) -> list[Release]:
@@ -132,7 +134,9 @@ def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Tar
                                      test_command=request.test_command)
             report = publish(matrix, root, images, engine, Registry(target), options)
     recorded = record(root, matrix, target, report, write_committed=request.write_feed)
-    return Outcome(target, report, recorded, time.monotonic() - started)
+    costs = pull.upgrades(matrix, Registry(target), [pull.Published(p.image.release, p.image.python, p.image.variant,
+                                                                    p.platforms) for p in report.images])
+    return Outcome(target, report, recorded, time.monotonic() - started, costs)
 
 
 def read_results(directory: Path) -> list[dict]:
