@@ -3,7 +3,9 @@ platform it need not have, seeing only what was published by a given day.
 
 uv reaches the index with the host's own configuration (its environment and settings), so
 nothing here names an index host. `build.py lock` and the package-index questions of
-`new-version` (`pkgindex`) both resolve through `resolve`.
+`new-version` (`pkgindex`) both resolve through `resolve`. It never downloads an interpreter:
+the Python version is a target to resolve for, not one to run (uv would otherwise try to fetch a
+managed Python for every version the host lacks, ~10 s per resolution even where it cannot).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def resolve(requirements: str, python: str, platform: Platform, newer_than: str,
         (folder / "constraints.txt").write_text(constraints)
         (folder / "lock.txt").write_text(preferred)
         argv = [sys.executable, "-m", "uv", "pip", "compile", str(folder / "requirements.in"), "--quiet",
-                "--no-header", "--no-annotate", "--python-version", python, "--python-platform", platform.uv_platform,
+                "--no-header", "--no-annotate", "--no-python-downloads",
+                "--python-version", python, "--python-platform", platform.uv_platform,
                 "--exclude-newer", newer_than, "--constraint", str(folder / "constraints.txt"),
                 "--output-file", str(folder / "lock.txt"), *(("--generate-hashes",) if hashes else ()), *extra]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
