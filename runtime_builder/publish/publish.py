@@ -22,10 +22,12 @@ the registry already holds, so nothing is pulled.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,31 +250,57 @@ def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: En
 
 def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, str], options: PublishOptions,
                    report: PublishReport) -> None:
+    """Test every image without a recorded pass of the same test command. Native images first,
+    one by one, their output as it comes: they fail fast. Then the emulated ones side by side,
+    one per core (an image's tests under QEMU are minutes of mostly one busy core), each one's
+    output printed when it ends; each pass is recorded even when another image fails, so the
+    re-run tests only what failed."""
     directory = layout.Layout(root).test_passes
     directory.mkdir(parents=True, exist_ok=True)
     native = Platform.native()
-    # Native images first: they fail fast, emulated ones take minutes.
-    for spec in sorted(specs, key=lambda s: s.platform is not native):
-        ref = spec.reference(options.build.repository)
-        image_id = ids[spec]
-        path = directory / f"{image_id.removeprefix('sha256:')}.json"
+    untested = []
+    for spec in specs:
+        path = directory / f"{ids[spec].removeprefix('sha256:')}.json"
         if not options.retest and path.exists() and json.loads(path.read_text()).get("command") == options.test_command:
-            log.info(f"tests passed before for {ref} ({image_id[:19]}): skipped")
+            log.info(f"tests passed before for {spec.reference(options.build.repository)} ({ids[spec][:19]}): skipped")
             report.tests_skipped += 1
-            continue
-        argv = image_test_argv(options.test_command, ref)
+        else:
+            untested.append(spec)
+
+    def test(spec: ImageSpec, capture: bool) -> str | None:
+        """None when the image's tests pass (recorded); else the failure, naming the image."""
+        ref, image_id = spec.reference(options.build.repository), ids[spec]
+        path = directory / f"{image_id.removeprefix('sha256:')}.json"
         with log.step(f"test {ref}"):
-            result = subprocess.run(argv, cwd=root, check=False)
+            result = subprocess.run(image_test_argv(options.test_command, ref), cwd=root, check=False,
+                                    capture_output=capture, text=True)
+            if capture:
+                sys.stdout.write(result.stdout)
+                sys.stderr.write(result.stderr)
         if result.returncode != 0:
             path.unlink(missing_ok=True)  # an earlier pass no longer vouches for this image
-            raise PublishError(f"the image tests failed for {ref} ({spec.platform.value}, {image_id[:19]}); "
-                               "nothing was pushed and no tag was changed. Fix it and run publish again: "
-                               "images and test passes already done are reused.")
+            return f"{ref} ({spec.platform.value}, {image_id[:19]})"
         path.write_text(json.dumps({"image_id": image_id, "reference": ref, "platform": spec.platform.value,
                                     "command": options.test_command,
                                     "passed_at": datetime.now(UTC).replace(microsecond=0).isoformat()},
                                    indent=2) + "\n")
+        return None
+
+    failed: list[str] = []
+    for spec in (spec for spec in untested if spec.platform is native):
+        if failure := test(spec, False):
+            failed.append(failure)
+            break
         report.tested += 1
+    emulated = [spec for spec in untested if spec.platform is not native]
+    if emulated and not failed:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(emulated), os.cpu_count() or 1))) as pool:
+            outcomes = list(pool.map(lambda spec: test(spec, True), emulated))
+        failed = [failure for failure in outcomes if failure]
+        report.tested += outcomes.count(None)
+    if failed:
+        raise PublishError(f"the image tests failed for {', '.join(failed)}; nothing was pushed and no tag was "
+                           "changed. Fix it and run publish again: images and test passes already done are reused.")
 
 
 def _ensure_pushed(spec: ImageSpec, image_id: str, engine: Engine, registry: Registry, options: PublishOptions,

@@ -16,7 +16,7 @@ import testinfra
 from runtime_builder.images.engine import EngineError
 from runtime_builder.matrix.load import load_matrix
 
-from .support import REPO_ROOT, Docker, Prober, Target, TargetError, default_refs, resolve
+from .support import REPO_ROOT, Docker, Prober, Result, Target, TargetError, default_refs, resolve
 
 # The fixture projects' own tests run inside the images they build, never in this session.
 collect_ignore = ["projects"]
@@ -67,10 +67,27 @@ def targets(request: pytest.FixtureRequest, docker: Docker) -> dict[str, Target 
     return resolved
 
 
+# The fixtures that read a probe, and the probe each reads (Prober's kinds).
+PROBE_FIXTURES = {"facts": "main", "fs_facts": "filesystem", "cli_version": "cli_version",
+                  "env_override_facts": "env_override"}
+
+
+def _wanted_probes(items: list[pytest.Item]) -> set[tuple[str, str]]:
+    """(image, probe) for every probe a selected test reads through a fixture: a `-k` run of a
+    few tests starts only theirs (an arm64 image's full set is minutes under QEMU)."""
+    wanted = set()
+    for item in items:
+        ref = getattr(item, "callspec", None) and item.callspec.params.get("image_ref")
+        if ref:
+            wanted |= {(ref, PROBE_FIXTURES[name]) for name in item.fixturenames if name in PROBE_FIXTURES}
+    return wanted
+
+
 @pytest.fixture(scope="session")
-def prober(docker: Docker, targets: dict[str, Target | TargetError]) -> Iterator[Prober]:
+def prober(request: pytest.FixtureRequest, docker: Docker,
+           targets: dict[str, Target | TargetError]) -> Iterator[Prober]:
     prober = Prober(docker)
-    prober.start([t for t in targets.values() if isinstance(t, Target)])
+    prober.start([t for t in targets.values() if isinstance(t, Target)], _wanted_probes(request.session.items))
     yield prober
     prober.shutdown()
 
@@ -93,6 +110,18 @@ def facts(target: Target, prober: Prober) -> dict:
 def fs_facts(target: Target, prober: Prober) -> dict:
     """probe.py's file system facts, run once as root so nothing is hidden from it."""
     return prober.get(target, "filesystem")
+
+
+@pytest.fixture(scope="session")
+def cli_version(target: Target, prober: Prober) -> Result:
+    """`docker run IMAGE version`: through the image's own ENTRYPOINT and tini."""
+    return prober.get(target, "cli_version")
+
+
+@pytest.fixture(scope="session")
+def env_override_facts(target: Target, prober: Prober) -> dict:
+    """probe.py's identity facts with one default variable overridden by `docker run -e`."""
+    return prober.get(target, "env_override")
 
 
 @pytest.fixture(scope="session")

@@ -281,11 +281,13 @@ class Prober:
         self.futures: dict[tuple[str, str], Future] = {}
         self.secrets = secret_digests()
 
-    def start(self, targets: list[Target]) -> None:
-        # The heaviest first: the main probe, which imports Airflow.
+    def start(self, targets: list[Target], wanted: set[tuple[str, str]]) -> None:
+        """Start the (image, kind) probes of `wanted`: the heaviest first (the main probe, which
+        imports Airflow; emulated images before native ones). Any other starts when asked for."""
         for kind in ("main", "cli_version", "filesystem", "env_override"):
             for target in sorted(targets, key=lambda t: not t.emulated):
-                self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
+                if (target.ref, kind) in wanted:
+                    self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
 
     def get(self, target: Target, kind: str):
         key = (target.ref, kind)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from . import checks
-from .support import OVERRIDE_VALUE, Prober, Target, assert_ok, override_variable
+from .support import OVERRIDE_VALUE, Target, assert_ok, override_variable
 
 pytestmark = pytest.mark.image
 
@@ -22,6 +22,5 @@ def test_airflow_configuration_follows_the_environment(target: Target, facts: di
     assert_ok(checks.check_config_override(facts))
 
 
-def test_docker_run_e_overrides_a_default(target: Target, prober: Prober) -> None:
-    assert_ok(checks.check_environment_override(override_variable(target), OVERRIDE_VALUE,
-                                                prober.get(target, "env_override")))
+def test_docker_run_e_overrides_a_default(target: Target, env_override_facts: dict) -> None:
+    assert_ok(checks.check_environment_override(override_variable(target), OVERRIDE_VALUE, env_override_facts))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from . import checks
-from .support import Prober, Target, assert_ok
+from .support import Result, Target, assert_ok
 
 pytestmark = pytest.mark.image
 
@@ -18,9 +18,9 @@ def test_airflow_version(target: Target, facts: dict) -> None:
     assert_ok(checks.check_airflow_version(target.expected, facts))
 
 
-def test_docker_run_version_runs_airflow_version(target: Target, prober: Prober) -> None:
-    result = prober.get(target, "cli_version")
-    assert_ok(checks.check_airflow_cli_version(target.expected, result.returncode, result.stdout + result.stderr))
+def test_docker_run_version_runs_airflow_version(target: Target, cli_version: Result) -> None:
+    assert_ok(checks.check_airflow_cli_version(target.expected, cli_version.returncode,
+                                               cli_version.stdout + cli_version.stderr))
 
 
 def test_pip_cannot_change_airflow(target: Target, facts: dict) -> None:
