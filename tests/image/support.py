@@ -282,12 +282,16 @@ class Prober:
         self.secrets = secret_digests()
 
     def start(self, targets: list[Target], wanted: set[tuple[str, str]]) -> None:
-        """Start the (image, kind) probes of `wanted`: the heaviest first (the main probe, which
-        imports Airflow; emulated images before native ones). Any other starts when asked for."""
-        for kind in ("main", "cli_version", "filesystem", "env_override"):
-            for target in sorted(targets, key=lambda t: not t.emulated):
-                if (target.ref, kind) in wanted:
-                    self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
+        """Start the (image, kind) probes of `wanted`: every native image's first (seconds each,
+        so the native tests, which run one after another, start at once and overlap the
+        emulated probes), then the emulated images', heaviest first (the main probe imports
+        Airflow: minutes under QEMU). Any other starts when a test asks for it."""
+        kinds = ("main", "cli_version", "filesystem", "env_override")
+        native = [(target, kind) for target in targets if not target.emulated for kind in kinds]
+        emulated = [(target, kind) for kind in kinds for target in targets if target.emulated]
+        for target, kind in native + emulated:
+            if (target.ref, kind) in wanted:
+                self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
 
     def get(self, target: Target, kind: str):
         key = (target.ref, kind)
