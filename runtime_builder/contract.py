@@ -13,6 +13,9 @@ VENV = f"{RUNTIME_DIR}/venv"
 # The time every file of a layered venv's layers carries (2000-01-01 UTC), and its byte-code
 # records: a layer's content is then only its packages, the same on every host and build.
 LAYER_EPOCH = 946684800
+# Builder stages only: where a venv layer's files are staged, laid out as under /, for the
+# final stage's one COPY of that folder to / (a COPY stamps the folder it copies into).
+LAYER_STAGING = "/layer"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
 TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run

@@ -126,7 +126,7 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "uid": contract.UID, "gid": contract.GID, "user": contract.USER, "context_locks": layout.CONTEXT_LOCKS,
          "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
          "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS,
-         "layer_epoch": contract.LAYER_EPOCH}
+         "layer_epoch": contract.LAYER_EPOCH, "layer_staging": contract.LAYER_STAGING}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
