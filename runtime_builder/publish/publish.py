@@ -258,9 +258,13 @@ def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, s
     directory = layout.Layout(root).test_passes
     directory.mkdir(parents=True, exist_ok=True)
     native = Platform.native()
+
+    def pass_path(spec: ImageSpec) -> Path:
+        return directory / f"{ids[spec].removeprefix('sha256:')}.json"
+
     untested = []
     for spec in specs:
-        path = directory / f"{ids[spec].removeprefix('sha256:')}.json"
+        path = pass_path(spec)
         if not options.retest and path.exists() and json.loads(path.read_text()).get("command") == options.test_command:
             log.info(f"tests passed before for {spec.reference(options.build.repository)} ({ids[spec][:19]}): skipped")
             report.tests_skipped += 1
@@ -269,8 +273,7 @@ def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, s
 
     def test(spec: ImageSpec, capture: bool) -> str | None:
         """None when the image's tests pass (recorded); else the failure, naming the image."""
-        ref, image_id = spec.reference(options.build.repository), ids[spec]
-        path = directory / f"{image_id.removeprefix('sha256:')}.json"
+        ref, image_id, path = spec.reference(options.build.repository), ids[spec], pass_path(spec)
         with log.step(f"test {ref}"):
             result = subprocess.run(image_test_argv(options.test_command, ref), cwd=root, check=False,
                                     capture_output=capture, text=True)

@@ -16,7 +16,7 @@ import testinfra
 from runtime_builder.images.engine import EngineError
 from runtime_builder.matrix.load import load_matrix
 
-from .support import REPO_ROOT, Docker, Prober, Result, Target, TargetError, default_refs, resolve
+from .support import REPO_ROOT, Docker, Prober, Target, TargetError, default_refs, resolve
 
 # The fixture projects' own tests run inside the images they build, never in this session.
 collect_ignore = ["projects"]
@@ -67,9 +67,9 @@ def targets(request: pytest.FixtureRequest, docker: Docker) -> dict[str, Target 
     return resolved
 
 
-# The fixtures that read a probe, and the probe each reads (Prober's kinds).
-PROBE_FIXTURES = {"facts": "main", "fs_facts": "filesystem", "cli_version": "cli_version",
-                  "env_override_facts": "env_override"}
+# The fixtures that read a probe, and the probe (Prober's kind) each reads: `_probe_fixture`
+# makes them and records them here.
+PROBE_FIXTURES: dict[str, str] = {}
 
 
 def _wanted_probes(items: list[pytest.Item]) -> set[tuple[str, str]]:
@@ -100,28 +100,24 @@ def target(image_ref: str, targets: dict[str, Target | TargetError], prober: Pro
     return found
 
 
-@pytest.fixture(scope="session")
-def facts(target: Target, prober: Prober) -> dict:
-    """probe.py's facts about the image, run once as its own user."""
-    return prober.get(target, "main")
+def _probe_fixture(name: str, kind: str, doc: str):
+    """A session fixture `name`: Prober's `kind` probe of the image under test, run once."""
+    def read(target: Target, prober: Prober):
+        return prober.get(target, kind)
+
+    read.__doc__ = doc
+    PROBE_FIXTURES[name] = kind
+    return pytest.fixture(scope="session", name=name)(read)
 
 
-@pytest.fixture(scope="session")
-def fs_facts(target: Target, prober: Prober) -> dict:
-    """probe.py's file system facts, run once as root so nothing is hidden from it."""
-    return prober.get(target, "filesystem")
-
-
-@pytest.fixture(scope="session")
-def cli_version(target: Target, prober: Prober) -> Result:
-    """`docker run IMAGE version`: through the image's own ENTRYPOINT and tini."""
-    return prober.get(target, "cli_version")
-
-
-@pytest.fixture(scope="session")
-def env_override_facts(target: Target, prober: Prober) -> dict:
-    """probe.py's identity facts with one default variable overridden by `docker run -e`."""
-    return prober.get(target, "env_override")
+facts = _probe_fixture("facts", "main", "probe.py's facts about the image, run once as its own user.")
+fs_facts = _probe_fixture("fs_facts", "filesystem",
+                          "probe.py's file system facts, run once as root so nothing is hidden from it.")
+cli_version = _probe_fixture("cli_version", "cli_version",
+                             "`docker run IMAGE version`: through the image's own ENTRYPOINT and tini.")
+env_override_facts = _probe_fixture(
+    "env_override_facts", "env_override",
+    "probe.py's identity facts with one default variable overridden by `docker run -e`.")
 
 
 @pytest.fixture(scope="session")
