@@ -27,6 +27,11 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 REGISTRY_LOG = Path("/var/log/runtime-registry.log")
 STARTUP_TIMEOUT = 60.0
+# What dockerd leaves behind when the machine stops under it: the pid files of itself and of
+# the containerd it starts, and the program each names.
+ENGINE_PID_FILES = {Path("/var/run/docker.pid"): "dockerd",
+                    Path("/var/run/docker/containerd/containerd.pid"): "containerd"}
+PROC = Path("/proc")
 
 
 class HostError(BuilderError):
@@ -49,9 +54,33 @@ def ensure_engine() -> None:
     dockerd = shutil.which("dockerd")
     if not dockerd:
         raise HostError("no engine answers and dockerd is not installed (apt-get install docker.io)")
+    for stale in clear_stale_pid_files(ENGINE_PID_FILES):
+        print(f"removed {stale}: its process is gone (the machine restarted under dockerd)")
     print(f"starting dockerd (no engine answered), log {DOCKERD_LOG}")
     _start_background([dockerd], DOCKERD_LOG)
     _wait_until(engine.info, f"dockerd did not answer `docker info`; see {DOCKERD_LOG}")
+
+
+def clear_stale_pid_files(pid_files: dict[Path, str], proc: Path = PROC) -> list[Path]:
+    """Remove each pid file whose process is not the program it names, and return them.
+
+    After a restart the number in containerd.pid may belong to another process by now; dockerd
+    then takes containerd for running, waits for its socket and gives up ("timeout waiting for
+    containerd to start"), so no engine starts until the file is gone."""
+    removed = []
+    for path, program in pid_files.items():
+        try:
+            pid = path.read_text().strip()
+        except OSError:
+            continue
+        try:
+            running = (proc / pid / "comm").read_text().strip() if pid.isdigit() else ""
+        except OSError:
+            running = ""
+        if running != program:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def ensure_qemu() -> None:
