@@ -554,6 +554,56 @@ def check_history(history: list[str], secret_values: Mapping[str, str] | None = 
     return problems
 
 
+# The image settings a container of an image runs with: an ONBUILD image must run exactly as its
+# -base image does.
+RUN_SETTINGS = ("Env", "User", "Entrypoint", "Cmd", "WorkingDir", "Volumes", "StopSignal", "Healthcheck", "Shell")
+# History steps that change no file and no run setting (ONBUILD triggers run only in a project's build).
+METADATA_STEPS = ("LABEL", "ARG", "ONBUILD")
+
+
+def _instruction(created_by: str) -> str:
+    """A history line's Dockerfile instruction: BuildKit writes it as is (`COPY a b /d/ # buildkit`),
+    the classic builder behind `/bin/sh -c #(nop) `."""
+    text = created_by.strip().removeprefix("/bin/sh -c #(nop)").strip()
+    return text.removesuffix("# buildkit").strip()
+
+
+def check_onbuild_extends_base(base: Mapping, onbuild: Mapping, base_history: Sequence[str],
+                               onbuild_history: Sequence[str]) -> list[str]:
+    """An ONBUILD image is its -base image plus one layer of its own tools (contract.ONBUILD_DIR)
+    and metadata: the same layers underneath, the same run settings, and no other step.
+
+    `base` and `onbuild` are `docker image inspect` documents, the histories `docker history
+    --no-trunc` CreatedBy lines (newest first). Then everything a process in the ONBUILD image
+    sees outside that folder is what it sees in the -base image, so facts probed there (the venv's
+    pins, Airflow, its configuration) hold for both."""
+    problems = []
+    below, layers = base["RootFS"]["Layers"], onbuild["RootFS"]["Layers"]
+    if layers[:len(below)] != below or len(layers) != len(below) + 1:
+        common = next((i for i, (a, b) in enumerate(zip(below, layers, strict=False)) if a != b),
+                      min(len(below), len(layers)))
+        problems.append(f"its layers are not the -base image's {len(below)} and one more (it has {len(layers)}, "
+                        f"the first {common} the base's)")
+    config, base_config = onbuild.get("Config") or {}, base.get("Config") or {}
+    problems += [f"{key} is {config.get(key)!r}, the -base image's {base_config.get(key)!r}"
+                 for key in RUN_SETTINGS if config.get(key) != base_config.get(key)]
+    added = len(onbuild_history) - len(base_history)
+    if added < 1 or list(onbuild_history[added:]) != list(base_history):
+        problems.append("its history does not continue the -base image's")
+        return problems
+    copies = []
+    for line in onbuild_history[:added]:
+        step = _instruction(line)
+        keyword = step.split(maxsplit=1)[0].upper() if step else ""
+        if keyword == "COPY" and step.split()[-1].rstrip("/") == contract.ONBUILD_DIR:
+            copies.append(step)
+        elif keyword not in METADATA_STEPS:
+            problems.append(f"a step other than metadata and the copy of {contract.ONBUILD_DIR}/: {step[:200]}")
+    if len(copies) != 1:
+        problems.append(f"{len(copies)} copies into {contract.ONBUILD_DIR}/, not one")
+    return problems
+
+
 # -- the monitoring DAG --------------------------------------------------------------------------------
 
 def check_monitoring_dag(expected: Expected, facts: Mapping) -> list[str]:

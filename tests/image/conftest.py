@@ -83,6 +83,9 @@ def _wanted_probes(items: list[pytest.Item]) -> set[tuple[str, str]]:
     return wanted
 
 
+_PROBE_SUMMARY: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def prober(request: pytest.FixtureRequest, docker: Docker,
            targets: dict[str, Target | TargetError]) -> Iterator[Prober]:
@@ -90,6 +93,15 @@ def prober(request: pytest.FixtureRequest, docker: Docker,
     prober.start([t for t in targets.values() if isinstance(t, Target)], _wanted_probes(request.session.items))
     yield prober
     prober.shutdown()
+    _PROBE_SUMMARY[:] = prober.summary()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How long each image's probes ran: where the image tests' minutes under QEMU go."""
+    if len(_PROBE_SUMMARY) > 1:
+        terminalreporter.section("probe seconds per image")
+        for line in _PROBE_SUMMARY:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -275,29 +276,80 @@ class Prober:
     overlap with each other and with the amd64 tests; a test waits only for what it reads.
     """
 
+    # The probes whose facts depend only on the files and run settings an ONBUILD image shares
+    # with its -base image (the file system probe also sees the ONBUILD image's own folder).
+    SHARED_KINDS = ("main", "cli_version")
+
     def __init__(self, docker: Docker, workers: int = 4) -> None:
         self.docker = docker
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
         self.futures: dict[tuple[str, str], Future] = {}
+        self.seconds: dict[tuple[str, str], float] = {}  # how long each probe ran, for the summary
+        self.shared: dict[tuple[str, str], Target] = {}  # (ONBUILD image, kind) -> the -base image probed
         self.secrets = secret_digests()
 
     def start(self, targets: list[Target], wanted: set[tuple[str, str]]) -> None:
         """Start the (image, kind) probes of `wanted`: every native image's first (seconds each,
         so the native tests, which run one after another, start at once and overlap the
         emulated probes), then the emulated images', heaviest first (the main probe imports
-        Airflow: minutes under QEMU). Any other starts when a test asks for it."""
+        Airflow: minutes under QEMU). Any other starts when a test asks for it.
+
+        An ONBUILD image shown to be its -base image plus its tools (`checks.check_onbuild_extends_base`;
+        test_onbuild.py asserts it) shares that image's Airflow probes when both are under test:
+        the same files and run settings give the same facts, and under QEMU each is minutes."""
+        self.shared = self._shared(targets)
         kinds = ("main", "cli_version", "filesystem", "env_override")
         native = [(target, kind) for target in targets if not target.emulated for kind in kinds]
         emulated = [(target, kind) for kind in kinds for target in targets if target.emulated]
         for target, kind in native + emulated:
             if (target.ref, kind) in wanted:
-                self.futures[(target.ref, kind)] = self.pool.submit(getattr(self, f"_{kind}"), target)
+                self._submit(target, kind)
 
     def get(self, target: Target, kind: str):
         key = (target.ref, kind)
         if key not in self.futures:
-            self.futures[key] = self.pool.submit(getattr(self, f"_{kind}"), target)
+            self._submit(target, kind)
         return self.futures[key].result()
+
+    def _shared(self, targets: list[Target]) -> dict[tuple[str, str], Target]:
+        by_id = {target.image_id: target for target in targets}
+        shared = {}
+        for target in targets:
+            base = by_id.get((base_image(self.docker, target) or {}).get("Id", ""))
+            if (base is not None and base.variant.is_base
+                    and self._main_request(base) == self._main_request(target)
+                    and not onbuild_problems(self.docker, base, target)):
+                shared |= {(target.ref, kind): base for kind in self.SHARED_KINDS}
+        return shared
+
+    def _submit(self, target: Target, kind: str) -> None:
+        if (target.ref, kind) in self.shared:
+            base = self.shared[(target.ref, kind)]
+            if (base.ref, kind) not in self.futures:
+                self._submit(base, kind)
+            self.futures[(target.ref, kind)] = self.futures[(base.ref, kind)]
+            return
+
+        def timed():
+            start = time.monotonic()
+            try:
+                return getattr(self, f"_{kind}")(target)
+            finally:
+                self.seconds[(target.ref, kind)] = time.monotonic() - start
+
+        self.futures[(target.ref, kind)] = self.pool.submit(timed)
+
+    def summary(self) -> list[str]:
+        """One line per image: the seconds each probe ran (they overlap: up to `workers` at once)."""
+        kinds = ("main", "cli_version", "filesystem", "env_override")
+        refs = list(dict.fromkeys(ref for ref, _ in self.futures))
+        lines = [f"{'image':<52} " + " ".join(f"{kind:>12}" for kind in kinds)]
+        for ref in refs:
+            cells = [f"{self.seconds[(ref, kind)]:11.1f}s" if (ref, kind) in self.seconds
+                     else f"{'= -base':>12}" if (ref, kind) in self.shared and (ref, kind) in self.futures
+                     else f"{'-':>12}" for kind in kinds]
+            lines.append(f"{ref:<52} " + " ".join(cells))
+        return lines
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -313,11 +365,14 @@ class Prober:
                                      input=PROBE.read_text(), timeout=PROBE_TIMEOUT[platform])
         return parse_probe(result)
 
-    def _main(self, target: Target) -> dict:
+    @staticmethod
+    def _main_request(target: Target) -> dict:
         sections = ["identity", "distributions", "pip", "airflow", "dags"]
         option = sorted(target.expected.config)[0] if target.expected.config else ("core", "parallelism")
-        request = checks.probe_request(target.expected, sections, override=(*option, OVERRIDE_VALUE))
-        return self.probe(target.ref, target.platform, request)
+        return checks.probe_request(target.expected, sections, override=(*option, OVERRIDE_VALUE))
+
+    def _main(self, target: Target) -> dict:
+        return self.probe(target.ref, target.platform, self._main_request(target))
 
     def _filesystem(self, target: Target) -> dict:
         # As root: a cache under /root or a secret in a root-only directory must show up too.
@@ -332,6 +387,20 @@ class Prober:
     def _cli_version(self, target: Target) -> Result:
         # Through the image's own ENTRYPOINT and tini: `docker run IMAGE version`.
         return self.docker.oneshot(target.ref, target.platform, "version", timeout=PROBE_TIMEOUT[target.platform])
+
+
+def base_image(docker: Docker, target: Target) -> dict | None:
+    """`docker image inspect` of the image an ONBUILD image names as its base (the
+    org.opencontainers.image.base.name label, the build's BASE_IMAGE); None for a -base image."""
+    name = (target.config.get("Labels") or {}).get("org.opencontainers.image.base.name")
+    return docker.inspect_image(name) if name and not target.variant.is_base else None
+
+
+def onbuild_problems(docker: Docker, base: Target | dict, onbuild: Target) -> list[str]:
+    """What makes `onbuild` more than its -base image plus its tools (none: it is just that)."""
+    inspect = base.inspect if isinstance(base, Target) else base
+    return checks.check_onbuild_extends_base(inspect, onbuild.inspect, docker.history(inspect["Id"]),
+                                             docker.history(onbuild.ref))
 
 
 def override_variable(target: Target) -> str:

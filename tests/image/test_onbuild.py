@@ -29,6 +29,9 @@ from .support import (
     Docker,
     Result,
     Target,
+    assert_ok,
+    base_image,
+    onbuild_problems,
     require_native,
     require_onbuild,
 )
@@ -220,3 +223,14 @@ def test_no_downloaded_packages_are_left(good_host: testinfra.host.Host, target:
         assert left == "", f".deb files left in the image:\n{left}"
     else:  # released before the change: apt's download cache stayed, as published
         assert left, "no .deb files: the released image changed"
+
+
+def test_is_its_base_image_and_its_tools(target: Target, docker: Docker) -> None:
+    """The -base image it names, unchanged underneath, plus one layer with its ONBUILD tools and
+    metadata: a project built on it runs what the -base image's tests tested (and the image
+    tests take the -base image's Airflow probes for this image's when both are under test)."""
+    require_onbuild(target)
+    base = base_image(docker, target)
+    name = (target.config.get("Labels") or {}).get("org.opencontainers.image.base.name")
+    assert base is not None, f"{target.ref} names {name!r} as its base image, and there is no such image here"
+    assert_ok(onbuild_problems(docker, base, target))
