@@ -99,7 +99,7 @@ def prober(request: pytest.FixtureRequest, docker: Docker,
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """How long each image's probes ran: where the image tests' minutes under QEMU go."""
     if len(_PROBE_SUMMARY) > 1:
-        terminalreporter.section("probe seconds per image")
+        terminalreporter.section("probe seconds per image, and what ONBUILD images share")
         for line in _PROBE_SUMMARY:
             terminalreporter.write_line(line)
 

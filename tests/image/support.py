@@ -17,9 +17,11 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -42,6 +44,7 @@ TEST_REPOSITORY = "airflow-runtime-test"
 # Seconds; generous because arm64 runs under QEMU (`import airflow` alone takes ~90 s there).
 PROBE_TIMEOUT = {Platform.AMD64: 300, Platform.ARM64: 1200}
 OVERRIDE_VALUE = "7"
+T = TypeVar("T")
 
 
 class TargetError(Exception):
@@ -285,7 +288,8 @@ class Prober:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
         self.futures: dict[tuple[str, str], Future] = {}
         self.seconds: dict[tuple[str, str], float] = {}  # how long each probe ran, for the summary
-        self.shared: dict[tuple[str, str], Target] = {}  # (ONBUILD image, kind) -> the -base image probed
+        self.bases: dict[str, Target] = {}  # ONBUILD image -> the -base image it is plus its tools
+        self.results: dict[tuple[str, str], object] = {}  # `once`'s
         self.secrets = secret_digests()
 
     def start(self, targets: list[Target], wanted: set[tuple[str, str]]) -> None:
@@ -297,7 +301,7 @@ class Prober:
         An ONBUILD image shown to be its -base image plus its tools (`checks.check_onbuild_extends_base`;
         test_onbuild.py asserts it) shares that image's Airflow probes when both are under test:
         the same files and run settings give the same facts, and under QEMU each is minutes."""
-        self.shared = self._shared(targets)
+        self.bases = self._bases(targets)
         kinds = ("main", "cli_version", "filesystem", "env_override")
         native = [(target, kind) for target in targets if not target.emulated for kind in kinds]
         emulated = [(target, kind) for kind in kinds for target in targets if target.emulated]
@@ -311,20 +315,34 @@ class Prober:
             self._submit(target, kind)
         return self.futures[key].result()
 
-    def _shared(self, targets: list[Target]) -> dict[tuple[str, str], Target]:
+    def _bases(self, targets: list[Target]) -> dict[str, Target]:
         by_id = {target.image_id: target for target in targets}
-        shared = {}
+        bases = {}
         for target in targets:
             base = by_id.get((base_image(self.docker, target) or {}).get("Id", ""))
             if (base is not None and base.variant.is_base
                     and self._main_request(base) == self._main_request(target)
                     and not onbuild_problems(self.docker, base, target)):
-                shared |= {(target.ref, kind): base for kind in self.SHARED_KINDS}
-        return shared
+                bases[target.ref] = base
+        return bases
+
+    def runs_as(self, target: Target) -> Target:
+        """The image whose containers run exactly as `target`'s: its -base image when it is an
+        ONBUILD image shown to be that image plus its tools (and both are under test), else itself."""
+        return self.bases.get(target.ref, target)
+
+    def once(self, target: Target, name: str, run: Callable[[Target], T]) -> T:
+        """`run(image)` once per image that runs as `target` runs (see `runs_as`), for the tests
+        that run Airflow in a container of it: an ONBUILD image takes its -base image's result."""
+        subject = self.runs_as(target)
+        key = (subject.ref, name)
+        if key not in self.results:
+            self.results[key] = run(subject)
+        return self.results[key]  # type: ignore[return-value]
 
     def _submit(self, target: Target, kind: str) -> None:
-        if (target.ref, kind) in self.shared:
-            base = self.shared[(target.ref, kind)]
+        if kind in self.SHARED_KINDS and target.ref in self.bases:
+            base = self.bases[target.ref]
             if (base.ref, kind) not in self.futures:
                 self._submit(base, kind)
             self.futures[(target.ref, kind)] = self.futures[(base.ref, kind)]
@@ -346,9 +364,14 @@ class Prober:
         lines = [f"{'image':<52} " + " ".join(f"{kind:>12}" for kind in kinds)]
         for ref in refs:
             cells = [f"{self.seconds[(ref, kind)]:11.1f}s" if (ref, kind) in self.seconds
-                     else f"{'= -base':>12}" if (ref, kind) in self.shared and (ref, kind) in self.futures
+                     else f"{'= -base':>12}" if kind in self.SHARED_KINDS and ref in self.bases
+                     and (ref, kind) in self.futures
                      else f"{'-':>12}" for kind in kinds]
             lines.append(f"{ref:<52} " + " ".join(cells))
+        for ref, base in self.bases.items():
+            taken = sorted(name for subject, name in self.results if subject == base.ref)
+            lines.append(f"{ref} is {base.ref} plus its tools: its Airflow probes"
+                         + (f" and runs ({', '.join(taken)})" if taken else "") + " are that image's")
         return lines
 
     def shutdown(self) -> None:

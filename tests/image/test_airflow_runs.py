@@ -7,12 +7,11 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from .support import Docker, Target, require_native
+from .support import Docker, Prober, Target, require_native
 
 pytestmark = pytest.mark.image
 
@@ -22,9 +21,11 @@ STARTUP_SECONDS = 240
 
 @dataclass(frozen=True)
 class Server:
-    container: str
-    url: str
+    """What the server of an image answered: its health endpoint and the configuration its UI reads."""
+
     airflow_major: int
+    health: tuple[int, str]  # HTTP status and body
+    ui_config: tuple[int, str]  # /ui/config as the generated admin (Airflow 3), the config API (2)
 
 
 def _get(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, str]:
@@ -40,10 +41,9 @@ def _health_path(major: int) -> str:
     return "/api/v2/monitor/health" if major >= 3 else "/health"
 
 
-@pytest.fixture(scope="module")
-def server(target: Target, docker: Docker) -> Iterator[Server]:
-    require_native(target, "running the Airflow API server")
-    major = int(target.expected.airflow_version.split(".")[0])
+def _serve(image: Target, docker: Docker) -> Server:
+    """Start the image's server on SQLite, wait until it is healthy, ask it, and remove it."""
+    major = int(image.expected.airflow_version.split(".")[0])
     if major >= 3:
         command = f"airflow db migrate && exec airflow api-server --port {PORT}"
         environment: dict[str, str] = {}
@@ -55,7 +55,7 @@ def server(target: Target, docker: Docker) -> Iterator[Server]:
     options = ["-p", f"127.0.0.1::{PORT}"]
     for name, value in environment.items():
         options += ["-e", f"{name}={value}"]
-    container = docker.start(target.ref, target.platform, "bash", "-c", command, options=tuple(options))
+    container = docker.start(image.ref, image.platform, "bash", "-c", command, options=tuple(options))
     try:
         address = docker.run("port", container, f"{PORT}/tcp").stdout.split()[0]
         url = f"http://{address}"
@@ -73,39 +73,50 @@ def server(target: Target, docker: Docker) -> Iterator[Server]:
                 pytest.fail(f"the Airflow server did not answer {_health_path(major)} within {STARTUP_SECONDS} s "
                             f"(running: {state}):\n{logs.output}", pytrace=False)
             time.sleep(2)
-        yield Server(container, url, major)
+        health = _get(url + _health_path(major))
+        if major >= 3:
+            ui_config = _ui_config(url, container, docker)
+        else:
+            ui_config = _get(url + "/api/v1/config?section=webserver", {"Accept": "application/json"})
+        return Server(major, health, ui_config)
     finally:
         docker.remove(container)
 
 
+def _ui_config(url: str, container: str, docker: Docker) -> tuple[int, str]:
+    """/ui/config as the Simple auth manager's generated admin, as a user of a fresh install logs in;
+    (0, why) when the login fails."""
+    generated = docker.run("exec", container, "bash", "-c",
+                           'cat "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"')
+    if generated.returncode != 0:
+        return 0, f"no generated admin password: {generated.output}"
+    username, password = next(iter(json.loads(generated.stdout).items()))
+    body = json.dumps({"username": username, "password": password}).encode()
+    status, answer = _get(url + "/auth/token", {"Content-Type": "application/json"}, body)
+    if status not in (200, 201):
+        return 0, f"the generated admin cannot log in ({status}): {answer}"
+    return _get(url + "/ui/config", {"Authorization": f"Bearer {json.loads(answer)['access_token']}"})
+
+
+@pytest.fixture(scope="module")
+def server(target: Target, docker: Docker, prober: Prober) -> Server:
+    require_native(target, "running the Airflow API server")
+    return prober.once(target, "api-server", lambda image: _serve(image, docker))
+
+
 def test_health_endpoint(server: Server) -> None:
-    status, body = _get(server.url + _health_path(server.airflow_major))
+    status, body = server.health
     assert status == 200, body
     health = json.loads(body)
     assert health["metadatabase"]["status"] == "healthy", health
 
 
-def _token(server: Server, docker: Docker) -> str:
-    """Log in as the Simple auth manager's generated admin, as a user of a fresh install would."""
-    generated = docker.run("exec", server.container, "bash", "-c",
-                           'cat "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"')
-    assert generated.returncode == 0, generated.output
-    username, password = next(iter(json.loads(generated.stdout).items()))
-    body = json.dumps({"username": username, "password": password}).encode()
-    status, answer = _get(server.url + "/auth/token", {"Content-Type": "application/json"}, body)
-    assert status in (200, 201), answer
-    return json.loads(answer)["access_token"]
-
-
-def test_ui_shows_runtime_instance_name(server: Server, target: Target, docker: Docker) -> None:
+def test_ui_shows_runtime_instance_name(server: Server, target: Target) -> None:
     expected = f"Airflow Runtime {target.expected.runtime_version}"
+    status, body = server.ui_config
+    assert status == 200, body
     if server.airflow_major >= 3:
-        headers = {"Authorization": f"Bearer {_token(server, docker)}"}
-        status, body = _get(server.url + "/ui/config", headers)
-        assert status == 200, body
         assert json.loads(body)["instance_name"] == expected, body
     else:
-        status, body = _get(server.url + "/api/v1/config?section=webserver", {"Accept": "application/json"})
-        assert status == 200, body
         options = {o["key"]: o["value"] for section in json.loads(body)["sections"] for o in section["options"]}
         assert options.get("instance_name") == expected, options.get("instance_name")

@@ -10,7 +10,7 @@ import testinfra
 from runtime_builder import contract
 
 from . import checks
-from .support import Docker, Target, assert_ok, require_native
+from .support import Docker, Prober, Target, assert_ok, require_native
 
 pytestmark = pytest.mark.image
 
@@ -80,12 +80,13 @@ print(json.dumps(sorted({name for action in get_parser()._actions
 """
 
 
-def test_entrypoint_runs_airflow_subcommands_as_airflow(target: Target, docker: Docker) -> None:
+def test_entrypoint_runs_airflow_subcommands_as_airflow(target: Target, docker: Docker, prober: Prober) -> None:
     """`docker run IMAGE celery worker` starts Airflow's worker, not the bare celery program; `users`
     is Airflow's, not coreutils'. Images released before the change keep running them as given."""
     require_native(target, "running Airflow's command line through the entry point")
-    celery = docker.oneshot(target.ref, target.platform, "celery", "--help", options=EXECUTOR_CLI)
-    users = docker.oneshot(target.ref, target.platform, "users", "--help", options=EXECUTOR_CLI)
+    celery, users = prober.once(target, "celery-and-users-help", lambda image: tuple(
+        docker.oneshot(image.ref, image.platform, command, "--help", options=EXECUTOR_CLI)
+        for command in ("celery", "users")))
     celery_help, users_help = celery.output.lower(), users.output.lower()  # "usage:" (2) or "Usage:" (3)
     if contract.Change.AIRFLOW_COMMANDS.value in target.expected.changes and target.variant.is_slim:
         # No Celery provider in a slim image: `celery` still goes to Airflow, whose CLI has no
@@ -101,13 +102,14 @@ def test_entrypoint_runs_airflow_subcommands_as_airflow(target: Target, docker: 
         assert "usage: users" in users_help, users.output[-2000:]  # coreutils
 
 
-def test_entrypoint_knows_every_airflow_subcommand(target: Target, docker: Docker) -> None:
+def test_entrypoint_knows_every_airflow_subcommand(target: Target, docker: Docker, prober: Prober) -> None:
     """The entry point's list of Airflow's sub-commands covers this Airflow's, executors' included."""
     if contract.Change.AIRFLOW_COMMANDS.value not in target.expected.changes:
         pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
                     f"{contract.Change.AIRFLOW_COMMANDS.value}: its entry point has no list to check")
     require_native(target, "building Airflow's command line")
-    result = docker.oneshot(target.ref, target.platform, "python", "-c", SUBCOMMANDS, options=EXECUTOR_CLI)
+    result = prober.once(target, "subcommands", lambda image: docker.oneshot(
+        image.ref, image.platform, "python", "-c", SUBCOMMANDS, options=EXECUTOR_CLI))
     assert result.returncode == 0, result.output[-2000:]
     commands = set(json.loads(result.stdout.strip().splitlines()[-1]))
     missing = sorted(commands - set(contract.AIRFLOW_COMMANDS))
