@@ -279,8 +279,10 @@ class Prober:
     overlap with each other and with the amd64 tests; a test waits only for what it reads.
     """
 
-    # The probes whose facts depend only on the files and run settings an ONBUILD image shares
-    # with its -base image (the file system probe also sees the ONBUILD image's own folder).
+    # The probes, each a method `_<kind>`, in the order they start for an image (heaviest first).
+    KINDS = ("main", "cli_version", "filesystem", "env_override")
+    # Those whose facts depend only on the files and run settings an ONBUILD image shares with
+    # its -base image (the file system probe also sees the ONBUILD image's own folder).
     SHARED_KINDS = ("main", "cli_version")
 
     def __init__(self, docker: Docker, workers: int = 4) -> None:
@@ -302,9 +304,8 @@ class Prober:
         test_onbuild.py asserts it) shares that image's Airflow probes when both are under test:
         the same files and run settings give the same facts, and under QEMU each is minutes."""
         self.bases = self._bases(targets)
-        kinds = ("main", "cli_version", "filesystem", "env_override")
-        native = [(target, kind) for target in targets if not target.emulated for kind in kinds]
-        emulated = [(target, kind) for kind in kinds for target in targets if target.emulated]
+        native = [(target, kind) for target in targets if not target.emulated for kind in self.KINDS]
+        emulated = [(target, kind) for kind in self.KINDS for target in targets if target.emulated]
         for target, kind in native + emulated:
             if (target.ref, kind) in wanted:
                 self._submit(target, kind)
@@ -316,6 +317,8 @@ class Prober:
         return self.futures[key].result()
 
     def _bases(self, targets: list[Target]) -> dict[str, Target]:
+        """ONBUILD image -> its -base image, for each whose -base image is under test too and
+        which is provably that image plus its tools, asking the same of the main probe."""
         by_id = {target.image_id: target for target in targets}
         bases = {}
         for target in targets:
@@ -359,7 +362,7 @@ class Prober:
 
     def summary(self) -> list[str]:
         """One line per image: the seconds each probe ran (they overlap: up to `workers` at once)."""
-        kinds = ("main", "cli_version", "filesystem", "env_override")
+        kinds = self.KINDS
         refs = list(dict.fromkeys(ref for ref, _ in self.futures))
         lines = [f"{'image':<52} " + " ".join(f"{kind:>12}" for kind in kinds)]
         for ref in refs:
