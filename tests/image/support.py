@@ -325,7 +325,7 @@ class Prober:
             base = by_id.get((base_image(self.docker, target) or {}).get("Id", ""))
             if (base is not None and base.variant.is_base
                     and self._main_request(base) == self._main_request(target)
-                    and not onbuild_problems(self.docker, base, target)):
+                    and not onbuild_problems(self.docker, base.inspect, target)):
                 bases[target.ref] = base
         return bases
 
@@ -362,14 +362,13 @@ class Prober:
 
     def summary(self) -> list[str]:
         """One line per image: the seconds each probe ran (they overlap: up to `workers` at once)."""
-        kinds = self.KINDS
         refs = list(dict.fromkeys(ref for ref, _ in self.futures))
-        lines = [f"{'image':<52} " + " ".join(f"{kind:>12}" for kind in kinds)]
+        lines = [f"{'image':<52} " + " ".join(f"{kind:>12}" for kind in self.KINDS)]
         for ref in refs:
             cells = [f"{self.seconds[(ref, kind)]:11.1f}s" if (ref, kind) in self.seconds
                      else f"{'= -base':>12}" if kind in self.SHARED_KINDS and ref in self.bases
                      and (ref, kind) in self.futures
-                     else f"{'-':>12}" for kind in kinds]
+                     else f"{'-':>12}" for kind in self.KINDS]
             lines.append(f"{ref:<52} " + " ".join(cells))
         for ref, base in self.bases.items():
             taken = sorted(name for subject, name in self.results if subject == base.ref)
@@ -422,10 +421,9 @@ def base_image(docker: Docker, target: Target) -> dict | None:
     return docker.inspect_image(name) if name and not target.variant.is_base else None
 
 
-def onbuild_problems(docker: Docker, base: Target | dict, onbuild: Target) -> list[str]:
-    """What makes `onbuild` more than its -base image plus its tools (none: it is just that)."""
-    inspect = base.inspect if isinstance(base, Target) else base
-    return checks.check_onbuild_extends_base(inspect, onbuild.inspect, docker.history(inspect["Id"]),
+def onbuild_problems(docker: Docker, base: dict, onbuild: Target) -> list[str]:
+    """What makes `onbuild` more than `base` (an inspect document) plus its tools (none: it is just that)."""
+    return checks.check_onbuild_extends_base(base, onbuild.inspect, docker.history(base["Id"]),
                                              docker.history(onbuild.ref))
 
 

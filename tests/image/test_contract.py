@@ -10,7 +10,7 @@ import testinfra
 from runtime_builder import contract
 
 from . import checks
-from .support import Docker, Prober, Target, assert_ok, require_native
+from .support import Docker, Prober, Target, assert_ok, base_image, require_native
 
 pytestmark = pytest.mark.image
 
@@ -121,11 +121,9 @@ def test_labels(target: Target) -> None:
 
 
 def test_onbuild_names_its_base_image_digest(target: Target, docker: Docker) -> None:
-    labels = target.config.get("Labels") or {}
-    base = labels.get("org.opencontainers.image.base.name")
-    onbuild = not target.variant.is_base
-    base_id = (docker.inspect_image(base) or {}).get("Id") if onbuild and base else None
-    assert_ok(checks.check_base_image_digest(target.expected, labels, base_id, onbuild))
+    base_id = (base_image(docker, target) or {}).get("Id")
+    assert_ok(checks.check_base_image_digest(target.expected, target.config.get("Labels"), base_id,
+                                             not target.variant.is_base))
 
 
 def test_no_compiler(fs_facts: dict, host: testinfra.host.Host) -> None:
