@@ -41,7 +41,8 @@ TEST_LABEL = "io.airflow-runtime.test"
 OWNER_LABEL = "io.airflow-runtime.test.owner"
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 TEST_REPOSITORY = "airflow-runtime-test"
-# Seconds; generous because arm64 runs under QEMU (`import airflow` alone takes ~90 s there).
+# Seconds; generous because arm64 runs under QEMU (`import airflow` alone takes ~20 s there with
+# QEMU 10, ~90 s with Debian 12's 7.2, which stays when no newer one can be had: host.ensure_fast_qemu).
 PROBE_TIMEOUT = {Platform.AMD64: 300, Platform.ARM64: 1200}
 OVERRIDE_VALUE = "7"
 T = TypeVar("T")
@@ -442,7 +443,7 @@ def parse_probe(result: Result) -> dict:
 def require_native(target: Target, what: str) -> None:
     if target.emulated:
         pytest.skip(f"{what}: native platform only; {target.platform.value} runs under QEMU on this host, "
-                    "about 37x slower, too slow for it")
+                    "about 8x slower (40x with Debian 12's QEMU), too slow for it")
 
 
 def require_onbuild(target: Target) -> None:

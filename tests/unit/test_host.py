@@ -1,10 +1,29 @@
-"""The host adapter's pure parts: what it clears before starting an engine."""
+"""The host adapter's pure parts: what it clears before starting an engine, and how it reads and
+re-registers the arm64 emulator's binfmt_misc handler."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from runtime_builder.images.host import clear_stale_pid_files
+import pytest
+
+from runtime_builder.images.host import (
+    HostError,
+    _os_release,
+    clear_stale_pid_files,
+    debian_archive,
+    parse_binfmt,
+    qemu_version,
+)
+
+# /proc/sys/fs/binfmt_misc/qemu-aarch64 as Debian 12's qemu-user-static registers it.
+DEBIAN_HANDLER = """enabled
+interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
+flags: PF
+offset 0
+magic 7f454c460201010000000000000000000200b700
+mask ffffffffffffff00fffffffffffffffffeffffff
+"""
 
 
 def _process(proc: Path, pid: int, comm: str) -> None:
@@ -28,3 +47,46 @@ def test_pid_files_of_processes_that_are_gone_or_are_others_are_removed(tmp_path
 
     assert removed == [reused, gone, garbage]
     assert live.exists() and not reused.exists() and not gone.exists() and not garbage.exists()
+
+
+def test_a_handler_is_registered_again_with_the_same_magic_mask_and_flags_and_another_emulator() -> None:
+    handler = parse_binfmt(DEBIAN_HANDLER)
+
+    assert handler.interpreter == "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
+    assert handler.flags == "PF"
+    line = handler.register_line("qemu-aarch64", "/usr/local/lib/runtime-builder/qemu-aarch64")
+    name, kind, offset, magic, mask, interpreter, flags = line.removeprefix(":").split(":")
+    assert (name, kind, offset, interpreter, flags) == ("qemu-aarch64", "M", "0",
+                                                        "/usr/local/lib/runtime-builder/qemu-aarch64", "PF")
+    assert magic == r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
+    assert mask == r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+
+
+def test_a_handler_without_its_interpreter_or_magic_is_an_error() -> None:
+    with pytest.raises(HostError, match="unreadable binfmt_misc handler"):
+        parse_binfmt("enabled\nflags: PF\n")
+
+
+def test_qemu_versions_are_read_from_its_version_line() -> None:
+    assert qemu_version("qemu-aarch64 version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright") == (7, 2)
+    assert qemu_version("qemu-aarch64 version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)") == (10, 0)
+    assert qemu_version("bash: qemu-aarch64: not found") is None
+
+
+def test_the_debian_archive_is_the_one_apt_uses_for_the_hosts_release() -> None:
+    targets = ("http://deb.debian.org/debian-security/\tDebian-Security\tbookworm-security\n"
+               "http://mirror.example/debian/\tDebian\tbookworm-updates\n"
+               "http://mirror.example/debian/\tDebian\tbookworm\n"
+               "https://download.docker.com/linux/debian/\tDocker CE\tbookworm\n")
+
+    assert debian_archive(targets, "bookworm") == "http://mirror.example/debian/"
+    assert debian_archive(targets, "trixie") is None
+    assert debian_archive("", "bookworm") is None
+
+
+def test_os_release_values_lose_their_quotes(tmp_path: Path) -> None:
+    release = tmp_path / "os-release"
+    release.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n\n# comment\n')
+
+    assert _os_release(release) == {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "VERSION_CODENAME": "bookworm"}
+    assert _os_release(tmp_path / "absent") == {}
