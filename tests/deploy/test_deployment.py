@@ -3,6 +3,7 @@ workers, the triggerer, the API server, the UI. Each test reads one running depl
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -89,11 +90,25 @@ def test_monitoring_dag_runs_by_itself(deployed: Deployed) -> None:
     assert f"Airflow Runtime {release.version} alive on {deployed.task_host}" in log, log[-2000:]
 
 
-def _config_value(deployed: Deployed, component: str, variable: str) -> str:
+# Reads each AIRFLOW__SECTION__KEY variable named in argv as `airflow config get-value section key`
+# does (`conf.get`), all in one process: each `airflow` command is an Airflow import, seconds of a core.
+CONFIG_SCRIPT = """
+import json, sys
+from airflow.configuration import conf
+values = {}
+for variable in sys.argv[1:]:
     _, section, key = variable.split("__", 2)
-    code, output = deployed.deployment.airflow(component, "config", "get-value", section.lower(), key.lower())
-    assert code == 0, f"{component}: airflow config get-value {section.lower()} {key.lower()}: {output}"
-    return output.strip().splitlines()[-1]
+    values[variable] = conf.get(section.lower(), key.lower())
+print("CONFIG " + json.dumps(values))
+"""
+
+
+def _config_values(deployed: Deployed, component: str, variables: list[str]) -> dict[str, str]:
+    """What the running component's Airflow configuration (its environment, its airflow.cfg) gives."""
+    code, output = deployed.deployment.exec(component, ["python", "-c", CONFIG_SCRIPT, *variables])
+    lines = [line for line in output.splitlines() if line.startswith("CONFIG ")]
+    assert code == 0 and lines, f"{component}: reading {variables} from Airflow's configuration: {output[-3000:]}"
+    return json.loads(lines[-1].removeprefix("CONFIG "))
 
 
 def test_components_use_the_default_environment(deployed: Deployed) -> None:
@@ -103,11 +118,11 @@ def test_components_use_the_default_environment(deployed: Deployed) -> None:
                 if name.startswith("AIRFLOW__")}
     problems = []
     for component in components:
+        found = _config_values(deployed, component, sorted(defaults))
         for variable, value in sorted(defaults.items()):
             wanted = deployed.overrides.get(variable, value)
-            found = _config_value(deployed, component, variable)
-            if found != wanted:
-                problems.append(f"{component}: {variable} is {found!r}, expected {wanted!r}")
+            if found.get(variable) != wanted:
+                problems.append(f"{component}: {variable} is {found.get(variable)!r}, expected {wanted!r}")
     assert not problems, "\n".join(problems)
     overridden = [name for name in deployed.overrides if name in defaults]
     assert overridden, "the deployment overrides none of the image's defaults: the override check proves nothing"

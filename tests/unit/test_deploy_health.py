@@ -1,0 +1,116 @@
+"""How a deployment waits for its containers' health checks, with fake containers (no engine)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from runtime_builder.deploy import deployment as module
+from runtime_builder.deploy.deployment import DeployError, Deployment, Health
+
+
+@dataclass
+class FakeContainer:
+    status: str = "running"
+    attrs: dict = field(default_factory=lambda: {"State": {"ExitCode": 0}})
+
+    def reload(self) -> None:
+        pass
+
+    def logs(self, tail: int) -> bytes:
+        return b"last line of the log\n"
+
+
+def deployment(names: list[str]) -> Deployment:
+    """A Deployment with only what waiting reads: its name, containers and clock."""
+    found = Deployment.__new__(Deployment)
+    found.name = "airflow-test"
+    found.containers = {name: FakeContainer() for name in names}
+    found.timings = {}
+    found._started = time.monotonic()
+    return found
+
+
+def after(seconds: float, calls: list[str], name: str):
+    """A check that fails until `seconds` have passed since it was made, recording each try."""
+    passing_at = time.monotonic() + seconds
+
+    def check() -> bool:
+        calls.append(name)
+        return time.monotonic() >= passing_at
+    return check
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "QUICK_POLL_SECONDS", 0.01)
+
+
+def test_checks_run_side_by_side_so_the_wait_is_the_slowest_not_the_sum() -> None:
+    names = ["scheduler", "triggerer", "worker"]
+    found = deployment(names)
+    entered, gate = [], threading.Barrier(len(names), timeout=5)
+
+    def slow(name: str):
+        def check() -> bool:
+            entered.append(name)
+            gate.wait()  # passes only when every check is being tried at once
+            return True
+        return check
+
+    found._wait([Health(name, name, slow(name), every=0.01) for name in names], timeout=10)
+
+    assert sorted(entered) == sorted(names)
+    assert set(found.timings) == {f"healthy:{name}" for name in names}
+
+
+def test_an_expensive_check_waits_for_its_cheap_sign() -> None:
+    found = deployment(["scheduler"])
+    calls: list[str] = []
+
+    found._wait([Health("scheduler", "airflow jobs check", after(0, calls, "check"), every=0.01,
+                        sign=after(0.1, calls, "sign"))], timeout=10)
+
+    assert calls[-1] == "check" and calls.count("check") == 1, calls
+    assert calls.count("sign") > 1
+
+
+def test_a_sign_that_never_shows_only_delays_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "SIGN_SECONDS", 0.1)
+    found = deployment(["worker"])
+    calls: list[str] = []
+
+    found._wait([Health("worker", "celery inspect ping", after(0, calls, "check"), every=0.01,
+                        sign=lambda: False)], timeout=10)
+
+    assert calls == ["check"]
+    assert found.timings["healthy:worker"] >= 0.1
+
+
+def test_a_stopped_container_fails_the_wait_at_once_with_its_name_and_log() -> None:
+    found = deployment(["scheduler", "api-server"])
+    found.containers["scheduler"] = FakeContainer("exited", {"State": {"ExitCode": 3}})
+    started = time.monotonic()
+
+    with pytest.raises(DeployError, match=r"scheduler stopped \(exit 3\) before it was healthy "
+                                          r"\(check: airflow jobs check\)(.|\n)*last line of the log"):
+        found._wait([Health("scheduler", "airflow jobs check", lambda: False, every=0.01),
+                     Health("api-server", "GET /health", lambda: False, every=0.01)], timeout=30)
+    assert time.monotonic() - started < 5
+
+
+def test_a_check_that_never_passes_fails_at_the_timeout_naming_the_others() -> None:
+    found = deployment(["scheduler", "worker", "api-server"])
+
+    with pytest.raises(DeployError) as raised:
+        found._wait([Health("scheduler", "airflow jobs check", lambda: False, every=0.01),
+                     Health("worker", "celery inspect ping", lambda: False, every=0.01),
+                     Health("api-server", "GET /health", lambda: True, every=0.01)], timeout=0.2)
+
+    message = str(raised.value)
+    assert "did not become healthy within 0 s" in message
+    assert "(also not healthy: " in message and "api-server" not in message.split("also not healthy")[1]
+    assert "healthy:api-server" in found.timings
