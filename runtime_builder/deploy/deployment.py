@@ -18,14 +18,11 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field, replace
 
 import docker
@@ -35,7 +32,7 @@ from docker.types import EndpointConfig
 
 from .. import contract
 from ..errors import BuilderError
-from . import services
+from . import health, services
 from .config import (
     ADMIN_USER,
     API_PORT,
@@ -54,6 +51,7 @@ from .config import (
     components,
     health_path,
 )
+from .health import POLL_SECONDS, QUICK_POLL_SECONDS, Health
 from .services import ServiceImages
 
 LABEL = "io.airflow-runtime.deployment"
@@ -62,27 +60,10 @@ OWNER_LABEL = "io.airflow-runtime.deployment.owner"
 START_TIMEOUT = 420.0  # seconds for every component to be healthy: 2 cores, five Airflow processes
 MIGRATE_TIMEOUT = 600.0
 LOG_LINES = 40
-POLL_SECONDS = 3.0  # between tries of a check that runs a command in a container
-QUICK_POLL_SECONDS = 0.5  # between tries of a cheap one (an HTTP request, a query, pg_isready)
-SIGN_SECONDS = 30.0  # a check whose cheap sign has not shown by then is tried anyway
 
 
 class DeployError(BuilderError):
     """A deployment could not be started or checked; the message names the component and shows its log."""
-
-
-@dataclass(frozen=True)
-class Health:
-    """How one container proves it is up: `passes()` until it does, `every` seconds apart. `sign`
-    (cheap) is asked first, and `passes` tried once it shows or SIGN_SECONDS have passed without
-    it (an Airflow version that does not give it is only slower): an `airflow ...` command
-    imports Airflow, seconds of a core while the components themselves are starting."""
-
-    name: str
-    what: str  # the check, as the error names it
-    passes: Callable[[], bool]
-    every: float = POLL_SECONDS
-    sign: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +76,7 @@ class DeploymentSpec:
     name: str | None = None  # default: airflow-<random>
     origin: str = "api"  # who started it: "run" (build.py run), "test", "bench"
     unpause: tuple[str, ...] = ()  # DAGs the deployment turns on once parsed (as a control plane would)
+
 
 
 @dataclass(frozen=True)
@@ -383,39 +365,17 @@ class Deployment:
         return (health.get("metadatabase") or {}).get("status") == "healthy"
 
     def _wait(self, checks: list[Health], timeout: float) -> None:
-        """Poll every check, each in its own thread (in turn, one component's health waited for
-        the others': seconds each), until all pass; fail at once when a container stops, or at the
-        timeout naming the check and the others still failing."""
-        pending = {check.name for check in checks}
-        deadline = time.monotonic() + timeout
-        stop = threading.Event()
-
-        def poll(check: Health) -> None:
-            began = time.monotonic()
-            while not stop.is_set():
-                self._require_running(check.name, check.what)
-                ready = check.sign is None or time.monotonic() - began > SIGN_SECONDS or check.sign()
-                if ready and check.passes():
-                    pending.discard(check.name)
-                    self.timings[f"healthy:{check.name}"] = time.monotonic() - self._started
-                    return
-                if time.monotonic() > deadline:
-                    others = sorted(pending - {check.name})
-                    also = f" (also not healthy: {', '.join(others)})" if others else ""
-                    raise DeployError(f"{self.name}: {check.name} did not become healthy within {timeout:.0f} s "
-                                      f"(check: {check.what}){also}; its last log lines:\n{self.logs(check.name)}")
-                stop.wait(check.every if ready else QUICK_POLL_SECONDS)
-
-        pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix=f"{self.name}-health")
+        """Every check passes (side by side), or DeployError names the first container that stopped
+        or the check still failing at the timeout, with its last log lines."""
+        def healthy(name: str) -> None:
+            self.timings[f"healthy:{name}"] = time.monotonic() - self._started
         try:
-            futures = [pool.submit(poll, check) for check in checks]
-            wait_for(futures, return_when=FIRST_EXCEPTION)
-        finally:  # a failure, or Ctrl-C: the other threads end after the try they are in
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-        for future in futures:
-            if future.done() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            health.wait_all(checks, timeout, lambda check: self._require_running(check.name, check.what), healthy)
+        except health.Unhealthy as error:
+            name = error.check.name
+            also = f" (also not healthy: {', '.join(error.others)})" if error.others else ""
+            raise DeployError(f"{self.name}: {name} did not become healthy within {timeout:.0f} s "
+                              f"(check: {error.check.what}){also}; its last log lines:\n{self.logs(name)}") from None
 
     def _require_running(self, name: str, what: str) -> None:
         container = self.containers[name]

@@ -1,4 +1,5 @@
-"""How a deployment waits for its containers' health checks, with fake containers (no engine)."""
+"""How a deployment waits for its containers' health checks (runtime_builder/deploy/health.py),
+with fake checks and containers (no engine)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from runtime_builder.deploy import deployment as module
-from runtime_builder.deploy.deployment import DeployError, Deployment, Health
+from runtime_builder.deploy import health as module
+from runtime_builder.deploy.deployment import DeployError, Deployment
+from runtime_builder.deploy.health import Health, Unhealthy, wait_all
 
 
 @dataclass
@@ -49,9 +51,13 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "QUICK_POLL_SECONDS", 0.01)
 
 
+def running(check: Health) -> None:
+    pass
+
+
 def test_checks_run_side_by_side_so_the_wait_is_the_slowest_not_the_sum() -> None:
     names = ["scheduler", "triggerer", "worker"]
-    found = deployment(names)
+    healthy: list[str] = []
     entered, gate = [], threading.Barrier(len(names), timeout=5)
 
     def slow(name: str):
@@ -61,18 +67,16 @@ def test_checks_run_side_by_side_so_the_wait_is_the_slowest_not_the_sum() -> Non
             return True
         return check
 
-    found._wait([Health(name, name, slow(name), every=0.01) for name in names], timeout=10)
+    wait_all([Health(name, name, slow(name), every=0.01) for name in names], 10, running, healthy.append)
 
-    assert sorted(entered) == sorted(names)
-    assert set(found.timings) == {f"healthy:{name}" for name in names}
+    assert sorted(entered) == sorted(names) == sorted(healthy)
 
 
 def test_an_expensive_check_waits_for_its_cheap_sign() -> None:
-    found = deployment(["scheduler"])
     calls: list[str] = []
 
-    found._wait([Health("scheduler", "airflow jobs check", after(0, calls, "check"), every=0.01,
-                        sign=after(0.1, calls, "sign"))], timeout=10)
+    wait_all([Health("scheduler", "airflow jobs check", after(0, calls, "check"), every=0.01,
+                     sign=after(0.1, calls, "sign"))], 10, running, lambda name: None)
 
     assert calls[-1] == "check" and calls.count("check") == 1, calls
     assert calls.count("sign") > 1
@@ -80,14 +84,24 @@ def test_an_expensive_check_waits_for_its_cheap_sign() -> None:
 
 def test_a_sign_that_never_shows_only_delays_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "SIGN_SECONDS", 0.1)
-    found = deployment(["worker"])
     calls: list[str] = []
+    started = time.monotonic()
 
-    found._wait([Health("worker", "celery inspect ping", after(0, calls, "check"), every=0.01,
-                        sign=lambda: False)], timeout=10)
+    wait_all([Health("worker", "celery inspect ping", after(0, calls, "check"), every=0.01, sign=lambda: False)],
+             10, running, lambda name: None)
 
     assert calls == ["check"]
-    assert found.timings["healthy:worker"] >= 0.1
+    assert time.monotonic() - started >= 0.1
+
+
+def test_the_timeout_names_the_check_and_the_others_still_failing() -> None:
+    with pytest.raises(Unhealthy) as raised:
+        wait_all([Health("scheduler", "airflow jobs check", lambda: False, every=0.01),
+                  Health("worker", "celery inspect ping", lambda: False, every=0.01),
+                  Health("api-server", "GET /health", lambda: True, every=0.01)], 0.2, running, lambda name: None)
+
+    assert raised.value.check.name in ("scheduler", "worker")
+    assert raised.value.others == sorted({"scheduler", "worker"} - {raised.value.check.name})
 
 
 def test_a_stopped_container_fails_the_wait_at_once_with_its_name_and_log() -> None:
@@ -102,7 +116,7 @@ def test_a_stopped_container_fails_the_wait_at_once_with_its_name_and_log() -> N
     assert time.monotonic() - started < 5
 
 
-def test_a_check_that_never_passes_fails_at_the_timeout_naming_the_others() -> None:
+def test_a_deployment_names_the_check_that_timed_out_the_others_and_its_log() -> None:
     found = deployment(["scheduler", "worker", "api-server"])
 
     with pytest.raises(DeployError) as raised:
@@ -111,6 +125,7 @@ def test_a_check_that_never_passes_fails_at_the_timeout_naming_the_others() -> N
                      Health("api-server", "GET /health", lambda: True, every=0.01)], timeout=0.2)
 
     message = str(raised.value)
-    assert "did not become healthy within 0 s" in message
+    assert message.startswith("airflow-test: ") and "did not become healthy within 0 s (check: " in message
     assert "(also not healthy: " in message and "api-server" not in message.split("also not healthy")[1]
+    assert message.endswith("its last log lines:\nlast line of the log\n")
     assert "healthy:api-server" in found.timings
