@@ -162,8 +162,16 @@ def ensure_fast_qemu(handler: Path) -> None:
     Checked every time: binfmt-support registers Debian's again when the machine restarts. When
     no newer one can be had (no network), the old one stays, slower, and a line says so."""
     current = parse_binfmt(handler.read_text())
-    if _emulator_version(current.interpreter) >= QEMU_MINIMUM:
-        return
+    if not Path(current.interpreter).exists() or _emulator_version(current.interpreter) >= QEMU_MINIMUM:
+        return  # registered from elsewhere (tonistiigi/binfmt's container: its own QEMU), or new enough
+    try:
+        _replace_qemu(handler)
+    except (OSError, HostError) as error:  # no network, not root, ...: slower, not broken
+        print(f"keeping {current.interpreter} (QEMU older than {'.'.join(map(str, QEMU_MINIMUM))}, about "
+              f"4x slower under emulation): {error}")
+
+
+def _replace_qemu(handler: Path) -> None:
     QEMU_DIR.mkdir(parents=True, exist_ok=True)
     with (QEMU_DIR / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two builds starting at once swap it once
@@ -172,16 +180,15 @@ def ensure_fast_qemu(handler: Path) -> None:
             return
         emulator = QEMU_DIR / QEMU_HANDLER
         if _emulator_version(str(emulator)) < QEMU_MINIMUM:
-            try:
-                _unpack_qemu(emulator)
-            except HostError as error:
-                print(f"keeping {current.interpreter} (QEMU older than {'.'.join(map(str, QEMU_MINIMUM))}, about "
-                      f"4x slower under emulation): {error}")
-                return
+            _unpack_qemu(emulator)
         print(f"{QEMU_HANDLER}: {current.interpreter} -> {emulator} (QEMU "
               f"{'.'.join(map(str, _emulator_version(str(emulator))))}, Debian {QEMU_SUITE}'s)")
-        (BINFMT / QEMU_HANDLER).write_text("-1")
-        (BINFMT / "register").write_text(current.register_line(QEMU_HANDLER, str(emulator)))
+        handler.write_text("-1")
+        try:
+            (BINFMT / "register").write_text(current.register_line(QEMU_HANDLER, str(emulator)))
+        except OSError:
+            (BINFMT / "register").write_text(current.register_line(QEMU_HANDLER))  # the old one back
+            raise
 
 
 def _os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:

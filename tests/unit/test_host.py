@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime_builder.images import host
 from runtime_builder.images.host import (
     HostError,
     _os_release,
@@ -90,3 +91,67 @@ def test_os_release_values_lose_their_quotes(tmp_path: Path) -> None:
 
     assert _os_release(release) == {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "VERSION_CODENAME": "bookworm"}
     assert _os_release(tmp_path / "absent") == {}
+
+
+def _emulator(path: Path, version: str) -> Path:
+    path.write_text(f"#!/bin/sh\necho 'qemu-aarch64 version {version} (test)'\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def binfmt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A binfmt_misc folder (files standing in for /proc's) and QEMU_DIR, both under tmp_path."""
+    folder = tmp_path / "binfmt_misc"
+    folder.mkdir()
+    (folder / "register").write_text("")
+    monkeypatch.setattr(host, "BINFMT", folder)
+    monkeypatch.setattr(host, "QEMU_DIR", tmp_path / "runtime-builder")
+    return folder
+
+
+def _handler(binfmt: Path, interpreter: Path) -> Path:
+    handler = binfmt / "qemu-aarch64"
+    handler.write_text(DEBIAN_HANDLER.replace("/usr/libexec/qemu-binfmt/aarch64-binfmt-P", str(interpreter)))
+    return handler
+
+
+def test_an_old_emulator_is_replaced_by_the_unpacked_one_under_the_same_magic(
+        binfmt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = _handler(binfmt, _emulator(tmp_path / "qemu-7", "7.2.22"))
+    monkeypatch.setattr(host, "_unpack_qemu", lambda emulator: _emulator(emulator, "10.0.13"))
+
+    host.ensure_fast_qemu(handler)
+
+    assert handler.read_text() == "-1"  # unregistered, then registered again:
+    registered = (binfmt / "register").read_text()
+    assert registered == parse_binfmt(DEBIAN_HANDLER).register_line("qemu-aarch64",
+                                                                    str(tmp_path / "runtime-builder" / "qemu-aarch64"))
+
+
+def test_without_a_newer_emulator_the_old_one_stays_and_a_line_says_so(
+        binfmt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    handler = _handler(binfmt, _emulator(tmp_path / "qemu-7", "7.2.22"))
+    before = handler.read_text()
+
+    def offline(emulator: Path) -> None:
+        raise HostError("apt-get update failed: no network")
+    monkeypatch.setattr(host, "_unpack_qemu", offline)
+
+    host.ensure_fast_qemu(handler)
+
+    assert handler.read_text() == before and (binfmt / "register").read_text() == ""
+    assert "keeping " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("interpreter", ["new enough", "not on this host"])
+def test_a_new_enough_or_foreign_emulator_is_left_alone(binfmt: Path, tmp_path: Path, interpreter: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _emulator(tmp_path / "qemu-10", "10.0.13") if interpreter == "new enough" else tmp_path / "absent"
+    handler = _handler(binfmt, path)
+    before = handler.read_text()
+    monkeypatch.setattr(host, "_unpack_qemu", lambda emulator: pytest.fail("nothing is downloaded"))
+
+    host.ensure_fast_qemu(handler)
+
+    assert handler.read_text() == before and (binfmt / "register").read_text() == ""
