@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from measure import bench_registry, mb, pushed_layers, size  # noqa: E402
+from recorded import Figure, report  # noqa: E402
 
 from runtime_builder.generate import render  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
@@ -103,6 +105,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", help="default: linux/amd64 and linux/arm64")
     parser.add_argument("--no-prune", action="store_true")
+    parser.add_argument("--record", action="store_true",
+                        help="record this run's figures as the previous ones (bench/recorded.json)")
     parser.add_argument("--version", help="the release (default: the default release)")
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
@@ -162,6 +166,16 @@ def main() -> int:
         amd, arm = results
         print(f"arm64 / amd64: cold {arm[1] / amd[1]:.2f}x (target <= {TARGETS['arm64']:.2f}x), "
               f"warm {arm[2] / amd[2]:.2f}x")
+    figures = []
+    for platform, cold, _warm, pin, _ran, _cached, _image, _floor, share, same in results:
+        figures += [Figure(f"{platform.value} cold", f"{cold:.1f} s"),
+                    Figure(f"{platform.value} one pin / cold", f"{pin / cold:.2f}x", f"<= {TARGETS['one pin']:.2f}x"),
+                    Figure(f"{platform.value} pull after one pin", f"{share:.0%}", f"<= {TARGETS['pull']:.0%}"),
+                    Figure(f"{platform.value} same layers", same)]
+    if len(results) == 2:
+        figures.append(Figure("arm64 / amd64 cold", f"{results[1][1] / results[0][1]:.2f}x",
+                              f"<= {TARGETS['arm64']:.2f}x"))
+    report("build_bench", f"{release.version}, Python {release.python}, -base, {date.today()}", figures, args.record)
     return 0
 
 

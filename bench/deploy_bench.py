@@ -15,10 +15,13 @@ import argparse
 import statistics
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from recorded import Figure, report  # noqa: E402
 
 from runtime_builder.deploy import project, services  # noqa: E402
 from runtime_builder.deploy.api import AirflowApi  # noqa: E402
@@ -66,6 +69,8 @@ def main() -> None:
     parser.add_argument("--version", help="Runtime version (default: the default release)")
     parser.add_argument("--executor", action="append", choices=[e.value for e in Executor])
     parser.add_argument("--runs", type=int, default=4, help="triggers per deployment (default: %(default)s)")
+    parser.add_argument("--record", action="store_true",
+                        help="record this run's figures as the previous ones (bench/recorded.json)")
     args = parser.parse_args()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.release(args.version) if args.version else matrix.default_release()
@@ -80,11 +85,15 @@ def main() -> None:
     print(f"\nRuntime {release.version} (Airflow {release.airflow}), {spec.platform.value}, fixture project {tag}")
     print(f"{'executor':<10} {'start':>7} {'services':>9} {'migrate':>8} {'components':>11} {'first task':>11} "
           f"{'task, warm (median)':>20}")
+    recorded = []
     for executor in [Executor(e) for e in args.executor or ("celery", "local")]:
         figures = measure(tag, images, executor, args.runs)
         print(f"{executor.value:<10} {figures['start']:6.1f}s {figures['services']:8.1f}s {figures['migrate']:7.1f}s "
               f"{figures['components']:10.1f}s {figures['first task']:10.1f}s "
               f"{figures.get('task, warm (median)', float('nan')):19.1f}s")
+        recorded += [Figure(f"{executor.value} start", f"{figures['start']:.1f} s"),
+                     Figure(f"{executor.value} first task", f"{figures['first task']:.1f} s")]
+    report("deploy_bench", f"{release.version}, {spec.platform.value}, {date.today()}", recorded, args.record)
 
 
 if __name__ == "__main__":

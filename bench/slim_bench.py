@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from measure import bench_registry, mb, pushed_layers, size  # noqa: E402
+from recorded import Figure, report  # noqa: E402
 
 from runtime_builder import layout  # noqa: E402
 from runtime_builder.generate import image_sizes  # noqa: E402
@@ -54,6 +55,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", help="default: linux/amd64 and linux/arm64")
     parser.add_argument("--no-prune", action="store_true")
+    parser.add_argument("--record", action="store_true",
+                        help="record this run's figures as the previous ones (bench/recorded.json)")
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
     ensure_host(arm64=Platform.ARM64 in platforms)
@@ -93,6 +96,12 @@ def main() -> int:
               f"{mb(pull_full):>9} {mb(pull_slim):>9} {pull_slim / pull_full:8.0%} {mb(after_full):>15}")
     print("\ntargets: slim size <= 60% of full, slim cold build <= 70% of full")
     today = datetime.date.today().isoformat()
+    figures = []
+    for platform, found, _floor in rows:
+        (build_full, size_full, _), (build_slim, size_slim, _) = found[Variant.BASE], found[Variant.SLIM_BASE]
+        figures += [Figure(f"{platform.value} slim / full build", f"{build_slim / build_full:.0%}", "<= 70%"),
+                    Figure(f"{platform.value} slim / full size", f"{size_slim / size_full:.0%}", "<= 60%")]
+    report("slim_bench", f"{release.version}, Python {release.python}, {today}", figures, args.record)
     recorded = [image_sizes.Size(str(release.version), release.python, variant.value, platform.value,
                                  figures[variant][1], sum(figures[variant][2].values()), today)
                 for platform, figures, _ in rows for variant in figures]
