@@ -105,7 +105,8 @@ def main() -> int:
     recorded = [image_sizes.Size(str(release.version), release.python, variant.value, platform.value,
                                  figures[variant][1], sum(figures[variant][2].values()), today)
                 for platform, figures, _ in rows for variant in figures]
-    print(f"recorded in {image_sizes.record(ROOT / layout.IMAGE_SIZES, recorded).relative_to(ROOT)}")
+    print(f"recorded in {image_sizes.record(ROOT / layout.IMAGE_SIZES, recorded).relative_to(ROOT)}: "
+          "`python build.py render` puts the sizes into the reference tables (render --check fails until then)")
     return 0
 
 
