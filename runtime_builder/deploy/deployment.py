@@ -78,7 +78,6 @@ class DeploymentSpec:
     unpause: tuple[str, ...] = ()  # DAGs the deployment turns on once parsed (as a control plane would)
 
 
-
 @dataclass(frozen=True)
 class ImageFacts:
     runtime_version: str
@@ -359,10 +358,10 @@ class Deployment:
     def _http_healthy(self, path: str) -> bool:
         try:
             with urllib.request.urlopen(self.url + path, timeout=10) as response:
-                health = json.load(response)
+                answer = json.load(response)
         except (urllib.error.URLError, OSError, ValueError):
             return False
-        return (health.get("metadatabase") or {}).get("status") == "healthy"
+        return (answer.get("metadatabase") or {}).get("status") == "healthy"
 
     def _wait(self, checks: list[Health], timeout: float) -> None:
         """Every check passes (side by side), or DeployError names the first container that stopped
