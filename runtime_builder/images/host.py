@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuilderError
+from ..in_image.sbom import os_release
 from ..layout import LOCAL_REGISTRY
 from ..matrix.model import Platform
 from .engine import Engine
@@ -179,24 +180,18 @@ def _replace_qemu(handler: Path) -> None:
         if _emulator_version(current.interpreter) >= QEMU_MINIMUM:
             return
         emulator = QEMU_DIR / QEMU_HANDLER
-        if _emulator_version(str(emulator)) < QEMU_MINIMUM:
+        version = _emulator_version(str(emulator))
+        if version < QEMU_MINIMUM:
             _unpack_qemu(emulator)
-        print(f"{QEMU_HANDLER}: {current.interpreter} -> {emulator} (QEMU "
-              f"{'.'.join(map(str, _emulator_version(str(emulator))))}, Debian {QEMU_SUITE}'s)")
+            version = _emulator_version(str(emulator))
+        print(f"{QEMU_HANDLER}: {current.interpreter} -> {emulator} (QEMU {'.'.join(map(str, version))}, "
+              f"Debian {QEMU_SUITE}'s)")
         handler.write_text("-1")
         try:
             (BINFMT / "register").write_text(current.register_line(QEMU_HANDLER, str(emulator)))
         except OSError:
             (BINFMT / "register").write_text(current.register_line(QEMU_HANDLER))  # the old one back
             raise
-
-
-def _os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {}
-    return {key: value.strip('"') for key, _, value in (line.partition("=") for line in lines) if value}
 
 
 def _emulator_version(path: str) -> tuple[int, ...]:
@@ -210,7 +205,7 @@ def _emulator_version(path: str) -> tuple[int, ...]:
 def _unpack_qemu(emulator: Path) -> None:
     """Download Debian QEMU_SUITE's qemu-user package with apt, from the archive the host's apt
     already uses (its own lists and cache untouched), and unpack its aarch64 emulator."""
-    codename = _os_release().get("VERSION_CODENAME", "")
+    codename = os_release().get("VERSION_CODENAME", "")
     targets = subprocess.run(["apt-get", "indextargets", "--format", "$(REPO_URI)\t$(LABEL)\t$(RELEASE)"],
                              capture_output=True, text=True).stdout
     archive = debian_archive(targets, codename)

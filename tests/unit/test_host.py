@@ -10,7 +10,6 @@ import pytest
 from runtime_builder.images import host
 from runtime_builder.images.host import (
     HostError,
-    _os_release,
     clear_stale_pid_files,
     debian_archive,
     parse_binfmt,
@@ -83,14 +82,6 @@ def test_the_debian_archive_is_the_one_apt_uses_for_the_hosts_release() -> None:
     assert debian_archive(targets, "bookworm") == "http://mirror.example/debian/"
     assert debian_archive(targets, "trixie") is None
     assert debian_archive("", "bookworm") is None
-
-
-def test_os_release_values_lose_their_quotes(tmp_path: Path) -> None:
-    release = tmp_path / "os-release"
-    release.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n\n# comment\n')
-
-    assert _os_release(release) == {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "VERSION_CODENAME": "bookworm"}
-    assert _os_release(tmp_path / "absent") == {}
 
 
 def _emulator(path: Path, version: str) -> Path:
