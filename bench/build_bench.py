@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from measure import bench_registry, mb, pushed_layers, size  # noqa: E402
-from recorded import Figure, report  # noqa: E402
+from recorded import Figure, add_record_argument, report  # noqa: E402
 
 from runtime_builder.generate import render  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
@@ -105,8 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", help="default: linux/amd64 and linux/arm64")
     parser.add_argument("--no-prune", action="store_true")
-    parser.add_argument("--record", action="store_true",
-                        help="record this run's figures as the previous ones (bench/recorded.json)")
+    add_record_argument(parser)
     parser.add_argument("--version", help="the release (default: the default release)")
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]

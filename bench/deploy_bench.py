@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recorded import Figure, report  # noqa: E402
+from recorded import Figure, add_record_argument, report  # noqa: E402
 
 from runtime_builder.deploy import project, services  # noqa: E402
 from runtime_builder.deploy.api import AirflowApi  # noqa: E402
@@ -69,8 +69,7 @@ def main() -> None:
     parser.add_argument("--version", help="Runtime version (default: the default release)")
     parser.add_argument("--executor", action="append", choices=[e.value for e in Executor])
     parser.add_argument("--runs", type=int, default=4, help="triggers per deployment (default: %(default)s)")
-    parser.add_argument("--record", action="store_true",
-                        help="record this run's figures as the previous ones (bench/recorded.json)")
+    add_record_argument(parser)
     args = parser.parse_args()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.release(args.version) if args.version else matrix.default_release()

@@ -52,6 +52,12 @@ def record(bench: str, run: str, figures: list[Figure], path: Path = RECORDED) -
     staged.replace(path)
 
 
+def add_record_argument(parser: argparse.ArgumentParser) -> None:
+    """A bench's `--record`: its figures become the recorded (previous) ones."""
+    parser.add_argument("--record", action="store_true",
+                        help="record this run's figures as the previous ones (bench/recorded.json)")
+
+
 def report(bench: str, run: str, figures: list[Figure], save: bool, path: Path = RECORDED) -> None:
     """Print the table; with `save`, record the figures as the new previous ones."""
     print()

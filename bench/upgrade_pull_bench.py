@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from measure import bench_registry, pushed_layers  # noqa: E402
-from recorded import Figure, report  # noqa: E402
+from recorded import Figure, add_record_argument, report  # noqa: E402
 
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
@@ -75,8 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pairs", nargs="*", help="A-to-B, e.g. 14.0.2-to-14.0.4 (default: the default line)")
     parser.add_argument("--platform", default="linux/amd64")
-    parser.add_argument("--record", action="store_true",
-                        help="record this run's figures as the previous ones (bench/recorded.json)")
+    add_record_argument(parser)
     args = parser.parse_args()
     platform = Platform.parse(args.platform)
     ensure_host(arm64=platform is Platform.ARM64)
@@ -105,8 +104,9 @@ def main() -> int:
               f"{goal(source, target, what)}")
     figures = [Figure(f"{source.version} -> {target.version}", f"{fetched / total:.0%}", goal(source, target, what))
                for source, target, what, total, fetched, _count, _new in rows]
-    report("upgrade_pull_bench", f"line {matrix.default_release().version.major}, -base, default Python, "
-           f"{platform.value}, {date.today()}", figures, args.record)
+    lines = ", ".join(str(line) for line in sorted({source.version.major for source, *_ in rows}))
+    report("upgrade_pull_bench", f"line {lines}, -base, default Python, {platform.value}, {date.today()}",
+           figures, args.record)
     return 0
 
 
