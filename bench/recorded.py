@@ -68,7 +68,7 @@ def report(bench: str, run: str, figures: list[Figure], save: bool, path: Path =
         print(f"recorded in {path.name}: copy the figures into the README's tables")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, path: Path = RECORDED) -> int:
     parser = argparse.ArgumentParser(description="The test command's total beside its targets and the recorded ones.")
     parser.add_argument("bench", choices=["test-command"])
     parser.add_argument("seconds", type=int)
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = [Figure(f"all ({kind})", f"{args.seconds} s", f"<= {target} s")
                for kind, target in TEST_COMMAND_TARGETS.items()]
     if args.record:  # each figure carries its own run: the two come from different hosts
-        kept = load().get(args.bench, {}).get("figures", {})
+        kept = load(path).get(args.bench, {}).get("figures", {})
         figures = [Figure(figure.name, f"{args.seconds} s ({args.run})" if figure.name == f"all ({args.record})"
-                          else kept.get(figure.name, "-")) for figure in figures]
-    report(args.bench, "each figure's own run", figures, bool(args.record))
+                          else kept.get(figure.name, "-"), figure.target) for figure in figures]
+    report(args.bench, "each figure's own run", figures, bool(args.record), path)
     return 0
 
 

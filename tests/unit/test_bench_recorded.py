@@ -64,3 +64,16 @@ def test_the_test_command_total_stands_beside_both_targets(capsys: pytest.Captur
     rows = {line.split("  ")[0].strip(): line.split() for line in capsys.readouterr().out.splitlines()[2:]}
     assert rows["all (warm)"][2:6] == ["700", "s", "<=", "900"]
     assert rows["all (new machine)"][3:7] == ["700", "s", "<=", "2700"]
+
+
+def test_recording_the_new_machine_total_keeps_the_warm_one_and_both_targets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "recorded.json"
+    recorded.record("test-command", "each figure's own run", [Figure("all (warm)", "682 s (a warm run)")], path)
+
+    recorded.main(["test-command", "1691", "--record", "new machine", "--run", "a new machine"], path)
+
+    assert recorded.load(path)["test-command"]["figures"] == {
+        "all (warm)": "682 s (a warm run)", "all (new machine)": "1691 s (a new machine)"}
+    out = capsys.readouterr().out
+    assert "<= 900 s" in out and "<= 2700 s" in out
