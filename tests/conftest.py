@@ -26,6 +26,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the executors to deploy with (repeatable); default: celery, and local too for the default release",
     )
     group.addoption(
+        "--deploy-platform", choices=["linux/amd64", "linux/arm64"], metavar="PLATFORM",
+        help="the platform of the images the deployment tests deploy (default: the native one; the other runs "
+             "under QEMU: minutes slower, for a release engineer without a host of that architecture)",
+    )
+    group.addoption(
         "--postgres-image", metavar="REF",
         help="the deployments' PostgreSQL image (default: made from Debian's postgresql package by bootstrap)",
     )

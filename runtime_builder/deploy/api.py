@@ -27,6 +27,7 @@ class AirflowApi:
     airflow_major: int
     user: str
     password: str
+    patience: float = 1.0  # what the waits' timeouts are multiplied by (an emulated deployment: more)
     _authorization: str | None = None
 
     @property
@@ -80,6 +81,7 @@ class AirflowApi:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 240.0) -> dict:
         """The DAG once the DAG processor has parsed it; a timeout names the import errors."""
+        timeout *= self.patience
         deadline = time.monotonic() + timeout
         while True:
             found = self.dag(dag_id)
@@ -112,6 +114,7 @@ class AirflowApi:
         return self.request("GET", f"/dags/{_quote(dag_id)}/dagRuns?limit=100")["dag_runs"]
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> dict:
+        timeout *= self.patience
         deadline = time.monotonic() + timeout
         while True:
             found = self.run(dag_id, run_id)

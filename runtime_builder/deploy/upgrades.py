@@ -245,7 +245,7 @@ def _moved_runs(deployment: Deployment) -> dict[tuple[str, str], str]:
 
 def _api(deployment: Deployment) -> AirflowApi:
     user, password = deployment.login()
-    return AirflowApi(deployment.url, deployment.facts.airflow_major, user, password)
+    return AirflowApi(deployment.url, deployment.facts.airflow_major, user, password, deployment.facts.patience)
 
 
 def _last_lines(output: str, count: int = 6) -> str:

@@ -1,8 +1,8 @@
 """Fixtures of the deployment tests: one real deployment per (Runtime version, executor, variant).
 
 The fixture project (tests/deploy/project) is built on the version's ONBUILD image (or its slim
-ONBUILD image), which must exist (`python build.py build VERSION --variant onbuild` makes it,
-`--variant slim` the slim one); then PostgreSQL,
+ONBUILD image) of the host's platform or of --deploy-platform, which must exist (`python build.py
+build VERSION --variant onbuild` makes it, `--variant slim` the slim one); then PostgreSQL,
 Redis and every Airflow component start as containers, and every test of that case reads
 the same deployment. A deployment that cannot start fails the tests: nothing here skips.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -41,10 +41,12 @@ class Case:
     release: Release
     executor: Executor
     variant: Variant = Variant.ONBUILD  # the ONBUILD image the project is built on: full or slim
+    platform: Platform = field(default_factory=Platform.native)  # the images' platform; another runs under QEMU
 
     @property
     def id(self) -> str:
-        return f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "")
+        foreign = "" if self.platform is Platform.native() else f"-{self.platform.arch}"
+        return f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "") + foreign
 
 
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
@@ -54,15 +56,16 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
         releases += nightly_releases(matrix, newest_of_each_line=True) if version == "lines" \
             else [matrix.release(version)]
     executors = [Executor(e) for e in config.getoption("--deploy-executor")]
+    platform = Platform.parse(config.getoption("--deploy-platform") or Platform.native().value)
     default = matrix.default_release()
     found = []
     for release in dict.fromkeys(releases):
         wanted = executors or ([Executor.CELERY, Executor.LOCAL] if release == default else [Executor.CELERY])
-        found += [Case(release, executor) for executor in wanted]
+        found += [Case(release, executor, Variant.ONBUILD, platform) for executor in wanted]
         # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
         # is deployed that way (the Celery provider is not in them).
         if release.has_slim and Executor.LOCAL in wanted:
-            found.append(Case(release, Executor.LOCAL, Variant.SLIM))
+            found.append(Case(release, Executor.LOCAL, Variant.SLIM, platform))
     return found
 
 
@@ -121,14 +124,14 @@ def override_of(release: Release, variant: Variant = Variant.ONBUILD) -> tuple[s
 def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     release = case.release
-    onbuild = ImageSpec(release, release.python, case.variant, Platform.native()).reference()
+    onbuild = ImageSpec(release, release.python, case.variant, case.platform).reference()
     if engine.image_id(onbuild) is None:
         pytest.fail(f"no image {onbuild}: build it first with `python3 build.py build {release.version} "
-                    f"--variant {case.variant.value}`", pytrace=False)
+                    f"--variant {case.variant.value} --platform {case.platform.value}`", pytrace=False)
     workdir = tmp_path_factory.mktemp(f"deploy-{case.id}")
-    tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}{case.variant.suffix}"
+    tag = f"{project.PROJECT_REPOSITORY}/deploy-test:{release.version}{case.variant.suffix}-{case.platform.arch}"
     secrets = build_secrets(workdir / "secrets", host_cacert(), host_index_url())
-    project.build(engine, PROJECT, onbuild, tag, Platform.native().value, secrets, workdir / "build.log")
+    project.build(engine, PROJECT, onbuild, tag, case.platform.value, secrets, workdir / "build.log")
     name, value = override_of(release, case.variant)
     overrides = {name: value, contract.MONITORING_SCHEDULE_VARIABLE: MONITORING_EVERY_MINUTE}
     # Releases from before `monitoring-dag-on` start it paused: the deployment turns it on, as
@@ -139,6 +142,6 @@ def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
     with Deployment(spec) as deployment:
         deployment.start()
         user, password = deployment.login()
-        api = AirflowApi(deployment.url, deployment.facts.airflow_major, user, password)
+        api = AirflowApi(deployment.url, deployment.facts.airflow_major, user, password, deployment.facts.patience)
         yield Deployed(case, deployment, tag, api, overrides)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -1,5 +1,5 @@
 """How a deployment waits for its containers' health checks (runtime_builder/deploy/health.py),
-with fake checks and containers (no engine)."""
+and how much longer for an emulated image, with fake checks, containers and images (no engine)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from runtime_builder.deploy import api as api_module
 from runtime_builder.deploy import health as module
-from runtime_builder.deploy.deployment import DeployError, Deployment
+from runtime_builder.deploy.api import AirflowApi, ApiError
+from runtime_builder.deploy.deployment import EMULATED_PATIENCE, DeployError, Deployment, image_facts
 from runtime_builder.deploy.health import Health, Unhealthy, wait_all
+from runtime_builder.matrix.model import Platform
 
 
 @dataclass
@@ -129,3 +132,51 @@ def test_a_deployment_names_the_check_that_timed_out_the_others_and_its_log() ->
     assert "(also not healthy: " in message and "api-server" not in message.split("also not healthy")[1]
     assert message.endswith("its last log lines:\nlast line of the log\n")
     assert "healthy:api-server" in found.timings
+
+
+# -- an image of another architecture: the waits for Airflow are longer ------------------------
+
+@dataclass
+class FakeImage:
+    labels: dict
+    attrs: dict
+
+
+class FakeImages:
+    def __init__(self, image: FakeImage) -> None:
+        self.image = image
+
+    def get(self, reference: str) -> FakeImage:
+        return self.image
+
+
+@dataclass
+class FakeClient:
+    images: FakeImages
+
+
+RUNTIME_LABELS = {"io.airflow-runtime.version": "14.1.0", "io.airflow-runtime.airflow-version": "3.3.2"}
+
+
+@pytest.mark.parametrize("platform", list(Platform), ids=lambda p: p.arch)
+def test_an_image_of_another_architecture_is_waited_for_longer(platform: Platform) -> None:
+    client = FakeClient(FakeImages(FakeImage(RUNTIME_LABELS, {"Architecture": platform.arch})))
+
+    facts = image_facts(client, "airflow-runtime:14.1.0")  # type: ignore[arg-type]
+
+    emulated = platform is not Platform.native()
+    assert facts.emulated is emulated
+    assert facts.patience == (EMULATED_PATIENCE if emulated else 1.0)
+
+
+def test_the_api_waits_by_its_patience(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(api_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(api_module.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    api = AirflowApi("http://127.0.0.1:1", 3, "admin", "secret", patience=3.0)
+    monkeypatch.setattr(api, "run", lambda dag_id, run_id: {"state": "running"})
+    monkeypatch.setattr(api, "task_instances", lambda dag_id, run_id: [])
+
+    with pytest.raises(ApiError, match="after 900 s"):
+        api.wait_for_run("dag", "run", timeout=300.0)
+    assert 900.0 <= clock[0] < 920.0

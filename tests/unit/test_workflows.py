@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import io
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +283,54 @@ def test_build_py_accepts_the_call(where, line, args):
         except SystemExit:
             pytest.fail(f"{where}: `build.py {' '.join(args)}` is not accepted:\n{stderr.getvalue()}")
     assert parsed.command == args[0], f"{where}: top-level options before the command in {line!r}"
+
+
+# -- pytest is called with options the suite declares ------------------------------------
+
+LONG_OPTION = re.compile(r"(?<![\w-])(--[a-z][\w-]*)")
+PYTEST_CALL = re.compile(r"-m\s+pytest\b(.*)")
+TEST_COMMAND = REPO_ROOT / "scripts" / "test-all"
+
+
+# Every option string pytest's parser takes with the suite's conftest loaded, aliases too
+# (`--junitxml`, which `pytest --help` does not list); in a process of its own.
+OPTIONS_SCRIPT = """
+from _pytest.config import Config
+config = Config.fromdictargs({}, ["tests"])
+print("\\n".join(config._parser.optparser._option_string_actions))
+"""
+
+
+@functools.cache
+def pytest_options() -> frozenset[str]:
+    shown = subprocess.run([sys.executable, "-c", OPTIONS_SCRIPT], cwd=REPO_ROOT,
+                           capture_output=True, text=True, check=True).stdout
+    return frozenset(shown.split())
+
+
+def pytest_calls() -> list:
+    scripts = [(rel(path), step.step.get("run", "")) for path in FILES for step in steps(path)]
+    scripts.append((rel(TEST_COMMAND), TEST_COMMAND.read_text(encoding="utf-8")))
+    found = []
+    for where, script in scripts:
+        for line in script.replace("\\\n", " ").splitlines():
+            call = PYTEST_CALL.search(line)
+            if call and not line.lstrip().startswith("#"):
+                found.append(pytest.param(where, line.strip(), id=f"{where}:{len(found)}"))
+    return found
+
+
+def test_the_workflows_and_the_test_command_run_pytest():
+    assert {where for where, _ in (param.values for param in pytest_calls())} >= {
+        ".github/workflows/nightly.yml", "scripts/test-all"}
+
+
+@pytest.mark.parametrize(("where", "line"), pytest_calls())
+def test_pytest_accepts_every_option_of_the_call(where, line):
+    """A misspelt or removed suite option (`--deploy-platform`) fails a run on a runner; here, now."""
+    used = LONG_OPTION.findall(PYTEST_CALL.search(line).group(1))
+    unknown = sorted(set(used) - pytest_options())
+    assert not unknown, f"{where}: pytest has no option {', '.join(unknown)}: {line}"
 
 
 # -- registry credentials: only where they are used, and only after third-party code ran --
