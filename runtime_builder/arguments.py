@@ -139,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
+    p.add_argument("--platform", help="linux/amd64 or linux/arm64: the image's platform (default: the host's; "
+                                      "the other one runs under QEMU, minutes slower)")
 
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")

@@ -254,8 +254,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     matrix = _matrix(args)
     release = matrix.release(args.version) if args.version else matrix.default_release()
     lifecycle.refuse_end_of_life([release], date.today(), args.force_eol)
+    platform = _platforms([args.platform])[0] if args.platform else Platform.native()
     options = local.RunOptions(args.project.resolve(), Executor(args.executor), args.port, args.detach, args.name,
-                               args.repository, args.registry, args.cacert, args.index_url)
+                               args.repository, args.registry, args.cacert, args.index_url, platform)
     return local.run(args.root, matrix, release, options)
 
 

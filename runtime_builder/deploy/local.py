@@ -11,7 +11,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -51,6 +51,7 @@ class RunOptions:
     registry: str = layout.LOCAL_REGISTRY  # where the bases and the service images live
     cacert: Path | None = None
     index_url: str | None = None
+    platform: Platform = field(default_factory=Platform.native)  # another than the host's runs under QEMU
 
 
 def check_port(port: int) -> None:
@@ -76,15 +77,15 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
     project.check_folder(options.folder)
     if options.port is not None:
         check_port(options.port)
-    spec = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native())
+    spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
     refuse_stale(matrix, root, [spec])
     try:
-        engine = host.prepare(arm64=False)
+        engine = host.prepare(arm64=options.platform is not Platform.native())
         paths = layout.Layout(root)
         with for_build(paths.secrets, options.cacert, options.index_url) as secrets:
             onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
                                                                        secrets=secrets))[-1].reference
-            tag = project.image_name(options.folder, str(release.version))
+            tag = project.image_name(options.folder, str(release.version), options.platform)
             say(f"building {options.folder} on {onbuild} -> {tag}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
         images = services.ensure_images(engine, options.registry, paths.bases)

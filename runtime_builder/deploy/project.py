@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import BuilderError, UsageError
 from ..images.engine import BuildError, Engine
+from ..matrix.model import Platform
 
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
 REQUIRED_DIRS = ("dags",)
@@ -46,9 +47,11 @@ def dockerfile_on(text: str, image: str) -> str:
     return _FROM.sub(lambda match: f"{match.group(1)}{image}{match.group(3)}", text, count=1)
 
 
-def image_name(folder: Path, runtime_version: str) -> str:
+def image_name(folder: Path, runtime_version: str, platform: Platform | None = None) -> str:
+    """The project image's name; one of another platform than the host's has its architecture in the tag."""
     slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-") or "project"
-    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}"
+    foreign = "" if platform in (None, Platform.native()) else f"-{platform.arch}"
+    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}{foreign}"
 
 
 def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: str,

@@ -11,6 +11,7 @@ from runtime_builder.deploy import project
 from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url
 from runtime_builder.deploy.local import check_port
 from runtime_builder.errors import UsageError
+from runtime_builder.matrix.model import Platform
 
 from .support import REPO_ROOT
 
@@ -106,6 +107,8 @@ def test_a_port_in_use_is_refused():
     (["run", "99.0.0", "--project", str(FIXTURE_PROJECT)], "no Runtime version '99.0.0'"),
     (["run", "--project", "/nonexistent/project"], "--project /nonexistent/project: no such folder"),
     (["run"], "run needs --project DIR (or --stop)"),
+    (["run", "--project", str(FIXTURE_PROJECT), "--platform", "linux/s390x"],
+     "unknown platform 'linux/s390x'; allowed: linux/amd64, linux/arm64"),
 ])
 def test_run_refuses_bad_input_before_starting_anything(cli, argv, message):
     result = cli("--root", REPO_ROOT, *argv)
@@ -119,3 +122,13 @@ def test_run_refuses_a_port_in_use(cli):
         port = taken.getsockname()[1]
         result = cli("--root", REPO_ROOT, "run", "--project", FIXTURE_PROJECT, "--port", port)
     assert result.code == 2 and f"--port {port}: 127.0.0.1:{port} is in use" in result.err, result.err
+
+
+def test_a_project_image_of_another_platform_has_its_architecture_in_the_tag(tmp_path: Path) -> None:
+    folder = tmp_path / "My Project"
+    folder.mkdir()
+    other = next(p for p in Platform if p is not Platform.native())
+
+    assert project.image_name(folder, "14.1.0") == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0"
+    assert project.image_name(folder, "14.1.0", Platform.native()) == project.image_name(folder, "14.1.0")
+    assert project.image_name(folder, "14.1.0", other) == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0-{other.arch}"
