@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from runtime_builder.matrix.model import Platform
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("airflow-runtime", "Airflow Runtime image tests")
@@ -26,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the executors to deploy with (repeatable); default: celery, and local too for the default release",
     )
     group.addoption(
-        "--deploy-platform", choices=["linux/amd64", "linux/arm64"], metavar="PLATFORM",
+        "--deploy-platform", choices=[platform.value for platform in Platform], metavar="PLATFORM",
         help="the platform of the images the deployment tests deploy (default: the native one; the other runs "
              "under QEMU: minutes slower, for a release engineer without a host of that architecture)",
     )

@@ -80,7 +80,7 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
     spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
     refuse_stale(matrix, root, [spec])
     try:
-        engine = host.prepare(arm64=options.platform is not Platform.native())
+        engine = host.prepare(arm64=options.platform is Platform.ARM64)
         paths = layout.Layout(root)
         with for_build(paths.secrets, options.cacert, options.index_url) as secrets:
             onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,

@@ -50,8 +50,7 @@ def dockerfile_on(text: str, image: str) -> str:
 def image_name(folder: Path, runtime_version: str, platform: Platform | None = None) -> str:
     """The project image's name; one of another platform than the host's has its architecture in the tag."""
     slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-") or "project"
-    foreign = "" if platform in (None, Platform.native()) else f"-{platform.arch}"
-    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}{foreign}"
+    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}{platform.foreign_suffix if platform else ''}"
 
 
 def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: str,

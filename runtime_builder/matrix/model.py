@@ -120,6 +120,12 @@ class Platform(Enum):
         return {"amd64": "x86_64", "arm64": "aarch64"}[self.arch]
 
     @property
+    def foreign_suffix(self) -> str:
+        """What names of things made for this platform end with: nothing on the host's own
+        platform, `-<arch>` on another (its images run under QEMU here)."""
+        return "" if self is Platform.native() else f"-{self.arch}"
+
+    @property
     def uv_platform(self) -> str:
         """The target triple uv resolves and installs wheels for."""
         return f"{self.machine}-unknown-linux-gnu"

@@ -24,7 +24,7 @@ from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
 from runtime_builder.generate.specs import ImageSpec, nightly_releases
 from runtime_builder.images.engine import Engine
-from runtime_builder.images.host import ensure_engine, ensure_registry
+from runtime_builder.images.host import ensure_host, ensure_registry
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix, Platform, Release, Variant
@@ -45,8 +45,8 @@ class Case:
 
     @property
     def id(self) -> str:
-        foreign = "" if self.platform is Platform.native() else f"-{self.platform.arch}"
-        return f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "") + foreign
+        return (f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "")
+                + self.platform.foreign_suffix)
 
 
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
@@ -90,8 +90,11 @@ class Deployed:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    ensure_engine()  # the suite sets the host up itself, and fails (never skips) when it cannot
+def engine(request: pytest.FixtureRequest) -> Engine:
+    # The suite sets the host up itself (QEMU too when it deploys arm64 images), and fails
+    # (never skips) when it cannot.
+    platform = request.config.getoption("--deploy-platform")
+    ensure_host(arm64=platform is not None and Platform.parse(platform) is Platform.ARM64)
     found = Engine.detect()
     client = docker.from_env()
     # What deployment tests of a run that no longer exists left behind.
