@@ -129,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
                                    "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
     p.add_argument("version", nargs="?", help="the Runtime version (default: the default release)")
     p.add_argument("--project", type=Path, help="the project folder (Dockerfile, packages.txt, requirements.txt, "
-                                                "dags/)")
+                                                "dags/; a .env's NAME=value lines go to every Airflow container)")
     p.add_argument("--executor", choices=["celery", "local"], default="celery")
     p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--detach", action="store_true", help="leave it running and return")

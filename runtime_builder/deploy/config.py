@@ -123,6 +123,16 @@ def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
     return environment | dict(overrides or {})
 
 
+# What a deployment sets that a project may set otherwise: a convenience, not its wiring.
+USER_SETTABLE = frozenset({"AIRFLOW_CONN_POSTGRES_DEFAULT"})
+
+
+def wiring(airflow_major: int, executor: Executor) -> frozenset[str]:
+    """The variables that connect a deployment's parts (its database, broker, keys, executor, the
+    execution API, the login): set by the deployment alone, never by a project's `.env`."""
+    return frozenset(airflow_environment(airflow_major, executor, Keys())) - USER_SETTABLE
+
+
 def admin_user_command(keys: Keys) -> tuple[str, ...]:
     """Airflow 2 (FAB): the admin a deployment's users log in as, created once after migrating."""
     return ("airflow", "users", "create", "--username", ADMIN_USER, "--password", keys.admin_password,

@@ -24,7 +24,7 @@ from ..images.builder import BuildOptions, build, log_path, refuse_stale
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import project, services
-from .config import Executor
+from .config import Executor, wiring
 from .deployment import (
     LABEL,
     ORIGIN_LABEL,
@@ -75,6 +75,13 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
     Refuses bad input before anything starts; a failure after that removes whatever started.
     """
     project.check_folder(options.folder)
+    environment = project.environment(options.folder)
+    refused = sorted(set(environment) & wiring(release.airflow.major, options.executor))
+    if refused:
+        raise UsageError(f"{options.folder / project.ENV_FILE}: {', '.join(refused)}: `run` sets "
+                         f"{'these' if len(refused) > 1 else 'this'} itself, to connect the deployment's "
+                         "parts (its PostgreSQL, Redis, keys, executor: --executor chooses that one); "
+                         "remove it from the file")
     if options.port is not None:
         check_port(options.port)
     spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
@@ -89,14 +96,19 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
             say(f"building {options.folder} on {onbuild} -> {tag}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
         images = services.ensure_images(engine, options.registry, paths.bases)
-        return _deploy(tag, str(release.version), images, options, say)
+        return _deploy(tag, str(release.version), images, options, say, environment)
     except BuilderError as error:
         error.args = (f"{error}\nnothing was left running",)  # its type (and exit code) stay
         raise
 
 
-def _deploy(tag: str, version: str, images: ServiceImages, options: RunOptions, say: Callable[[str], None]) -> int:
-    spec = DeploymentSpec(tag, images, options.executor, port=options.port, name=options.name, origin=ORIGIN)
+def _deploy(tag: str, version: str, images: ServiceImages, options: RunOptions, say: Callable[[str], None],
+            environment: dict[str, str]) -> int:
+    if environment:
+        say(f"the Airflow containers get {len(environment)} variables from {project.ENV_FILE}: "
+            f"{', '.join(sorted(environment))}")
+    spec = DeploymentSpec(tag, images, options.executor, port=options.port, name=options.name, origin=ORIGIN,
+                          environment=environment)
     deployment = Deployment(spec)
     try:
         deployment.start(progress=say)

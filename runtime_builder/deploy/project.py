@@ -5,6 +5,10 @@ and the files the ONBUILD triggers read (`packages.txt`, `requirements.txt`, whi
 empty). Its Dockerfile's first FROM is pointed at the local ONBUILD image of the version asked
 for; everything else in it stays as the user wrote it. The build checks that every DAG imports
 (`RUNTIME_CHECK_DAGS=true`), so a broken DAG stops here, naming the file and the error.
+
+A project may have a `.env` (`NAME=value` lines, as Docker Compose and the Astro CLI read it):
+variables for the deployment's Airflow containers (connections, Airflow Variables, settings).
+It stays out of the image: the build excludes it, whatever the project's `.dockerignore` says.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from ..matrix.model import Platform
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
 REQUIRED_DIRS = ("dags",)
 PROJECT_REPOSITORY = "airflow-runtime-project"
+ENV_FILE = ".env"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -47,6 +53,48 @@ def dockerfile_on(text: str, image: str) -> str:
     return _FROM.sub(lambda match: f"{match.group(1)}{image}{match.group(3)}", text, count=1)
 
 
+def parse_environment(text: str, source: str) -> dict[str, str]:
+    """The variables of a `.env` text: `NAME=value` lines (an `export ` before the name is
+    allowed; a value wholly in matching quotes loses them; nothing else is interpreted), blank
+    lines and `#` comments skipped. Anything else is refused naming `source`, the line and its
+    text; a name set twice too. Pure."""
+    variables: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, equals, value = stripped.removeprefix("export ").partition("=")
+        name = name.strip()
+        if not equals or not _NAME.match(name):
+            raise UsageError(f"{source} line {number}: {line!r} is not NAME=value "
+                             "(a variable name: letters, digits and _, not starting with a digit)")
+        if name in variables:
+            raise UsageError(f"{source} line {number}: {name} is set again (first on line {first_line[name]})")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        variables[name], first_line[name] = value, number
+    return variables
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The project's `.env` variables; none when it has no `.env`."""
+    path = folder / ENV_FILE
+    if not path.is_file():
+        return {}
+    return parse_environment(path.read_text(encoding="utf-8", errors="replace"), str(path))
+
+
+def ignore_file(folder: Path) -> str:
+    """What the build leaves out of the context: the project's own ignore rules (its
+    `Dockerfile.dockerignore`, else its `.dockerignore`), and `.env`. Docker reads the file of
+    this text beside the Dockerfile `build` writes, in place of the context's."""
+    own = next((path.read_text(encoding="utf-8", errors="replace") for path in
+                (folder / "Dockerfile.dockerignore", folder / ".dockerignore") if path.is_file()), "")
+    return own + ("" if own.endswith("\n") or not own else "\n") + f"{ENV_FILE}\n"
+
+
 def image_name(folder: Path, runtime_version: str, platform: Platform | None = None) -> str:
     """The project image's name; one of another platform than the host's has its architecture in the tag."""
     slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-") or "project"
@@ -60,6 +108,7 @@ def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: 
     with tempfile.TemporaryDirectory(prefix="runtime-project-") as scratch:
         dockerfile = Path(scratch) / "Dockerfile"
         dockerfile.write_text(dockerfile_on((folder / "Dockerfile").read_text(encoding="utf-8"), onbuild_image))
+        Path(scratch, "Dockerfile.dockerignore").write_text(ignore_file(folder))
         try:
             return engine.build(context=folder, tag=tag, platform=platform, secrets=secrets, log_path=log_path,
                                 build_args={"RUNTIME_CHECK_DAGS": "true" if check_dags else "false"},

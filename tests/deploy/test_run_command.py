@@ -19,8 +19,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from runtime_builder import contract
 from runtime_builder.deploy.config import health_path
 from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL
+from runtime_builder.deploy.project import PROJECT_REPOSITORY
 from runtime_builder.matrix.load import load_matrix
 
 from .conftest import PROJECT, REPO_ROOT
@@ -94,11 +96,16 @@ def test_run_until_ctrl_c(name: str, engine) -> None:
         subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, cwd=REPO_ROOT)
 
 
-def test_detach_then_stop(name: str, engine) -> None:
+def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
+    # The project's .env goes to every Airflow container, not into the image.
+    folder = tmp_path / "project"
+    shutil.copytree(PROJECT, folder)
+    (folder / ".env").write_text("# local settings\nAIRFLOW_VAR_RUNTIME_GREETING='hello from .env'\n")
     try:
-        started = subprocess.run([*BUILD_PY, "run", "--project", str(PROJECT), "--name", name, "--executor",
+        started = subprocess.run([*BUILD_PY, "run", "--project", str(folder), "--name", name, "--executor",
                                   "local", "--detach"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        assert "the Airflow containers get 1 variables from .env: AIRFLOW_VAR_RUNTIME_GREETING" in started.stdout
         url = next(line.rsplit(" ", 1)[-1] for line in started.stdout.splitlines() if " is running: " in line)
         health = json.loads(urllib.request.urlopen(url + HEALTH, timeout=10).read())
         assert health["metadatabase"]["status"] == "healthy"
@@ -106,6 +113,15 @@ def test_detach_then_stop(name: str, engine) -> None:
         running = client.containers.list(filters={"label": [f"{LABEL}={name}", f"{ORIGIN_LABEL}=run"]})
         assert {c.labels.get(LABEL) for c in running} == {name}
         assert len(running) == 5, [c.name for c in running]  # postgres, api-server, scheduler, dag-processor, triggerer
+        airflow = [c for c in running if c.attrs["Config"]["Image"].startswith(f"{PROJECT_REPOSITORY}/")]
+        assert len(airflow) == 4, [(c.name, c.attrs["Config"]["Image"]) for c in running]
+        for container in airflow:
+            assert "AIRFLOW_VAR_RUNTIME_GREETING=hello from .env" in container.attrs["Config"]["Env"], container.name
+        scheduler = next(c for c in running if c.name.endswith("scheduler"))
+        code, output = scheduler.exec_run(["airflow", "variables", "get", "runtime_greeting"])
+        assert code == 0 and output.decode().strip().endswith("hello from .env"), output.decode()[-2000:]
+        code, output = scheduler.exec_run(["ls", "-A", contract.AIRFLOW_HOME])
+        assert code == 0 and ".env" not in output.decode().split(), output.decode()
     finally:
         stopped = subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, text=True,
                                  cwd=REPO_ROOT)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
 from runtime_builder.deploy import project
-from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url
+from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url, wiring
 from runtime_builder.deploy.local import check_port
 from runtime_builder.errors import UsageError
 from runtime_builder.matrix.model import Platform
@@ -132,3 +133,60 @@ def test_a_project_image_of_another_platform_has_its_architecture_in_the_tag(tmp
     assert project.image_name(folder, "14.1.0") == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0"
     assert project.image_name(folder, "14.1.0", Platform.native()) == project.image_name(folder, "14.1.0")
     assert project.image_name(folder, "14.1.0", other) == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0-{other.arch}"
+
+
+def test_a_projects_env_file_is_read_as_compose_reads_it():
+    text = ("# local settings\n\nAIRFLOW_VAR_GREETING=hello = world\nexport AIRFLOW__CORE__PARALLELISM=8\n"
+            "QUOTED=\"two words\"\nSINGLE='x'\nEMPTY=\n  SPACED = kept inside  \nHALF=\"open\n")
+    assert project.parse_environment(text, "p/.env") == {
+        "AIRFLOW_VAR_GREETING": "hello = world", "AIRFLOW__CORE__PARALLELISM": "8", "QUOTED": "two words",
+        "SINGLE": "x", "EMPTY": "", "SPACED": "kept inside", "HALF": "\"open",
+    }
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("A=1\nJUST_A_NAME\n", "p/.env line 2: 'JUST_A_NAME' is not NAME=value"),
+    ("1X=2\n", "p/.env line 1: '1X=2' is not NAME=value"),
+    ("A B=c\n", "p/.env line 1: 'A B=c' is not NAME=value"),
+    ("=value\n", "p/.env line 1: '=value' is not NAME=value"),
+    ("A=1\n# again\nA=2\n", "p/.env line 3: A is set again (first on line 1)"),
+])
+def test_a_bad_env_file_is_refused_naming_the_line(text, message):
+    with pytest.raises(UsageError) as caught:
+        project.parse_environment(text, "p/.env")
+    assert message in str(caught.value)
+
+
+def test_a_project_without_env_file_has_no_variables(tmp_path: Path):
+    assert project.environment(tmp_path) == {}
+    (tmp_path / ".env").write_text("A=1\n")
+    assert project.environment(tmp_path) == {"A": "1"}
+
+
+def test_the_env_file_never_goes_into_the_image(tmp_path: Path):
+    assert project.ignore_file(tmp_path) == ".env\n"
+    (tmp_path / ".dockerignore").write_text("logs/\n*.pyc")
+    assert project.ignore_file(tmp_path) == "logs/\n*.pyc\n.env\n"
+    (tmp_path / "Dockerfile.dockerignore").write_text("tests/\n")  # Docker prefers it to .dockerignore
+    assert project.ignore_file(tmp_path) == "tests/\n.env\n"
+
+
+def test_the_deployments_wiring_is_not_a_projects_to_set():
+    celery, local = wiring(3, Executor.CELERY), wiring(3, Executor.LOCAL)
+    assert {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__FERNET_KEY",
+            "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__API_AUTH__JWT_SECRET"} <= celery
+    assert "AIRFLOW__CELERY__BROKER_URL" not in local
+    assert "AIRFLOW__WEBSERVER__SECRET_KEY" in wiring(2, Executor.CELERY)
+    assert "AIRFLOW_CONN_POSTGRES_DEFAULT" not in celery | local  # a convenience a project may replace
+
+
+def test_run_refuses_an_env_file_that_sets_the_deployments_wiring(cli, tmp_path: Path):
+    folder = tmp_path / "project"
+    shutil.copytree(FIXTURE_PROJECT, folder)
+    (folder / ".env").write_text("AIRFLOW_VAR_X=1\nAIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///x.db\n")
+    result = cli("--root", REPO_ROOT, "run", "--project", folder, "--executor", "local")
+    assert result.code == 2, result.err
+    assert f"{folder}/.env: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `run` sets this itself" in result.err, result.err
+    (folder / ".env").write_text("AIRFLOW_VAR_X=1\nNOT A LINE\n")
+    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    assert result.code == 2 and f"{folder}/.env line 2: 'NOT A LINE' is not NAME=value" in result.err, result.err
