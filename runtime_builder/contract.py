@@ -25,6 +25,9 @@ AIRFLOW_HOME = "/usr/local/airflow"
 UID = 50000
 GID = 0
 USER = "airflow"
+# A uid the image does not know, in group 0, as OpenShift runs images (from the `hardened` change
+# on they run as any such uid): what the image tests and a deployment test run them as.
+ARBITRARY_USER = f"12345:{GID}"
 MONITORING_DAG_ID = "runtime_monitoring"
 MONITORING_SCHEDULE = "*/5 * * * *"  # the monitoring DAG's schedule unless the variable below says otherwise
 MONITORING_SCHEDULE_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
@@ -55,6 +58,7 @@ class Change(Enum):
     DAG_CHECK_DEFAULT = "dag-check-default"  # a project's DAGs must import, unless RUNTIME_CHECK_DAGS=false
     PROJECT_TESTS = "project-tests"  # RUNTIME_RUN_TESTS=true runs the project's tests/ with pytest
     SLIM = "slim-variant"  # slim images (-slim, -slim-base) beside the full ones, from `slim_packages`
+    ANY_UID_COMMANDS = "any-uid-airflow-commands"  # any uid runs Airflow's sub-commands, exec'd commands too (USER)
     LAYERED_VENV = "layered-venv"  # the venv installed and shipped in layers by how often they change (venv_layers)
 
 

@@ -81,6 +81,9 @@ class DeploymentSpec:
     name: str | None = None  # default: airflow-<random>
     origin: str = "api"  # who started it: "run" (build.py run), "test", "bench"
     unpause: tuple[str, ...] = ()  # DAGs the deployment turns on once parsed (as a control plane would)
+    # The uid:gid every Airflow container runs as (OpenShift runs a pod as an arbitrary uid in
+    # group 0); None: the image's own user.
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,8 @@ class Deployment:
         starts, as Airflow supports a rollback; (exit code, its output)."""
         self.stop_airflow()
         command = ["airflow", "db", "downgrade", "--to-version", airflow_version, "--yes"]
-        container = self._run("downgrade", image or self.spec.image, command, environment=self.environment)
+        container = self._run("downgrade", image or self.spec.image, command, user=self.spec.user,
+                              environment=self.environment)
         status = container.wait(timeout=MIGRATE_TIMEOUT * self.facts.patience)
         output = container.logs().decode(errors="replace")
         container.remove(v=True)
@@ -316,7 +320,7 @@ class Deployment:
             self._run(REDIS_HOST, images.redis, services.REDIS_COMMAND, user="redis")
 
     def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float) -> None:
-        container = self._run(alias, self.spec.image, command, environment=self.environment)
+        container = self._run(alias, self.spec.image, command, user=self.spec.user, environment=self.environment)
         try:
             status = container.wait(timeout=timeout)
         except Exception as error:  # requests' ReadTimeout: the SDK does not wrap it
@@ -330,8 +334,9 @@ class Deployment:
 
     def _start_component(self, component: Component, logs_volume: str) -> None:
         ports = {f"{API_PORT}/tcp": ("127.0.0.1", self.spec.port)} if component.serves_ui else None
-        container = self._run(component.name, self.spec.image, component.command, environment=self.environment,
-                              volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports)
+        container = self._run(component.name, self.spec.image, component.command, user=self.spec.user,
+                              environment=self.environment, volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"},
+                              ports=ports)
         if component.serves_ui:
             container.reload()
             bound = container.attrs["NetworkSettings"]["Ports"].get(f"{API_PORT}/tcp") or []

@@ -42,11 +42,12 @@ class Case:
     executor: Executor
     variant: Variant = Variant.ONBUILD  # the ONBUILD image the project is built on: full or slim
     platform: Platform = field(default_factory=Platform.native)  # the images' platform; another runs under QEMU
+    user: str | None = None  # the uid:gid its Airflow containers run as; None: the image's user
 
     @property
     def id(self) -> str:
         return (f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "")
-                + self.platform.foreign_suffix)
+                + ("-anyuid" if self.user else "") + self.platform.foreign_suffix)
 
 
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
@@ -61,7 +62,12 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
     found = []
     for release in dict.fromkeys(releases):
         wanted = executors or ([Executor.CELERY, Executor.LOCAL] if release == default else [Executor.CELERY])
-        found += [Case(release, executor, Variant.ONBUILD, platform) for executor in wanted]
+        # Where a release runs as any uid in group 0 (OpenShift), its LocalExecutor deployment runs so.
+        any_uid = all(release.has_change(change.value)
+                      for change in (contract.Change.HARDENED, contract.Change.ANY_UID_COMMANDS))
+        found += [Case(release, executor, Variant.ONBUILD, platform,
+                       contract.ARBITRARY_USER if any_uid and executor is Executor.LOCAL else None)
+                  for executor in wanted]
         # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
         # is deployed that way (the Celery provider is not in them).
         if release.has_slim and Executor.LOCAL in wanted:
@@ -141,7 +147,7 @@ def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
     # a managed runtime's control plane does; later ones must run it with no help.
     unpause = () if release.has_change(contract.Change.MONITORING_DAG_ON.value) else (contract.MONITORING_DAG_ID,)
     spec = DeploymentSpec(tag, service_images, case.executor, environment=overrides, origin=ORIGIN,
-                          unpause=unpause, name=f"test-{case.id.replace('.', '-')}")
+                          unpause=unpause, name=f"test-{case.id.replace('.', '-')}", user=case.user)
     with Deployment(spec) as deployment:
         deployment.start()
         user, password = deployment.login()

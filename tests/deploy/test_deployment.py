@@ -156,6 +156,18 @@ def test_kubernetes_pod_specs_name_the_image(deployed: Deployed) -> None:
     assert images == {deployed.image}, images
 
 
+def test_components_run_as_the_cases_user(deployed: Deployed) -> None:
+    """Every Airflow container runs as the case's uid:gid (an arbitrary uid in group 0 for
+    `-anyuid`), or the image's user; and Airflow knows that user by a name."""
+    wanted = deployed.case.user or f"{contract.UID}:{contract.GID}"
+    who = "import getpass, os; print(f'{os.getuid()}:{os.getgid()} {getpass.getuser()}')"
+    found = {}
+    for component in deployed.deployment.components:
+        code, output = deployed.deployment.exec(component.name, ["python", "-c", who])
+        found[component.name] = output.strip() if code == 0 else f"failed: {output[-500:]}"
+    assert found == {name: f"{wanted} {contract.USER}" for name in found}, found
+
+
 def test_api_rejects_a_wrong_password(deployed: Deployed) -> None:
     from runtime_builder.deploy.api import AirflowApi
 

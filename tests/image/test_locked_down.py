@@ -13,7 +13,7 @@ from .support import Docker, Prober, Target, assert_ok, require_native
 
 pytestmark = pytest.mark.image
 
-ARBITRARY_USER = "12345:0"
+ARBITRARY_USER = contract.ARBITRARY_USER
 # A database for the commands to run against: a real deployment names its own.
 SQLITE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:////tmp/airflow.db"
 # The DAG processor's work done by hand (`reserialize`), then the list from the database.
@@ -24,6 +24,24 @@ def require_hardened(target: Target) -> None:
     if contract.Change.HARDENED.value not in target.expected.changes:
         pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
                     f"{contract.Change.HARDENED.value}; released images do not change")
+
+
+def require_any_uid_commands(target: Target) -> None:
+    if contract.Change.ANY_UID_COMMANDS.value not in target.expected.changes:
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.ANY_UID_COMMANDS.value} (a known issue of it); released images do not change")
+
+
+def test_airflow_subcommands_run_under_any_uid(target: Target, docker: Docker, prober: Prober) -> None:
+    """`docker run --user 12345:0 IMAGE db migrate`: an Airflow sub-command as the command, the
+    form a pod's `args: [scheduler]` takes, which the entry point runs without a shell."""
+    require_hardened(target)
+    require_any_uid_commands(target)
+    require_native(target, "running Airflow commands")
+    result = prober.once(target, "any-uid-subcommand", lambda image: docker.oneshot(
+        image.ref, image.platform, "db", "migrate", options=("--user", ARBITRARY_USER, "-e", SQLITE), timeout=600))
+    assert result.returncode == 0, result.output[-3000:]
+    assert "No username" not in result.output, result.output[-3000:]
 
 
 def test_any_uid_in_group_0_runs_airflow(target: Target, docker: Docker, prober: Prober) -> None:

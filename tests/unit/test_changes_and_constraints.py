@@ -3,6 +3,9 @@ checked, and that released images never change because of them."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from runtime_builder import contract
@@ -66,8 +69,9 @@ def test_a_release_s_own_environment_wins_over_a_change(tmp_path):
 @pytest.mark.parametrize(("entry", "expected"), [
     pytest.param({**MONITORING_ON, "name": "monitoring-dag-onn"},
                  "versions.yaml: image_changes[0] > name: 'monitoring-dag-onn' is not a change the templates know "
-                 "and sets no environment; known: dag-check-default, entrypoint-airflow-commands, hardened, "
-                 "layered-venv, monitoring-dag-on, oci-labels, onbuild-strict-packages, project-tests",
+                 "and sets no environment; known: any-uid-airflow-commands, dag-check-default, "
+                 "entrypoint-airflow-commands, hardened, layered-venv, monitoring-dag-on, oci-labels, "
+                 "onbuild-strict-packages, project-tests",
                  id="unknown-name"),
     pytest.param({**MONITORING_ON, "since": ["14.0.9"]},
                  "versions.yaml: image_changes[0] (monitoring-dag-on) > since: 14.0.9 is not a release",
@@ -161,3 +165,29 @@ def test_nightly_dates_take_no_part_in_the_release_order(tmp_path):
 
     matrix = load_text(tmp_path, edit(patch_after_nightly)(fixture_text()))
     assert matrix.release("14.0.3").released > matrix.release("14.1.0").released
+
+
+def _entrypoint_run(tmp_path: Path, version: str, *argv: str) -> str:
+    """The committed entry point of `version`, run by bash as an unknown uid would run it: `id -un`
+    fails, and `airflow` prints the USER and HOME it was given and its arguments."""
+    from .support import REPO_ROOT
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "id").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "airflow").write_text('#!/bin/sh\necho "user=${USER:-} home=${HOME:-} args=$*"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    entrypoint = REPO_ROOT / "distributions" / version / "python-3.13" / "base" / "entrypoint.sh"
+    result = subprocess.run(["/bin/bash", str(entrypoint), *argv], capture_output=True, text=True, check=True,
+                            env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    return result.stdout.strip()
+
+
+def test_an_unknown_uid_is_named_before_airflows_sub_commands_from_the_fix_on(tmp_path):
+    named = f"user={contract.USER} home={contract.AIRFLOW_HOME}"
+    assert _entrypoint_run(tmp_path, "14.1.1", "db", "migrate") == f"{named} args=db migrate"
+    assert _entrypoint_run(tmp_path, "14.1.1", "airflow", "scheduler") == f"{named} args=scheduler"
+    # 14.1.0 as released (its known issue): only commands other than Airflow's sub-commands.
+    assert _entrypoint_run(tmp_path, "14.1.0", "db", "migrate") == "user= home= args=db migrate"
+    assert _entrypoint_run(tmp_path, "14.1.0", "airflow", "scheduler") == f"{named} args=scheduler"

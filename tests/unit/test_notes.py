@@ -123,7 +123,7 @@ def test_a_yanked_release_says_so_with_its_reason(committed_matrix, committed_lo
 
 def test_known_issues_of_the_committed_matrix(committed_matrix, committed_locks):
     release_ = committed_matrix.release("14.1.0")
-    assert len(release_.known_issues) == 2
+    assert release_.known_issues, "14.1.0 has known issues: the test needs some"
     text = rendered(release_, notes.default_since(committed_matrix, release_), committed_locks)
     assert section(text, "Known issues")[1:] == [f"- {issue}" for issue in release_.known_issues]
 

@@ -32,15 +32,18 @@ def problems_of(text: str) -> list[str]:
     return [problem.render("versions.yaml") for problem in caught.value.problems]
 
 
-def test_the_default_release_has_slim_images_and_older_releases_do_not(committed_matrix: Matrix) -> None:
+def test_the_default_release_has_slim_images_and_releases_before_the_change_do_not(committed_matrix: Matrix) -> None:
     default = committed_matrix.default_release()
     assert default.variants == (Variant.BASE, Variant.ONBUILD, Variant.SLIM_BASE, Variant.SLIM)
     names = [name for name, _ in default.slim_packages]
     assert "apache-airflow-providers-postgres" in names and "apache-airflow-providers-celery" not in names
     assert set(default.slim_packages) < set(default.packages), "a subset of the pins, at their versions"
+    first = min(release.version for release in committed_matrix.releases if release.has_slim)
     for release in committed_matrix.releases:
-        if release.version < default.version and release.line <= default.line:
+        if release.version < first:
             assert release.variants == (Variant.BASE, Variant.ONBUILD) and release.slim_packages == ()
+        elif release.line == default.line:
+            assert release.has_slim and release.variants == default.variants
 
 
 def test_slim_images_leave_out_the_variables_of_providers_they_do_not_install(committed_matrix: Matrix) -> None:

@@ -9,17 +9,17 @@
 # airflow, so `docker run IMAGE scheduler` starts the scheduler.
 set -euo pipefail
 
-case "${1:-}" in
-    api-server|assets|backfill|celery|cheat-sheet|config|connections|dag-processor|dags|db|db-manager|info|jobs|kerberos|kubernetes|partitions|plugins|pools|providers|roles|rotate-fernet-key|scheduler|standalone|state-store|sync-perm|tasks|teams|triggerer|users|variables|version|webserver)
-        exec airflow "$@" ;;
-esac
-
 # An arbitrary uid (OpenShift runs images as one, in group 0) has no entry in /etc/passwd: give
 # it the image user's name for the programs that ask (getpass.getuser() reads LOGNAME and USER
 # first) and AIRFLOW_HOME as its home, without making /etc/passwd writable.
 if ! id -un >/dev/null 2>&1; then
     export USER=airflow LOGNAME=airflow HOME=/usr/local/airflow
 fi
+
+case "${1:-}" in
+    api-server|assets|backfill|celery|cheat-sheet|config|connections|dag-processor|dags|db|db-manager|info|jobs|kerberos|kubernetes|partitions|plugins|pools|providers|roles|rotate-fernet-key|scheduler|standalone|state-store|sync-perm|tasks|teams|triggerer|users|variables|version|webserver)
+        exec airflow "$@" ;;
+esac
 
 if [[ $# -gt 0 ]] && type -P -- "$1" >/dev/null; then
     exec "$@"
