@@ -443,7 +443,8 @@ def parse_probe(result: Result) -> dict:
 def require_native(target: Target, what: str) -> None:
     if target.emulated:
         pytest.skip(f"{what}: native platform only; {target.platform.value} runs under QEMU on this host, "
-                    "about 8x slower (40x with Debian 12's QEMU), too slow for it")
+                    "about 8x slower (40x with Debian 12's QEMU), too slow for it. The nightly workflow runs it "
+                    "natively on an arm64 runner; `make test` deploys the arm64 image under QEMU (tests/deploy)")
 
 
 def require_onbuild(target: Target) -> None:
