@@ -56,8 +56,8 @@ def dockerfile_on(text: str, image: str) -> str:
 def parse_environment(text: str, source: str) -> dict[str, str]:
     """The variables of a `.env` text: `NAME=value` lines (an `export ` before the name is
     allowed; a value wholly in matching quotes loses them; nothing else is interpreted), blank
-    lines and `#` comments skipped. Anything else is refused naming `source`, the line and its
-    text; a name set twice too. Pure."""
+    lines and `#` comments skipped. Anything else is refused naming `source` and the line (never
+    its value); a name set twice too. Pure."""
     variables: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -66,9 +66,12 @@ def parse_environment(text: str, source: str) -> dict[str, str]:
             continue
         name, equals, value = stripped.removeprefix("export ").partition("=")
         name = name.strip()
-        if not equals or not _NAME.match(name):
-            raise UsageError(f"{source} line {number}: {line!r} is not NAME=value "
-                             "(a variable name: letters, digits and _, not starting with a digit)")
+        # Neither message shows the line's value: a .env holds passwords.
+        if not equals:
+            raise UsageError(f"{source} line {number}: no `=`: a line is NAME=value, a `#` comment or blank")
+        if not _NAME.match(name):
+            raise UsageError(f"{source} line {number}: {name!r} is not a variable name "
+                             "(letters, digits and _, not starting with a digit)")
         if name in variables:
             raise UsageError(f"{source} line {number}: {name} is set again (first on line {first_line[name]})")
         value = value.strip()
@@ -83,7 +86,8 @@ def environment(folder: Path) -> dict[str, str]:
     path = folder / ENV_FILE
     if not path.is_file():
         return {}
-    return parse_environment(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    # utf-8-sig: an editor's byte-order mark is not part of the first name.
+    return parse_environment(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
 
 
 def ignore_file(folder: Path) -> str:
