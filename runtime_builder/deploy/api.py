@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-TIMEOUT = 30
+TIMEOUT = 30  # seconds for one request's answer (times `patience`: under QEMU the first token took longer)
 FINISHED = {"success", "failed"}
 
 
@@ -44,7 +44,7 @@ class AirflowApi:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with urllib.request.urlopen(request, timeout=TIMEOUT * self.patience) as response:
                 text = response.read().decode()
         except urllib.error.HTTPError as error:
             if error.code == 404 and missing_ok:
@@ -69,10 +69,12 @@ class AirflowApi:
         request = urllib.request.Request(f"{self.url}/auth/token", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with urllib.request.urlopen(request, timeout=TIMEOUT * self.patience) as response:
                 return json.load(response)["access_token"]
         except urllib.error.HTTPError as error:
             raise ApiError(f"POST /auth/token: HTTP {error.code} {error.read().decode(errors='replace')}") from error
+        except (urllib.error.URLError, OSError) as error:
+            raise ApiError(f"POST /auth/token: no answer within {TIMEOUT * self.patience:.0f} s: {error}") from error
 
     # -- DAGs and runs ---------------------------------------------------------------------------
 

@@ -180,3 +180,22 @@ def test_the_api_waits_by_its_patience(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ApiError, match="after 900 s"):
         api.wait_for_run("dag", "run", timeout=300.0)
     assert 900.0 <= clock[0] < 920.0
+
+
+def test_each_request_waits_by_the_apis_patience(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emulated API server answers its first token request slowly: each request's own timeout
+    is multiplied too, and no answer is an ApiError naming the request."""
+    seen: list[float] = []
+
+    def no_answer(request: object, timeout: float) -> None:
+        seen.append(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(api_module.urllib.request, "urlopen", no_answer)
+    api = AirflowApi("http://127.0.0.1:1", 3, "admin", "secret", patience=3.0)
+    with pytest.raises(ApiError, match=f"POST /auth/token: no answer within {api_module.TIMEOUT * 3:.0f} s"):
+        api.token()
+    api._authorization = "Bearer t"
+    with pytest.raises(ApiError, match="GET /dags/x: timed out"):
+        api.dag("x")
+    assert seen == [api_module.TIMEOUT * 3.0] * 2
