@@ -50,6 +50,11 @@ class Case:
                 + ("-anyuid" if self.user else "") + self.platform.foreign_suffix)
 
 
+def deploy_platform(config: pytest.Config) -> Platform:
+    """The images' platform: --deploy-platform, else the host's."""
+    return Platform.parse(config.getoption("--deploy-platform") or Platform.native().value)
+
+
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
     asked = config.getoption("--deploy-version") or [str(matrix.default_release().version)]
     releases: list[Release] = []
@@ -57,7 +62,7 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
         releases += nightly_releases(matrix, newest_of_each_line=True) if version == "lines" \
             else [matrix.release(version)]
     executors = [Executor(e) for e in config.getoption("--deploy-executor")]
-    platform = Platform.parse(config.getoption("--deploy-platform") or Platform.native().value)
+    platform = deploy_platform(config)
     default = matrix.default_release()
     found = []
     for release in dict.fromkeys(releases):
@@ -99,8 +104,7 @@ class Deployed:
 def engine(request: pytest.FixtureRequest) -> Engine:
     # The suite sets the host up itself (QEMU too when it deploys arm64 images), and fails
     # (never skips) when it cannot.
-    platform = request.config.getoption("--deploy-platform")
-    ensure_host(arm64=platform is not None and Platform.parse(platform) is Platform.ARM64)
+    ensure_host(arm64=deploy_platform(request.config) is Platform.ARM64)
     found = Engine.detect()
     client = docker.from_env()
     # What deployment tests of a run that no longer exists left behind.

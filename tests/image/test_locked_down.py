@@ -13,7 +13,6 @@ from .support import Docker, Prober, Target, assert_ok, require_native
 
 pytestmark = pytest.mark.image
 
-ARBITRARY_USER = contract.ARBITRARY_USER
 # A database for the commands to run against: a real deployment names its own.
 SQLITE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:////tmp/airflow.db"
 # The DAG processor's work done by hand (`reserialize`), then the list from the database.
@@ -39,7 +38,8 @@ def test_airflow_subcommands_run_under_any_uid(target: Target, docker: Docker, p
     require_any_uid_commands(target)
     require_native(target, "running Airflow commands")
     result = prober.once(target, "any-uid-subcommand", lambda image: docker.oneshot(
-        image.ref, image.platform, "db", "migrate", options=("--user", ARBITRARY_USER, "-e", SQLITE), timeout=600))
+        image.ref, image.platform, "db", "migrate", options=("--user", contract.ARBITRARY_USER, "-e", SQLITE),
+        timeout=600))
     assert result.returncode == 0, result.output[-3000:]
     assert "No username" not in result.output, result.output[-3000:]
 
@@ -49,7 +49,7 @@ def test_any_uid_in_group_0_runs_airflow(target: Target, docker: Docker, prober:
     require_native(target, "running Airflow commands")
     command = f'echo "user: $USER"; {MIGRATE_AND_LIST} && stat -c "passwd: %a" /etc/passwd'
     result = prober.once(target, "any-uid", lambda image: docker.oneshot(
-        image.ref, image.platform, "bash", "-c", command, options=("--user", ARBITRARY_USER, "-e", SQLITE),
+        image.ref, image.platform, "bash", "-c", command, options=("--user", contract.ARBITRARY_USER, "-e", SQLITE),
         timeout=600))
     assert result.returncode == 0, result.output[-3000:]
     assert checks.MONITORING_DAG in result.stdout, result.output[-3000:]
