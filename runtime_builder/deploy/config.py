@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -91,8 +91,10 @@ def database_url(keys: Keys, scheme: str = "postgresql+psycopg2") -> str:
 
 
 def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
-                        overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables every Airflow container of the deployment gets; `overrides` win."""
+                        overrides: Mapping[str, str] | None = None, defined: Iterable[str] = ()) -> dict[str, str]:
+    """The variables every Airflow container of the deployment gets; `overrides` win. `defined`:
+    variables whose connection or Variable the project defines in its settings, in the database:
+    the deployment's own default of one is left out (Airflow reads the environment first)."""
     environment = {
         "AIRFLOW__CORE__EXECUTOR": executor.airflow_name,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(keys),
@@ -120,7 +122,8 @@ def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
             # The REST API with a user's password, as Airflow 2's docker-compose file configures it.
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         }
-    return environment | dict(overrides or {})
+    left_out = set(defined)
+    return {name: value for name, value in environment.items() if name not in left_out} | dict(overrides or {})
 
 
 # What a deployment sets that a project may set otherwise: a convenience, not its wiring.

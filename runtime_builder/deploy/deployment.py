@@ -24,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import docker
 import docker.errors
@@ -31,8 +32,6 @@ from docker.models.containers import Container
 from docker.types import EndpointConfig
 
 from .. import contract
-from ..errors import BuilderError
-from ..matrix.model import Platform
 from . import health, services
 from .config import (
     ADMIN_USER,
@@ -52,23 +51,17 @@ from .config import (
     components,
     health_path,
 )
+from .facts import DeployError, client, image_facts
 from .health import POLL_SECONDS, QUICK_POLL_SECONDS, Health
 from .services import ServiceImages
+from .settings import AirflowSettings
 
 LABEL = "io.airflow-runtime.deployment"
 ORIGIN_LABEL = "io.airflow-runtime.deployment.origin"
 OWNER_LABEL = "io.airflow-runtime.deployment.owner"
 START_TIMEOUT = 420.0  # seconds for every component to be healthy: 2 cores, five Airflow processes
 MIGRATE_TIMEOUT = 600.0
-# How much longer an image of another architecture than the host's takes under QEMU (measured on
-# the 2-core build host, 14.1.0 arm64: every component healthy after 301 s with Celery against
-# 17 s native; the Airflow waits of a deployment are this many times as long for it).
-EMULATED_PATIENCE = 3.0
 LOG_LINES = 40
-
-
-class DeployError(BuilderError):
-    """A deployment could not be started or checked; the message names the component and shows its log."""
 
 
 @dataclass(frozen=True)
@@ -84,45 +77,9 @@ class DeploymentSpec:
     # The uid:gid every Airflow container runs as (OpenShift runs a pod as an arbitrary uid in
     # group 0); None: the image's own user.
     user: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    runtime_version: str
-    airflow_version: str
-    emulated: bool = False  # the image's architecture is not the host's: it runs under QEMU
-
-    @property
-    def patience(self) -> float:
-        """What the deployment's waits for Airflow are multiplied by."""
-        return EMULATED_PATIENCE if self.emulated else 1.0
-
-    @property
-    def airflow_major(self) -> int:
-        return int(self.airflow_version.split(".")[0])
-
-
-def image_facts(client: docker.DockerClient, image: str) -> ImageFacts:
-    """What a deployment needs to know of an image, from its labels."""
-    try:
-        found = client.images.get(image)
-    except docker.errors.ImageNotFound as error:
-        raise DeployError(f"no image {image}: build it first") from error
-    labels = found.labels or {}
-    version, airflow = labels.get("io.airflow-runtime.version"), labels.get("io.airflow-runtime.airflow-version")
-    if not version or not airflow:
-        raise DeployError(f"{image} has no io.airflow-runtime.version / airflow-version labels: not a Runtime image")
-    architecture = found.attrs.get("Architecture") or Platform.native().arch
-    return ImageFacts(version, airflow, emulated=architecture != Platform.native().arch)
-
-
-def client() -> docker.DockerClient:
-    try:
-        found = docker.from_env()
-        found.ping()
-    except docker.errors.DockerException as error:
-        raise DeployError(f"no Docker engine answers: {error}") from error
-    return found
+    # Connections, pools and Variables imported once the database is migrated (a project's
+    # airflow_settings.yaml), before the components start.
+    settings: AirflowSettings = field(default_factory=AirflowSettings)
 
 
 class Deployment:
@@ -134,7 +91,7 @@ class Deployment:
         self.name = spec.name or f"airflow-{uuid.uuid4().hex[:8]}"
         self.facts = image_facts(self.docker, spec.image)
         self.components = components(self.facts.airflow_major, spec.executor)
-        self.environment = airflow_environment(self.facts.airflow_major, spec.executor, self.keys, spec.environment)
+        self.environment = self._airflow_environment()
         self.containers: dict[str, Container] = {}
         self.port: int | None = None
         self._network: str | None = None
@@ -175,15 +132,21 @@ class Deployment:
         self.timings["services"] = time.monotonic() - started
         progress(f"{self.name}: PostgreSQL{' and Redis' if self._celery else ''} ready; migrating the database")
         self._logs = self._volume("logs")
-        self._start_airflow(progress)
+        self._start_airflow(progress, import_settings=True)
 
-    def _start_airflow(self, progress: Callable[[str], None]) -> None:
-        """Migrate the database with the image, then start every component and wait for them."""
+    def _start_airflow(self, progress: Callable[[str], None], import_settings: bool = False) -> None:
+        """Migrate the database with the image (and import the settings, on a new database), then
+        start every component and wait for them."""
         patience = self.facts.patience
         self._oneshot("migrate", ("airflow", "db", "migrate"), MIGRATE_TIMEOUT * patience)
         if self.facts.airflow_major < 3:
             self._oneshot("create-admin", admin_user_command(self.keys), 300.0 * patience)
         self.timings["migrate"] = time.monotonic() - self._started
+        if import_settings and self.spec.settings:
+            progress(f"{self.name}: importing {self.spec.settings.summary()}")
+            self._oneshot("settings", self.spec.settings.import_command(), 300.0 * patience,
+                          files=self.spec.settings.import_archive())
+            self.timings["settings"] = time.monotonic() - self._started
         progress(f"{self.name}: starting {', '.join(c.name for c in self.components)}")
         for component in self.components:
             self._start_component(component, self._logs)
@@ -208,8 +171,7 @@ class Deployment:
         self.spec = replace(self.spec, image=image)
         self.facts = image_facts(self.docker, image)
         self.components = components(self.facts.airflow_major, self.spec.executor)
-        self.environment = airflow_environment(self.facts.airflow_major, self.spec.executor, self.keys,
-                                               self.spec.environment)
+        self.environment = self._airflow_environment()
         self._started = time.monotonic()
         progress(f"{self.name}: switching to {image} (Airflow {self.facts.airflow_version})")
         self._start_airflow(progress)
@@ -220,8 +182,7 @@ class Deployment:
         starts, as Airflow supports a rollback; (exit code, its output)."""
         self.stop_airflow()
         command = ["airflow", "db", "downgrade", "--to-version", airflow_version, "--yes"]
-        container = self._run("downgrade", image or self.spec.image, command, user=self.spec.user,
-                              environment=self.environment)
+        container = self._run_airflow("downgrade", command, image=image)
         status = container.wait(timeout=MIGRATE_TIMEOUT * self.facts.patience)
         output = container.logs().decode(errors="replace")
         container.remove(v=True)
@@ -296,20 +257,41 @@ class Deployment:
 
     def _run(self, alias: str, image: str, command: Iterable[str], *, user: str | None = None,
              environment: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
-             ports: Mapping[str, tuple[str, int | None]] | None = None) -> Container:
+             ports: Mapping[str, tuple[str, int | None]] | None = None,
+             files: bytes | None = None) -> Container:
+        """Start a container on the deployment's network; `files` (a tar, unpacked at /) are put into
+        it before it starts (not in its environment, where `docker inspect` shows them)."""
         assert self._network is not None
+        options = dict(
+            name=f"{self.name}-{alias}", hostname=alias, user=user, environment=dict(environment or {}),
+            labels=self.labels, volumes={name: {"bind": path, "mode": "rw"} for name, path in (volumes or {}).items()},
+            ports=dict(ports or {}), network=self._network,
+            networking_config={self._network: EndpointConfig(self.docker.api.api_version, aliases=[alias])},
+        )
         try:
-            container = self.docker.containers.run(
-                image, list(command), name=f"{self.name}-{alias}", hostname=alias, detach=True,
-                user=user, environment=dict(environment or {}), labels=self.labels,
-                volumes={name: {"bind": path, "mode": "rw"} for name, path in (volumes or {}).items()},
-                ports=dict(ports or {}), network=self._network,
-                networking_config={self._network: EndpointConfig(self.docker.api.api_version, aliases=[alias])},
-            )
+            try:
+                container = self.docker.containers.create(image, list(command), **options)
+            except docker.errors.ImageNotFound:  # as `docker run` does: a service image only in the registry
+                self.docker.images.pull(image)
+                container = self.docker.containers.create(image, list(command), **options)
+            self.containers[alias] = container
+            if files:
+                container.put_archive("/", files)
+            container.start()
         except docker.errors.DockerException as error:
             raise DeployError(f"{self.name}: cannot start {alias} from {image}: {error}") from error
-        self.containers[alias] = container
         return container
+
+    def _run_airflow(self, alias: str, command: Iterable[str], *, image: str | None = None,
+                     files: bytes | None = None, **extra: Any) -> Container:
+        """An Airflow container of the deployment: its image (or `image`), user and environment."""
+        return self._run(alias, image or self.spec.image, command, user=self.spec.user,
+                         environment=self.environment, files=files, **extra)
+
+    def _airflow_environment(self) -> dict[str, str]:
+        """What every Airflow container gets (a connection the settings define is the project's)."""
+        return airflow_environment(self.facts.airflow_major, self.spec.executor, self.keys, self.spec.environment,
+                                   defined=self.spec.settings.environment_names())
 
     def _start_services(self) -> None:
         images = self.spec.services
@@ -319,8 +301,8 @@ class Deployment:
         if self._celery:
             self._run(REDIS_HOST, images.redis, services.REDIS_COMMAND, user="redis")
 
-    def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float) -> None:
-        container = self._run(alias, self.spec.image, command, user=self.spec.user, environment=self.environment)
+    def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float, files: bytes | None = None) -> None:
+        container = self._run_airflow(alias, command, files=files)
         try:
             status = container.wait(timeout=timeout)
         except Exception as error:  # requests' ReadTimeout: the SDK does not wrap it
@@ -334,9 +316,8 @@ class Deployment:
 
     def _start_component(self, component: Component, logs_volume: str) -> None:
         ports = {f"{API_PORT}/tcp": ("127.0.0.1", self.spec.port)} if component.serves_ui else None
-        container = self._run(component.name, self.spec.image, component.command, user=self.spec.user,
-                              environment=self.environment, volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"},
-                              ports=ports)
+        container = self._run_airflow(component.name, component.command,
+                                      volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports)
         if component.serves_ui:
             container.reload()
             bound = container.attrs["NetworkSettings"]["Ports"].get(f"{API_PORT}/tcp") or []

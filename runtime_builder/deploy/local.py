@@ -23,7 +23,7 @@ from ..images import host
 from ..images.builder import BuildOptions, build, log_path, refuse_stale
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import project, services
+from . import project, services, settings
 from .config import Executor, wiring
 from .deployment import (
     LABEL,
@@ -82,6 +82,13 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
                          f"{'these' if len(refused) > 1 else 'this'} itself, to connect the deployment's "
                          "parts (its PostgreSQL, Redis, keys, executor: --executor chooses that one); "
                          "remove it from the file")
+    airflow_settings = settings.load(options.folder)
+    hidden = {name: what for name, what in airflow_settings.environment_names().items() if name in environment}
+    if hidden:
+        raise UsageError(f"{options.folder / settings.SETTINGS_FILE}: "
+                         f"{', '.join(sorted(hidden.values()))} would be hidden by "
+                         f"{', '.join(sorted(hidden))} in {options.folder / project.ENV_FILE} (Airflow reads "
+                         "the environment first); define each in one of the files")
     if options.port is not None:
         check_port(options.port)
     spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
@@ -96,19 +103,21 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
             say(f"building {options.folder} on {onbuild} -> {tag}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
         images = services.ensure_images(engine, options.registry, paths.bases)
-        return _deploy(tag, str(release.version), images, options, say, environment)
+        return _deploy(tag, str(release.version), images, options, say, environment, airflow_settings)
     except BuilderError as error:
         error.args = (f"{error}\nnothing was left running",)  # its type (and exit code) stay
         raise
 
 
 def _deploy(tag: str, version: str, images: ServiceImages, options: RunOptions, say: Callable[[str], None],
-            environment: dict[str, str]) -> int:
+            environment: dict[str, str], airflow_settings: settings.AirflowSettings) -> int:
     if environment:
         say(f"the Airflow containers get {len(environment)} variables from {project.ENV_FILE}: "
             f"{', '.join(sorted(environment))}")
+    if airflow_settings:
+        say(f"{settings.SETTINGS_FILE}: {airflow_settings.summary()}, imported once the database is migrated")
     spec = DeploymentSpec(tag, images, options.executor, port=options.port, name=options.name, origin=ORIGIN,
-                          environment=environment)
+                          environment=environment, settings=airflow_settings)
     deployment = Deployment(spec)
     try:
         deployment.start(progress=say)

@@ -8,7 +8,8 @@ for; everything else in it stays as the user wrote it. The build checks that eve
 
 A project may have a `.env` (`NAME=value` lines, as Docker Compose and the Astro CLI read it):
 variables for the deployment's Airflow containers (connections, Airflow Variables, settings).
-It stays out of the image: the build excludes it, whatever the project's `.dockerignore` says.
+It may have an `airflow_settings.yaml` (connections, pools, Variables; see settings.py). Both
+stay out of the image: the build excludes them, whatever the project's `.dockerignore` says.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from pathlib import Path
 from ..errors import BuilderError, UsageError
 from ..images.engine import BuildError, Engine
 from ..matrix.model import Platform
+from .settings import SETTINGS_FILE
 
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
 REQUIRED_DIRS = ("dags",)
 PROJECT_REPOSITORY = "airflow-runtime-project"
 ENV_FILE = ".env"
+# What a local deployment reads from the project and the image never holds (both hold secrets).
+PRIVATE_FILES = (ENV_FILE, SETTINGS_FILE)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
 
@@ -92,11 +96,11 @@ def environment(folder: Path) -> dict[str, str]:
 
 def ignore_file(folder: Path) -> str:
     """What the build leaves out of the context: the project's own ignore rules (its
-    `Dockerfile.dockerignore`, else its `.dockerignore`), and `.env`. Docker reads the file of
+    `Dockerfile.dockerignore`, else its `.dockerignore`), and PRIVATE_FILES. Docker reads the file of
     this text beside the Dockerfile `build` writes, in place of the context's."""
     own = next((path.read_text(encoding="utf-8", errors="replace") for path in
                 (folder / "Dockerfile.dockerignore", folder / ".dockerignore") if path.is_file()), "")
-    return own + ("" if own.endswith("\n") or not own else "\n") + f"{ENV_FILE}\n"
+    return own + ("" if own.endswith("\n") or not own else "\n") + "".join(f"{name}\n" for name in PRIVATE_FILES)
 
 
 def image_name(folder: Path, runtime_version: str, platform: Platform | None = None) -> str:

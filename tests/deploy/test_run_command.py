@@ -35,6 +35,29 @@ STARTUP = 600.0
 HEALTH = health_path(load_matrix(REPO_ROOT / "versions.yaml").default_release().airflow.major)
 
 
+SETTINGS = """\
+airflow:
+  connections:
+    - conn_id: runtime_settings_api
+      conn_type: http
+      conn_host: api.example.com
+      conn_password: settings-secret
+      conn_port: 8443
+      conn_extra:
+        region: eu-west-1
+  pools:
+    - pool_name: runtime_settings_pool
+      pool_slot: 3
+      pool_description: from airflow_settings.yaml
+  variables:
+    - variable_name: runtime_settings_note
+      variable_value: from airflow_settings.yaml
+"""
+# One line each (the last three of stdout): the connection and the pool as JSON, the Variable.
+SETTINGS_READ = ("airflow connections get runtime_settings_api -o json && airflow pools get runtime_settings_pool "
+                 "-o json && airflow variables get runtime_settings_note")
+
+
 def _left(name: str) -> list[str]:
     """What of deployment `name` is still there: containers, volumes, networks."""
     client = docker.from_env()
@@ -101,11 +124,15 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
     folder = tmp_path / "project"
     shutil.copytree(PROJECT, folder)
     (folder / ".env").write_text("# local settings\nAIRFLOW_VAR_RUNTIME_GREETING='hello from .env'\n")
+    # Its airflow_settings.yaml is imported into the database before the components start.
+    (folder / "airflow_settings.yaml").write_text(SETTINGS)
     try:
         started = subprocess.run([*BUILD_PY, "run", "--project", str(folder), "--name", name, "--executor",
                                   "local", "--detach"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         assert "the Airflow containers get 1 variables from .env: AIRFLOW_VAR_RUNTIME_GREETING" in started.stdout
+        assert ("airflow_settings.yaml: 1 connection (runtime_settings_api), 1 pool (runtime_settings_pool), "
+                "1 variable (runtime_settings_note), imported once the database is migrated") in started.stdout
         url = next(line.rsplit(" ", 1)[-1] for line in started.stdout.splitlines() if " is running: " in line)
         health = json.loads(urllib.request.urlopen(url + HEALTH, timeout=10).read())
         assert health["metadatabase"]["status"] == "healthy"
@@ -120,8 +147,18 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         scheduler = next(c for c in running if c.name.endswith("scheduler"))
         code, output = scheduler.exec_run(["airflow", "variables", "get", "runtime_greeting"])
         assert code == 0 and output.decode().strip().endswith("hello from .env"), output.decode()[-2000:]
+        code, output = scheduler.exec_run(["bash", "-c", SETTINGS_READ], demux=True)
+        out, err = (part.decode() if part else "" for part in output)
+        assert code == 0, out[-2000:] + err[-2000:]
+        connection, pool, note = (json.loads(line) if line.startswith(("[", "{")) else line
+                                  for line in out.strip().splitlines()[-3:])
+        assert connection[0]["conn_type"] == "http" and connection[0]["host"] == "api.example.com", connection
+        assert connection[0]["password"] == "settings-secret" and connection[0]["port"] == "8443", connection
+        assert connection[0]["extra_dejson"] == {"region": "eu-west-1"}, connection
+        assert pool[0]["pool"] == "runtime_settings_pool" and pool[0]["slots"] == "3", pool
+        assert note == "from airflow_settings.yaml"
         code, output = scheduler.exec_run(["ls", "-A", contract.AIRFLOW_HOME])
-        assert code == 0 and ".env" not in output.decode().split(), output.decode()
+        assert code == 0 and not {".env", "airflow_settings.yaml"} & set(output.decode().split()), output.decode()
     finally:
         stopped = subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, text=True,
                                  cwd=REPO_ROOT)

@@ -165,12 +165,23 @@ def test_a_project_without_env_file_has_no_variables(tmp_path: Path):
     assert project.environment(tmp_path) == {"A": "1", "B": "2"}
 
 
-def test_the_env_file_never_goes_into_the_image(tmp_path: Path):
-    assert project.ignore_file(tmp_path) == ".env\n"
+def test_the_env_and_settings_files_never_go_into_the_image(tmp_path: Path):
+    assert project.ignore_file(tmp_path) == ".env\nairflow_settings.yaml\n"
     (tmp_path / ".dockerignore").write_text("logs/\n*.pyc")
-    assert project.ignore_file(tmp_path) == "logs/\n*.pyc\n.env\n"
+    assert project.ignore_file(tmp_path) == "logs/\n*.pyc\n.env\nairflow_settings.yaml\n"
     (tmp_path / "Dockerfile.dockerignore").write_text("tests/\n")  # Docker prefers it to .dockerignore
-    assert project.ignore_file(tmp_path) == "tests/\n.env\n"
+    assert project.ignore_file(tmp_path) == "tests/\n.env\nairflow_settings.yaml\n"
+
+
+def test_a_connection_the_projects_settings_define_replaces_the_deployments_default():
+    keys = Keys()
+    assert "AIRFLOW_CONN_POSTGRES_DEFAULT" in airflow_environment(3, Executor.LOCAL, keys)
+    environment = airflow_environment(3, Executor.LOCAL, keys, defined=["AIRFLOW_CONN_POSTGRES_DEFAULT"])
+    assert "AIRFLOW_CONN_POSTGRES_DEFAULT" not in environment
+    assert environment == {k: v for k, v in airflow_environment(3, Executor.LOCAL, keys).items()
+                           if k != "AIRFLOW_CONN_POSTGRES_DEFAULT"}
+    # What the project's .env sets stays (run refuses a .env that hides a settings entry).
+    assert airflow_environment(3, Executor.LOCAL, keys, {"A": "1"}, defined=["A"])["A"] == "1"
 
 
 def test_the_deployments_wiring_is_not_a_projects_to_set():

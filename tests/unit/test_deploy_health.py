@@ -12,7 +12,8 @@ import pytest
 from runtime_builder.deploy import api as api_module
 from runtime_builder.deploy import health as module
 from runtime_builder.deploy.api import AirflowApi, ApiError
-from runtime_builder.deploy.deployment import EMULATED_PATIENCE, DeployError, Deployment, image_facts
+from runtime_builder.deploy.deployment import DeployError, Deployment
+from runtime_builder.deploy.facts import EMULATED_PATIENCE, image_facts
 from runtime_builder.deploy.health import Health, Unhealthy, wait_all
 from runtime_builder.matrix.model import Platform
 
