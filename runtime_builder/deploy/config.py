@@ -138,7 +138,9 @@ def wiring(airflow_major: int, executor: Executor) -> frozenset[str]:
 
 def admin_user_command(keys: Keys) -> tuple[str, ...]:
     """Airflow 2 (FAB): the admin a deployment's users log in as, created once after migrating."""
-    return ("airflow", "users", "create", "--username", ADMIN_USER, "--password", keys.admin_password,
+    # `--password=<value>` in one word: a generated password may start with `-` (token_urlsafe's
+    # alphabet has it), which argparse would read as the next option and refuse.
+    return ("airflow", "users", "create", "--username", ADMIN_USER, f"--password={keys.admin_password}",
             "--role", "Admin", "--firstname", "Runtime", "--lastname", "Admin", "--email", "admin@example.invalid")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import socket
 from pathlib import Path
@@ -9,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.deploy import project
-from runtime_builder.deploy.config import Check, Executor, Keys, airflow_environment, components, database_url, wiring
+from runtime_builder.deploy.config import (
+    Check,
+    Executor,
+    Keys,
+    admin_user_command,
+    airflow_environment,
+    components,
+    database_url,
+    wiring,
+)
 from runtime_builder.deploy.local import check_port
 from runtime_builder.errors import UsageError
 from runtime_builder.matrix.model import Platform
@@ -62,6 +72,16 @@ def test_airflow_2_local_configuration_and_overrides():
     assert "AIRFLOW__CORE__EXECUTION_API_SERVER_URL" not in environment
     assert environment["AIRFLOW__WEBSERVER__SECRET_KEY"] == keys.secret_key
     assert environment["AIRFLOW__CORE__PARALLELISM"] == "3"
+
+
+def test_the_airflow_2_admin_gets_a_password_that_starts_with_a_dash():
+    """argparse reads `--password -x...` as a missing value followed by an option."""
+    command = admin_user_command(Keys(admin_password="-dashed-password"))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--password")
+    parser.add_argument("--username")
+    known, _ = parser.parse_known_args(list(command[3:]))
+    assert known.password == "-dashed-password" and known.username == "admin"
 
 
 def test_keys_differ_per_deployment():
