@@ -129,7 +129,9 @@ def parser() -> argparse.ArgumentParser:
                                    "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
     p.add_argument("version", nargs="?", help="the Runtime version (default: the default release)")
     p.add_argument("--project", type=Path, help="the project folder (Dockerfile, packages.txt, requirements.txt, "
-                                                "dags/; a .env's NAME=value lines go to every Airflow container)")
+                                                "dags/; a .env's NAME=value lines go to every Airflow container, "
+                                                "an airflow_settings.yaml's connections, pools and Variables to "
+                                                "its database)")
     p.add_argument("--executor", choices=["celery", "local"], default="celery")
     p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--detach", action="store_true", help="leave it running and return")
@@ -141,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
     p.add_argument("--platform", help="linux/amd64 or linux/arm64: the image's platform (default: the host's; "
                                       "the other one runs under QEMU, minutes slower)")
+    p.add_argument("--skip-dag-check", action="store_true",
+                   help="build the project without the DAG import check (RUNTIME_CHECK_DAGS=false): for DAGs that "
+                        "read a Variable or connection of .env or airflow_settings.yaml when imported")
 
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")

@@ -256,7 +256,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     lifecycle.refuse_end_of_life([release], date.today(), args.force_eol)
     platform = _platforms([args.platform])[0] if args.platform else Platform.native()
     options = local.RunOptions(args.project.resolve(), Executor(args.executor), args.port, args.detach, args.name,
-                               args.repository, args.registry, args.cacert, args.index_url, platform)
+                               args.repository, args.registry, args.cacert, args.index_url, platform,
+                               check_dags=not args.skip_dag_check)
     return local.run(args.root, matrix, release, options)
 
 

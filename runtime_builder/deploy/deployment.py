@@ -37,8 +37,6 @@ from .config import (
     ADMIN_USER,
     API_PORT,
     CELERY_APP,
-    DATABASE,
-    DATABASE_USER,
     POSTGRES_HOST,
     REDIS_HOST,
     SIMPLE_AUTH_PASSWORDS,
@@ -191,9 +189,7 @@ class Deployment:
 
     def sql(self, query: str) -> list[list[str]]:
         """Rows of a query on the metadata database (psql in the PostgreSQL container)."""
-        script = (f'"$(echo /usr/lib/postgresql/*/bin)/psql" -h /tmp -U {DATABASE_USER} -d {DATABASE} -At '
-                  '-F "$(printf \'\\t\')" -c "$1"')
-        code, output = self.exec(POSTGRES_HOST, ["bash", "-c", script, "psql", query], user="postgres")
+        code, output = self.exec(POSTGRES_HOST, services.psql(query), user="postgres")
         if code != 0:
             raise DeployError(f"{self.name}: `{query}` failed: {output}")
         return [line.split("\t") for line in output.splitlines() if line]

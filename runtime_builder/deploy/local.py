@@ -52,6 +52,7 @@ class RunOptions:
     cacert: Path | None = None
     index_url: str | None = None
     platform: Platform = field(default_factory=Platform.native)  # another than the host's runs under QEMU
+    check_dags: bool = True  # the project's build fails on a DAG that does not import
 
 
 def check_port(port: int) -> None:
@@ -101,7 +102,8 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
                                                                        secrets=secrets))[-1].reference
             tag = project.image_name(options.folder, str(release.version), options.platform)
             say(f"building {options.folder} on {onbuild} -> {tag}")
-            project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag))
+            project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag),
+                          check_dags=options.check_dags)
         images = services.ensure_images(engine, options.registry, paths.bases)
         return _deploy(tag, str(release.version), images, options, say, environment, airflow_settings)
     except BuilderError as error:

@@ -30,6 +30,11 @@ PROJECT_REPOSITORY = "airflow-runtime-project"
 ENV_FILE = ".env"
 # What a local deployment reads from the project and the image never holds (both hold secrets).
 PRIVATE_FILES = (ENV_FILE, SETTINGS_FILE)
+# What the images' DAG import check prints when it fails (templates/onbuild/check_dags.py.j2).
+DAG_CHECK_FAILED = "DAG file(s) failed to import"
+DAG_CHECK_HINT = ("\nA DAG that reads a Variable or connection when it is imported (one the deployment gets from "
+                  f"{ENV_FILE} or {SETTINGS_FILE}) cannot import in the build: `--skip-dag-check` builds without "
+                  "the check; the deployment's DAG processor then reports what does not import.")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
 
@@ -122,4 +127,5 @@ def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: 
                                 build_args={"RUNTIME_CHECK_DAGS": "true" if check_dags else "false"},
                                 dockerfile=dockerfile)
         except BuildError as error:
-            raise ProjectError(f"the project {folder} does not build on {onbuild_image}:\n{error}") from error
+            hint = DAG_CHECK_HINT if check_dags and DAG_CHECK_FAILED in str(error) else ""
+            raise ProjectError(f"the project {folder} does not build on {onbuild_image}:\n{error}{hint}") from error

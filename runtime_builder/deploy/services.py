@@ -41,6 +41,16 @@ exec "$bin/postgres" -c listen_addresses='*' -c unix_socket_directories=/tmp
 """
 POSTGRES_READY = ("bash", "-c", f"$(echo /usr/lib/postgresql/*/bin)/pg_isready -q -h 127.0.0.1 "
                                 f"-U {DATABASE_USER} -d {DATABASE}")
+
+
+def psql(query: str) -> list[str]:
+    """argv (run as the postgres user in the PostgreSQL container) printing the query's rows on
+    the metadata database, tab-separated; the query is an argument, never part of a script."""
+    script = (f'"$(echo /usr/lib/postgresql/*/bin)/psql" -h /tmp -U {DATABASE_USER} -d {DATABASE} -At '
+              '-F "$(printf \'\\t\')" -c "$1"')
+    return ["bash", "-c", script, "psql", query]
+
+
 # Listening on the deployment's own network only (no port is published to the host).
 REDIS_COMMAND = ("redis-server", "--bind", "0.0.0.0",  # noqa: S104
                  "--protected-mode", "no", "--save", "", "--appendonly", "no")

@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from runtime_builder import contract
+from runtime_builder.deploy import services
 from runtime_builder.deploy.config import health_path
 from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL
 from runtime_builder.deploy.project import PROJECT_REPOSITORY
@@ -58,6 +59,35 @@ SETTINGS_READ = ("airflow connections get runtime_settings_api -o json && airflo
                  "-o json && airflow variables get runtime_settings_note")
 
 
+SETTINGS_DAG = """\
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Variable
+
+NOTE = Variable.get("runtime_settings_note")  # at import: only where the deployment's database is
+with DAG(dag_id="runtime_settings_dag_" + NOTE.replace(" ", "_").replace(".", "_"), schedule=None,
+         start_date=pendulum.datetime(2026, 1, 1)):
+    EmptyOperator(task_id="nothing")
+"""
+
+
+def _query(postgres, sql: str) -> str:
+    """A query's rows on a `run` deployment's metadata database, through psql in its container."""
+    code, output = postgres.exec_run(services.psql(sql), user="postgres")
+    assert code == 0, output.decode()
+    return output.decode()
+
+
+def _parsed(postgres, dag_id: str, timeout: float = 180.0) -> bool:
+    """Whether the DAG processor stored the DAG within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _query(postgres, f"SELECT dag_id FROM dag WHERE dag_id = '{dag_id}'").strip() == dag_id:
+            return True
+        time.sleep(2)
+    return False
+
+
 def _left(name: str) -> list[str]:
     """What of deployment `name` is still there: containers, volumes, networks."""
     client = docker.from_env()
@@ -85,6 +115,7 @@ def test_a_dag_import_error_stops_run_naming_the_file(tmp_path: Path, name: str,
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert "broken_dag.py" in result.stderr and "deliberately broken" in result.stderr, result.stderr[-3000:]
+    assert "`--skip-dag-check` builds without the check" in result.stderr, result.stderr[-3000:]
     assert "nothing was left running" in result.stderr
     assert _left(name) == []
 
@@ -124,11 +155,15 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
     folder = tmp_path / "project"
     shutil.copytree(PROJECT, folder)
     (folder / ".env").write_text("# local settings\nAIRFLOW_VAR_RUNTIME_GREETING='hello from .env'\n")
-    # Its airflow_settings.yaml is imported into the database before the components start.
+    # Its airflow_settings.yaml is imported into the database before the components start: a DAG
+    # that reads one of its Variables when imported parses (built with --skip-dag-check: the build
+    # has no database to read it from).
     (folder / "airflow_settings.yaml").write_text(SETTINGS)
+    (folder / "dags" / "runtime_settings_dag.py").write_text(SETTINGS_DAG)
     try:
         started = subprocess.run([*BUILD_PY, "run", "--project", str(folder), "--name", name, "--executor",
-                                  "local", "--detach"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
+                                  "local", "--detach", "--skip-dag-check"], capture_output=True, text=True,
+                                 cwd=REPO_ROOT, timeout=STARTUP)
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         assert "the Airflow containers get 1 variables from .env: AIRFLOW_VAR_RUNTIME_GREETING" in started.stdout
         assert ("airflow_settings.yaml: 1 connection (runtime_settings_api), 1 pool (runtime_settings_pool), "
@@ -159,6 +194,9 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         assert note == "from airflow_settings.yaml"
         code, output = scheduler.exec_run(["ls", "-A", contract.AIRFLOW_HOME])
         assert code == 0 and not {".env", "airflow_settings.yaml"} & set(output.decode().split()), output.decode()
+        postgres = next(c for c in running if c.name.endswith("-postgres"))
+        assert _parsed(postgres, "runtime_settings_dag_from_airflow_settings_yaml"), _query(
+            postgres, "SELECT filename, stacktrace FROM import_error")
     finally:
         stopped = subprocess.run([*BUILD_PY, "run", "--stop", "--name", name], capture_output=True, text=True,
                                  cwd=REPO_ROOT)
