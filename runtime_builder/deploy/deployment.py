@@ -97,6 +97,7 @@ class Deployment:
         self.timings: dict[str, float] = {}  # seconds from the start to each step and component
         self._started = 0.0
         self._logs = ""
+        self._owned = False  # whether start() made the parts named after it (and remove() may remove them)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -122,6 +123,12 @@ class Deployment:
 
     def start(self, progress: Callable[[str], None] = print) -> None:
         """Bring every part up in order and wait until each is healthy; raise DeployError otherwise."""
+        taken = sorted(deployment_parts(self.docker, self.name))
+        if taken:
+            # Another deployment's: leave it alone (remove() too removes only what this one made).
+            raise DeployError(f"a deployment named {self.name} is already there ({', '.join(taken)}); "
+                              "choose another name, or remove that one first")
+        self._owned = True
         started = self._started = time.monotonic()
         self._network = self.docker.networks.create(self.name, driver="bridge", labels=self.labels).name
         self._start_services()
@@ -195,8 +202,10 @@ class Deployment:
         return [line.split("\t") for line in output.splitlines() if line]
 
     def remove(self) -> None:
-        """Remove every container, volume and the network of this deployment (idempotent)."""
-        remove_labelled(self.docker, {LABEL: self.name})
+        """Remove every container, volume and the network of this deployment (idempotent); nothing
+        when it never started (its name may be another deployment's)."""
+        if self._owned:
+            remove_labelled(self.docker, {LABEL: self.name})
         self.containers.clear()
 
     # -- what users and tests read ---------------------------------------------------------------
@@ -398,6 +407,14 @@ def remove_labelled(engine: docker.DockerClient, labels: Mapping[str, str]) -> l
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
     return sorted(name for name in names if name)
+
+
+def deployment_parts(engine: docker.DockerClient, name: str) -> list[str]:
+    """The containers, volumes and networks of the deployment called `name`, whoever made them."""
+    selector = {"label": [f"{LABEL}={name}"]}
+    return ([c.name for c in engine.containers.list(all=True, filters=selector)]
+            + [v.name for v in engine.volumes.list(filters=selector)]
+            + [n.name for n in engine.networks.list(filters=selector)])
 
 
 def deployments(engine: docker.DockerClient, origin: str | None = None) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ build or start failure removes whatever was started, so a failed `run` leaves no
 from __future__ import annotations
 
 import errno
+import re
 import signal
 import socket
 import time
@@ -31,12 +32,14 @@ from .deployment import (
     DeployError,
     Deployment,
     DeploymentSpec,
+    deployment_parts,
     deployments,
     remove_labelled,
 )
 from .services import ServiceImages
 
 ORIGIN = "run"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # what Docker takes in a container's name, shorter
 WATCH_SECONDS = 10
 
 
@@ -90,12 +93,18 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
                          f"{', '.join(sorted(hidden.values()))} would be hidden by "
                          f"{', '.join(sorted(hidden))} in {options.folder / project.ENV_FILE} (Airflow reads "
                          "the environment first); define each in one of the files")
+    if options.name is not None and not NAME.fullmatch(options.name):
+        raise UsageError(f"--name {options.name!r}: letters, digits, `_`, `.` and `-`, starting with a letter or "
+                         "digit (it names the deployment's containers, volumes and network)")
     if options.port is not None:
         check_port(options.port)
     spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
     refuse_stale(matrix, root, [spec])
     try:
         engine = host.prepare(arm64=options.platform is Platform.ARM64)
+        if options.name and deployment_parts(docker.from_env(), options.name):
+            raise UsageError(f"--name {options.name}: a deployment of that name is running; stop it first "
+                             f"(`python build.py run --stop --name {options.name}`) or choose another name")
         paths = layout.Layout(root)
         with for_build(paths.secrets, options.cacert, options.index_url) as secrets:
             onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
@@ -106,6 +115,8 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
                           check_dags=options.check_dags)
         images = services.ensure_images(engine, options.registry, paths.bases)
         return _deploy(tag, str(release.version), images, options, say, environment, airflow_settings)
+    except UsageError:
+        raise  # refused before anything started
     except BuilderError as error:
         error.args = (f"{error}\nnothing was left running",)  # its type (and exit code) stay
         raise

@@ -22,7 +22,7 @@ import pytest
 from runtime_builder import contract
 from runtime_builder.deploy import services
 from runtime_builder.deploy.config import health_path
-from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL
+from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL, deployment_parts
 from runtime_builder.deploy.project import PROJECT_REPOSITORY
 from runtime_builder.matrix.load import load_matrix
 
@@ -90,11 +90,7 @@ def _parsed(postgres, dag_id: str, timeout: float = 180.0) -> bool:
 
 def _left(name: str) -> list[str]:
     """What of deployment `name` is still there: containers, volumes, networks."""
-    client = docker.from_env()
-    selector = {"label": [f"{LABEL}={name}"]}
-    return ([c.name for c in client.containers.list(all=True, filters=selector)]
-            + [v.name for v in client.volumes.list(filters=selector)]
-            + [n.name for n in client.networks.list(filters=selector)])
+    return deployment_parts(docker.from_env(), name)
 
 
 def _health(url: str) -> int:
@@ -177,6 +173,7 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         assert len(running) == 5, [c.name for c in running]  # postgres, api-server, scheduler, dag-processor, triggerer
         airflow = [c for c in running if c.attrs["Config"]["Image"].startswith(f"{PROJECT_REPOSITORY}/")]
         assert len(airflow) == 4, [(c.name, c.attrs["Config"]["Image"]) for c in running]
+        before = _left(name)
         for container in airflow:
             assert "AIRFLOW_VAR_RUNTIME_GREETING=hello from .env" in container.attrs["Config"]["Env"], container.name
         scheduler = next(c for c in running if c.name.endswith("scheduler"))
@@ -194,6 +191,13 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         assert note == "from airflow_settings.yaml"
         code, output = scheduler.exec_run(["ls", "-A", contract.AIRFLOW_HOME])
         assert code == 0 and not {".env", "airflow_settings.yaml"} & set(output.decode().split()), output.decode()
+        # A second `run` of the same name is refused before it builds, and leaves the first alone.
+        again = subprocess.run([*BUILD_PY, "run", "--project", str(folder), "--name", name, "--executor", "local"],
+                               capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
+        assert again.returncode == 2, again.stdout[-2000:] + again.stderr[-2000:]
+        assert f"--name {name}: a deployment of that name is running" in again.stderr, again.stderr
+        assert "building" not in again.stdout, again.stdout
+        assert sorted(_left(name)) == sorted(before), "the refused run touched the running deployment"
         postgres = next(c for c in running if c.name.endswith("-postgres"))
         assert _parsed(postgres, "runtime_settings_dag_from_airflow_settings_yaml"), _query(
             postgres, "SELECT filename, stacktrace FROM import_error")

@@ -128,6 +128,9 @@ def test_a_port_in_use_is_refused():
     (["run", "99.0.0", "--project", str(FIXTURE_PROJECT)], "no Runtime version '99.0.0'"),
     (["run", "--project", "/nonexistent/project"], "--project /nonexistent/project: no such folder"),
     (["run"], "run needs --project DIR (or --stop)"),
+    (["run", "--project", str(FIXTURE_PROJECT), "--name", "my deployment"],
+     "--name 'my deployment': letters, digits, `_`, `.` and `-`"),
+    (["run", "--project", str(FIXTURE_PROJECT), "--name=-x"], "--name '-x': letters, digits"),
     (["run", "--project", str(FIXTURE_PROJECT), "--platform", "linux/s390x"],
      "unknown platform 'linux/s390x'; allowed: linux/amd64, linux/arm64"),
 ])

@@ -200,3 +200,51 @@ def test_each_request_waits_by_the_apis_patience(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ApiError, match="GET /dags/x: timed out"):
         api.dag("x")
     assert seen == [api_module.TIMEOUT * 3.0] * 2
+
+
+# -- a name another deployment has --------------------------------------------------------------
+
+@dataclass
+class FakePart:
+    name: str
+    removed: bool = False
+
+    def remove(self, **options: object) -> None:
+        self.removed = True
+
+
+class FakeParts:
+    def __init__(self, parts: list[FakePart]) -> None:
+        self.parts = parts
+        self.created: list[str] = []
+
+    def list(self, **options: object) -> list[FakePart]:
+        return self.parts
+
+    def create(self, name: str, **options: object) -> FakePart:
+        self.created.append(name)
+        return FakePart(name)
+
+
+@dataclass
+class FakeEngine:
+    containers: FakeParts
+    volumes: FakeParts
+    networks: FakeParts
+
+
+def test_a_deployment_leaves_another_of_its_name_alone() -> None:
+    """Starting under a name that labels another deployment's parts fails before anything is made,
+    and removing the failed deployment removes none of them (`run --name` twice must not wipe out
+    the first one's database)."""
+    theirs = [FakePart("twin-postgres"), FakePart("twin-database"), FakePart("twin")]
+    engine = FakeEngine(FakeParts(theirs[:1]), FakeParts(theirs[1:2]), FakeParts(theirs[2:]))
+    found = deployment([])
+    found.name, found.docker, found._owned = "twin", engine, False
+
+    with pytest.raises(DeployError, match=r"a deployment named twin is already there \(twin, twin-database, "
+                                          r"twin-postgres\)"):
+        found.start(progress=lambda line: None)
+    found.remove()
+
+    assert engine.networks.created == [] and not any(part.removed for part in theirs)
