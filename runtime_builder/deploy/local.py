@@ -72,12 +72,9 @@ def check_port(port: int) -> None:
             raise UsageError(f"--port {port}: cannot listen on it: {error}") from error
 
 
-def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
-        say: Callable[[str], None] = print) -> int:
-    """Build the project on `release`'s ONBUILD image and deploy it until Ctrl-C (or detached).
-
-    Refuses bad input before anything starts; a failure after that removes whatever started.
-    """
+def project_inputs(release: Release, options: RunOptions) -> tuple[dict[str, str], settings.AirflowSettings]:
+    """The project's `.env` variables and `airflow_settings.yaml`, refused with what is wrong in them
+    before anything is built or started."""
     project.check_folder(options.folder)
     environment = project.environment(options.folder)
     refused = sorted(set(environment) & wiring(release.airflow.major, options.executor))
@@ -93,6 +90,16 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
                          f"{', '.join(sorted(hidden.values()))} would be hidden by "
                          f"{', '.join(sorted(hidden))} in {options.folder / project.ENV_FILE} (Airflow reads "
                          "the environment first); define each in one of the files")
+    return environment, airflow_settings
+
+
+def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
+        say: Callable[[str], None] = print) -> int:
+    """Build the project on `release`'s ONBUILD image and deploy it until Ctrl-C (or detached).
+
+    Refuses bad input before anything starts; a failure after that removes whatever started.
+    """
+    environment, airflow_settings = project_inputs(release, options)
     if options.name is not None and not NAME.fullmatch(options.name):
         raise UsageError(f"--name {options.name!r}: letters, digits, `_`, `.` and `-`, starting with a letter or "
                          "digit (it names the deployment's containers, volumes and network)")
