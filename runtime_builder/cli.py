@@ -252,13 +252,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.project is None:
         raise UsageError("run needs --project DIR (or --stop)")
     matrix = _matrix(args)
-    release = matrix.release(args.version) if args.version else matrix.default_release()
-    lifecycle.refuse_end_of_life([release], date.today(), args.force_eol)
+    image = local.project_image(matrix, args.project.resolve(), args.version, args.repository)
+    lifecycle.refuse_end_of_life([image.release], date.today(), args.force_eol)
     platform = _platforms([args.platform])[0] if args.platform else Platform.native()
     options = local.RunOptions(args.project.resolve(), Executor(args.executor), args.port, args.detach, args.name,
                                args.repository, args.registry, args.cacert, args.index_url, platform,
                                check_dags=not args.skip_dag_check)
-    return local.run(args.root, matrix, release, options)
+    return local.run(args.root, matrix, image, options)
 
 
 def cmd_feed(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import docker
 from .. import contract, layout
 from ..errors import BuilderError, UsageError
 from ..generate.specs import ImageSpec
+from ..generate.tags import image_of_tag
 from ..images import host
 from ..images.builder import BuildOptions, build, log_path, refuse_stale
 from ..images.secrets import for_build
@@ -58,6 +59,44 @@ class RunOptions:
     check_dags: bool = True  # the project's build fails on a DAG that does not import
 
 
+@dataclass(frozen=True)
+class ProjectImage:
+    """The ONBUILD image `run` builds a project on, and how it was chosen (said to the user)."""
+
+    release: Release
+    python: str
+    variant: Variant  # Variant.ONBUILD or Variant.SLIM
+    why: str
+
+
+def project_image(matrix: Matrix, folder: Path, version: str | None,
+                  repository: str = layout.DEFAULT_REPOSITORY) -> ProjectImage:
+    """VERSION's ONBUILD image (its default Python) when one is asked for; else the image the
+    project's FROM line names, when it names one of ours by a tag of the tag function
+    (`airflow-runtime:12.1.1`, `...:14.1-slim`, `...:latest-python-3.12`); else the default
+    release's. A FROM of ours with a tag no image has is refused."""
+    if version:
+        release = matrix.release(version)
+        return ProjectImage(release, release.python, Variant.ONBUILD, f"Runtime {release.version}, as asked")
+    project.check_folder(folder)
+    reference = project.base_image(folder)
+    tag = project.tag_in(reference, repository)
+    if tag is None:
+        release = matrix.default_release()
+        return ProjectImage(release, release.python, Variant.ONBUILD,
+                            f"the default release, {release.version} (its FROM, {reference}, is not an "
+                            f"{repository} image)")
+    found = image_of_tag(matrix, tag)
+    if found is None:
+        raise UsageError(f"{folder / 'Dockerfile'}: FROM {reference}: no image of versions.yaml has the tag "
+                         f"{tag!r} (`python build.py tags VERSION` lists an image's tags); fix the FROM line or "
+                         "name a version: `run VERSION --project ...`")
+    release, python, variant = found
+    return ProjectImage(release, python, variant.onbuild,
+                        f"Runtime {release.version}, Python {python}{', slim' if variant.is_slim else ''} "
+                        f"(its FROM names {reference})")
+
+
 def check_port(port: int) -> None:
     """Refuse a UI port that something already listens on, before anything is built."""
     if not 0 < port < 65536:
@@ -93,19 +132,22 @@ def project_inputs(release: Release, options: RunOptions) -> tuple[dict[str, str
     return environment, airflow_settings
 
 
-def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
+def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
         say: Callable[[str], None] = print) -> int:
-    """Build the project on `release`'s ONBUILD image and deploy it until Ctrl-C (or detached).
+    """Build the project on `image` and deploy it until Ctrl-C (or detached).
 
     Refuses bad input before anything starts; a failure after that removes whatever started.
     """
+    release = image.release
     environment, airflow_settings = project_inputs(release, options)
+    if image.variant.is_slim and options.executor is Executor.CELERY:
+        raise UsageError(f"{image.why}: slim images have no Celery provider; run it with --executor local")
     if options.name is not None and not NAME.fullmatch(options.name):
         raise UsageError(f"--name {options.name!r}: letters, digits, `_`, `.` and `-`, starting with a letter or "
                          "digit (it names the deployment's containers, volumes and network)")
     if options.port is not None:
         check_port(options.port)
-    spec = ImageSpec(release, release.python, Variant.ONBUILD, options.platform)
+    spec = ImageSpec(release, image.python, image.variant, options.platform)
     refuse_stale(matrix, root, [spec])
     try:
         engine = host.prepare(arm64=options.platform is Platform.ARM64)
@@ -117,7 +159,7 @@ def run(root: Path, matrix: Matrix, release: Release, options: RunOptions,
             onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
                                                                        secrets=secrets))[-1].reference
             tag = project.image_name(options.folder, str(release.version), options.platform)
-            say(f"building {options.folder} on {onbuild} -> {tag}")
+            say(f"building {options.folder} on {onbuild} -> {tag}: {image.why}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag),
                           check_dags=options.check_dags)
         images = services.ensure_images(engine, options.registry, paths.bases)

@@ -57,6 +57,23 @@ def check_folder(folder: Path) -> None:
         raise UsageError(f"--project {folder}: its Dockerfile has no FROM line")
 
 
+def base_image(folder: Path) -> str:
+    """The image the project's Dockerfile starts FROM (its first FROM line)."""
+    match = _FROM.search((folder / "Dockerfile").read_text(encoding="utf-8", errors="replace"))
+    if match is None:
+        raise UsageError(f"--project {folder}: its Dockerfile has no FROM line")
+    return match.group(2)
+
+
+def tag_in(reference: str, repository: str) -> str | None:
+    """The tag of an image reference whose repository's last part is `repository`'s
+    (`quay.io/org/airflow-runtime:12.1.1` in `airflow-runtime` -> `12.1.1`; `latest` when it
+    names none); None for another repository. A digest after the tag is left out. Pure."""
+    name = reference.split("@", 1)[0]
+    path, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+    return tag if path.rsplit("/", 1)[-1] == repository.rsplit("/", 1)[-1] else None
+
+
 def dockerfile_on(text: str, image: str) -> str:
     """The project's Dockerfile with its first FROM naming `image` instead. Pure."""
     return _FROM.sub(lambda match: f"{match.group(1)}{image}{match.group(3)}", text, count=1)

@@ -100,3 +100,11 @@ def tag_table(matrix: Matrix) -> list[tuple[str, str, Variant, list[Tag]]]:
         for python in release.pythons
         for variant in release.variants
     ]
+
+
+def image_of_tag(matrix: Matrix, name: str) -> tuple[Release, str, Variant] | None:
+    """The image (release, Python, variant) a tag names today, by `image_tags` itself; None
+    when no image of the matrix has that tag. Pure."""
+    return next(((release, python, variant) for version, python, variant, tags in tag_table(matrix)
+                 if any(tag.name == name for tag in tags)
+                 for release in (matrix.release(version),)), None)

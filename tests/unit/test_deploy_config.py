@@ -20,9 +20,10 @@ from runtime_builder.deploy.config import (
     database_url,
     wiring,
 )
-from runtime_builder.deploy.local import check_port
+from runtime_builder.deploy.local import check_port, project_image
 from runtime_builder.errors import UsageError
-from runtime_builder.matrix.model import Platform
+from runtime_builder.matrix.load import load_matrix
+from runtime_builder.matrix.model import Platform, Variant
 
 from .support import REPO_ROOT
 
@@ -226,3 +227,59 @@ def test_run_refuses_an_env_file_that_sets_the_deployments_wiring(cli, tmp_path:
     (folder / ".env").write_text("AIRFLOW_VAR_X=1\nNOT A LINE\n")
     result = cli("--root", REPO_ROOT, "run", "--project", folder)
     assert result.code == 2 and f"{folder}/.env line 2: no `=`" in result.err, result.err
+
+
+# -- which image `run` builds a project on ------------------------------------------------------
+
+@pytest.mark.parametrize(("reference", "tag"), [
+    ("airflow-runtime:12.1.1", "12.1.1"),
+    ("127.0.0.1:5000/airflow-runtime:14.1-slim", "14.1-slim"),
+    ("quay.io/org/airflow-runtime:latest-python-3.12@sha256:" + "0" * 64, "latest-python-3.12"),
+    ("127.0.0.1:5000/airflow-runtime", "latest"),
+    ("quay.io/astronomer/astro-runtime:12.1.1", None),
+    ("${RUNTIME_IMAGE}", None),
+])
+def test_the_tag_of_a_projects_from_line(reference, tag):
+    assert project.tag_in(reference, "airflow-runtime") == tag
+
+
+def _project_from(tmp_path: Path, image: str) -> Path:
+    folder = tmp_path / "project"
+    shutil.copytree(FIXTURE_PROJECT, folder)
+    (folder / "Dockerfile").write_text(f"# a comment\nFROM --platform=$BUILDPLATFORM {image} AS runtime\n")
+    return folder
+
+
+def test_run_builds_on_the_image_the_projects_from_line_names(tmp_path: Path):
+    matrix = load_matrix(REPO_ROOT / "versions.yaml")
+    default = matrix.default_release()
+
+    found = project_image(matrix, _project_from(tmp_path, "airflow-runtime:12.1.1"), None)
+    assert (str(found.release.version), found.python, found.variant) == ("12.1.1", "3.11", Variant.ONBUILD)
+    assert found.why == "Runtime 12.1.1, Python 3.11 (its FROM names airflow-runtime:12.1.1)"
+
+    found = project_image(matrix, _project_from(tmp_path / "b", f"registry.example/airflow-runtime:"
+                                                                f"{default.version.minor_line}-slim-base"), None)
+    assert (found.release, found.python, found.variant) == (default, default.python, Variant.SLIM)
+
+    found = project_image(matrix, _project_from(tmp_path / "c", "quay.io/astronomer/astro-runtime:12.1.1"), None)
+    assert (found.release, found.variant) == (default, Variant.ONBUILD) and "is not an airflow-runtime" in found.why
+
+    # A version asked for wins over the FROM line.
+    found = project_image(matrix, _project_from(tmp_path / "d", "airflow-runtime:12.1.1"), "13.1.0")
+    assert str(found.release.version) == "13.1.0" and found.python == found.release.python
+
+
+def test_run_refuses_a_from_line_of_ours_that_names_no_image(cli, tmp_path: Path):
+    folder = _project_from(tmp_path, "airflow-runtime:99.0.0-python-3.13")
+    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    assert result.code == 2, result.err
+    assert (f"{folder}/Dockerfile: FROM airflow-runtime:99.0.0-python-3.13: no image of versions.yaml has the tag "
+            "'99.0.0-python-3.13'") in result.err, result.err
+
+
+def test_run_refuses_a_slim_project_with_the_celery_executor(cli, tmp_path: Path):
+    folder = _project_from(tmp_path, "airflow-runtime:latest-slim")
+    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    assert result.code == 2, result.err
+    assert "slim images have no Celery provider; run it with --executor local" in result.err, result.err

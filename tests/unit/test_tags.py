@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from runtime_builder.generate.tags import TagKind, image_tags, suffixes, tag_table
+from runtime_builder.generate.tags import TagKind, image_of_tag, image_tags, suffixes, tag_table
 from runtime_builder.matrix.model import Channel, Variant
 
 from .support import edit, fixture_text, line, load_text, release
@@ -193,3 +193,16 @@ def test_committed_matrix_latest_is_on_the_newest_stable_release_only(committed_
     newest = max(stable, key=lambda r: r.version)
     expected = {(str(newest.version), v) for v in newest.variants} if stable else set()
     assert owners == expected
+
+
+def test_every_tag_names_its_image_back(matrix):
+    """image_of_tag inverts the tag function: each tag of the table names the image it is on."""
+    for version, python, variant, tags in tag_table(matrix):
+        for tag in tags:
+            release, found_python, found_variant = image_of_tag(matrix, tag.name)
+            assert (str(release.version), found_python, found_variant) == (version, python, variant), tag.name
+
+
+def test_a_tag_no_image_has_names_nothing(matrix):
+    assert image_of_tag(matrix, "99.0.0") is None
+    assert image_of_tag(matrix, "latest-python-2.7") is None
