@@ -60,6 +60,7 @@ class Change(Enum):
     SLIM = "slim-variant"  # slim images (-slim, -slim-base) beside the full ones, from `slim_packages`
     ANY_UID_COMMANDS = "any-uid-airflow-commands"  # any uid runs Airflow's sub-commands, exec'd commands too (USER)
     LAYERED_VENV = "layered-venv"  # the venv installed and shipped in layers by how often they change (venv_layers)
+    ANY_UID_HOME = "any-uid-home"  # HOME is AIRFLOW_HOME for every process, exec'd ones under any uid too
 
 
 # Airflow configuration sections that belong to a provider, not to Airflow itself: an image

@@ -98,6 +98,8 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
     }
     if release.has_change(contract.Change.ANY_UID_COMMANDS.value):  # any uid has the image user's name
         environment |= {"USER": contract.USER, "LOGNAME": contract.USER}
+    if release.has_change(contract.Change.ANY_UID_HOME.value):  # exec'd commands under any uid too
+        environment |= {"HOME": AIRFLOW_HOME}
     airflow = release.airflow
     locked = pins(lock_text)
     if release.patches and release.airflow_distribution in locked:  # patched: the local version label

@@ -44,6 +44,25 @@ def test_airflow_subcommands_run_under_any_uid(target: Target, docker: Docker, p
     assert "No username" not in result.output, result.output[-3000:]
 
 
+def test_a_command_execd_under_any_uid_has_a_writable_home(target: Target, docker: Docker, prober: Prober) -> None:
+    """What `docker exec` / `kubectl exec` start: no entry point, an arbitrary uid in group 0 with
+    no entry in /etc/passwd. The image's HOME is AIRFLOW_HOME, writable to it (any-uid-home)."""
+    require_hardened(target)
+    if contract.Change.ANY_UID_HOME.value not in target.expected.changes:
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.ANY_UID_HOME.value}: such a command has HOME=/; released images do not change")
+    require_native(target, "running commands in the image")
+    command = ('echo "home: $HOME"; python -c "import pathlib; print(\'python home:\', pathlib.Path.home())"; '
+               'mkdir -p ~/.cache/probe && touch ~/.cache/probe/written && echo "written: yes"')
+    result = prober.once(target, "any-uid-exec-home", lambda image: docker.oneshot(
+        image.ref, image.platform, "-c", command, options=("--user", contract.ARBITRARY_USER, "--entrypoint", "bash"),
+        timeout=300))
+    assert result.returncode == 0, result.output[-3000:]
+    assert f"home: {checks.AIRFLOW_HOME}" in result.stdout, result.output[-3000:]
+    assert f"python home: {checks.AIRFLOW_HOME}" in result.stdout, result.output[-3000:]
+    assert "written: yes" in result.stdout, result.output[-3000:]
+
+
 def test_any_uid_in_group_0_runs_airflow(target: Target, docker: Docker, prober: Prober) -> None:
     require_hardened(target)
     require_native(target, "running Airflow commands")
