@@ -78,8 +78,7 @@ def project_image(matrix: Matrix, folder: Path, version: str | None,
     if version:
         release = matrix.release(version)
         return ProjectImage(release, release.python, Variant.ONBUILD, f"Runtime {release.version}, as asked")
-    project.check_folder(folder)
-    reference = project.base_image(folder)
+    reference = project.check_folder(folder)
     tag = project.tag_in(reference, repository)
     if tag is None:
         release = matrix.default_release()

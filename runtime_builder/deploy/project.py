@@ -44,8 +44,9 @@ class ProjectError(BuilderError):
     install); the message carries the build's own words. A folder that is not a project is a UsageError."""
 
 
-def check_folder(folder: Path) -> None:
-    """Refuse what is not a project, before anything is built or started."""
+def check_folder(folder: Path) -> str:
+    """Refuse what is not a project, before anything is built or started; the image its
+    Dockerfile starts FROM."""
     if not folder.is_dir():
         raise UsageError(f"--project {folder}: no such folder")
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
@@ -53,8 +54,7 @@ def check_folder(folder: Path) -> None:
     if missing:
         raise UsageError(f"--project {folder}: not an Airflow Runtime project, it has no {', '.join(missing)} "
                            f"(a project has {', '.join(REQUIRED_FILES)} (may be empty) and dags/)")
-    if not _FROM.search((folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")):
-        raise UsageError(f"--project {folder}: its Dockerfile has no FROM line")
+    return base_image(folder)
 
 
 def base_image(folder: Path) -> str:

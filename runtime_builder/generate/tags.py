@@ -105,6 +105,7 @@ def tag_table(matrix: Matrix) -> list[tuple[str, str, Variant, list[Tag]]]:
 def image_of_tag(matrix: Matrix, name: str) -> tuple[Release, str, Variant] | None:
     """The image (release, Python, variant) a tag names today, by `image_tags` itself; None
     when no image of the matrix has that tag. Pure."""
-    return next(((release, python, variant) for version, python, variant, tags in tag_table(matrix)
-                 if any(tag.name == name for tag in tags)
-                 for release in (matrix.release(version),)), None)
+    for version, python, variant, tags in tag_table(matrix):
+        if any(tag.name == name for tag in tags):
+            return matrix.release(version), python, variant
+    return None
