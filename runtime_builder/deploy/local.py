@@ -157,7 +157,7 @@ def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
         with for_build(paths.secrets, options.cacert, options.index_url) as secrets:
             onbuild = build(matrix, root, [spec], engine, BuildOptions(options.repository, options.registry,
                                                                        secrets=secrets))[-1].reference
-            tag = project.image_name(options.folder, str(release.version), options.platform)
+            tag = project.image_name(options.folder, spec.label, options.platform)
             say(f"building {options.folder} on {onbuild} -> {tag}: {image.why}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag),
                           check_dags=options.check_dags)

@@ -125,10 +125,12 @@ def ignore_file(folder: Path) -> str:
     return own + ("" if own.endswith("\n") or not own else "\n") + "".join(f"{name}\n" for name in PRIVATE_FILES)
 
 
-def image_name(folder: Path, runtime_version: str, platform: Platform | None = None) -> str:
-    """The project image's name; one of another platform than the host's has its architecture in the tag."""
+def image_name(folder: Path, onbuild: str, platform: Platform | None = None) -> str:
+    """The project image's name: the folder's, tagged with the name of the ONBUILD image it is built
+    on (`14.1.1-python-3.13-slim`: one folder built on two images makes two images, not one that
+    replaces the other); one of another platform than the host's has its architecture in the tag."""
     slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-") or "project"
-    return f"{PROJECT_REPOSITORY}/{slug}:{runtime_version}{platform.foreign_suffix if platform else ''}"
+    return f"{PROJECT_REPOSITORY}/{slug}:{onbuild}{platform.foreign_suffix if platform else ''}"
 
 
 def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: str,

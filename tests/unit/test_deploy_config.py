@@ -22,6 +22,7 @@ from runtime_builder.deploy.config import (
 )
 from runtime_builder.deploy.local import check_port, project_image
 from runtime_builder.errors import UsageError
+from runtime_builder.generate.specs import ImageSpec
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Platform, Variant
 
@@ -154,9 +155,21 @@ def test_a_project_image_of_another_platform_has_its_architecture_in_the_tag(tmp
     folder.mkdir()
     other = next(p for p in Platform if p is not Platform.native())
 
-    assert project.image_name(folder, "14.1.0") == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0"
-    assert project.image_name(folder, "14.1.0", Platform.native()) == project.image_name(folder, "14.1.0")
-    assert project.image_name(folder, "14.1.0", other) == f"{project.PROJECT_REPOSITORY}/my-project:14.1.0-{other.arch}"
+    name = "14.1.0-python-3.13"
+    assert project.image_name(folder, name) == f"{project.PROJECT_REPOSITORY}/my-project:{name}"
+    assert project.image_name(folder, name, Platform.native()) == project.image_name(folder, name)
+    assert project.image_name(folder, name, other) == f"{project.PROJECT_REPOSITORY}/my-project:{name}-{other.arch}"
+
+
+def test_one_project_built_on_two_images_makes_two_images() -> None:
+    """`run` on a folder whose FROM names the slim image, then the full one (or another Python):
+    the second build does not take the first's tag."""
+    matrix = load_matrix(REPO_ROOT / "versions.yaml")
+    release = matrix.default_release()
+    names = {project.image_name(FIXTURE_PROJECT, ImageSpec(release, python, variant, Platform.native()).label)
+             for python in release.pythons for variant in (Variant.ONBUILD, Variant.SLIM)
+             if variant in release.variants}
+    assert len(names) == len(release.pythons) * (2 if Variant.SLIM in release.variants else 1)
 
 
 def test_a_projects_env_file_is_read_as_compose_reads_it():
