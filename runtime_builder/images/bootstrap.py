@@ -5,6 +5,11 @@ interpreter Debian packages for that suite, each built per platform from an mmde
 root file system (``FROM scratch`` / ``ADD rootfs.tar /``, the way Debian's official images
 are made) and published to the local registry as one multi-platform manifest list.
 
+The Python image stands in for the official ``python:<X.Y>-slim-<suite>``, which starts from
+``debian:<suite>-slim``: it is made slim the same way (``SLIM_DPKG_OPTIONS``, the paths
+debuerreotype's slimify leaves out), so an image built here has the floor it has on the
+internet, not 49 MB of manuals, documentation and message catalogues more.
+
 Speed: installing python3.X under QEMU spends minutes byte-compiling the standard library.
 Byte-code depends on the Python minor version, not on the CPU, so the foreign root file
 system is installed with compilation switched off and then compiled by the native image of
@@ -49,14 +54,39 @@ def python_packages(python: str) -> list[str]:
     ]
 
 
+# What Debian's slim images leave out (debuerreotype's `.slimify-excludes` and `-includes`):
+# manuals, documentation but the copyright files, message catalogues. Given to mmdebstrap as
+# dpkg options, they apply while the root file system is made and stay in
+# /etc/dpkg/dpkg.cfg.d/, so a project's `apt-get install` leaves them out too, as on the
+# official images.
+SLIM_EXCLUDED = ("/usr/share/doc/*", "/usr/share/groff/*", "/usr/share/info/*", "/usr/share/linda/*",
+                 "/usr/share/lintian/overrides/*", "/usr/share/locale/*", "/usr/share/man/*")
+SLIM_KEPT = ("/usr/share/doc/*/copyright", "/usr/share/locale/locale.alias")
+SLIM_DPKG_OPTIONS = tuple([f"path-exclude={path}" for path in SLIM_EXCLUDED]
+                          + [f"path-include={path}" for path in SLIM_KEPT])
+# What maintainer scripts write there all the same (base-files' FAQ, install-info's
+# /usr/share/info/dir, ...) goes once everything is installed, as debuerreotype's slimify
+# removes it: find's -path matches as dpkg's patterns do (`*` spans `/`).
+SLIM_CLEAN_HOOK = (
+    'cd "$1" && find ./usr/share ! -type d \\( '
+    + " -o ".join(f"-path '.{path}'" for path in SLIM_EXCLUDED)
+    + " \\) ! \\( "
+    + " -o ".join(f"-path '.{path}'" for path in SLIM_KEPT)
+    + " \\) -delete"
+)
+
+
 # Runs inside the chroot under QEMU before python3.X is unpacked: park the script the
-# postinst scripts call to byte-compile, and leave a no-op in its place.
+# postinst scripts call to byte-compile, and leave a no-op in its place. py3compile pipes the
+# file names into `py_compile.py -`: the no-op reads them all, or py3compile may write to a
+# pipe nobody reads (BrokenPipeError, and python3-minimal fails to configure).
 NO_COMPILE_HOOK = """\
 set -e
 chroot "$1" dpkg-divert --quiet --local --rename \
     --divert /usr/lib/python{py}/py_compile.py.real --add /usr/lib/python{py}/py_compile.py
 mkdir -p "$1/usr/lib/python{py}"
-echo 'raise SystemExit(0)  # runtime-bootstrap: compiled natively after install' \
+printf '%s\\n' 'import sys  # runtime-bootstrap: compiled natively after install' \
+    'if "-" in sys.argv[1:]: sys.stdin.buffer.read()' 'raise SystemExit(0)' \
     > "$1/usr/lib/python{py}/py_compile.py"
 """
 
@@ -92,7 +122,7 @@ SERVICE_PACKAGES = {
 
 @dataclass(frozen=True)
 class BaseImage:
-    """One base image of one suite: ``debian:trixie``, ``python:3.13-trixie`` or a service's, ``postgres:bookworm``."""
+    """One base of one suite: ``debian:trixie``, ``python:3.13-slim-trixie``, a service's ``postgres:bookworm``."""
 
     registry: str
     suite: str
@@ -104,7 +134,7 @@ class BaseImage:
         if self.service:
             name, tag = self.service, self.suite
         elif self.python:
-            name, tag = "python", f"{self.python}-{self.suite}"
+            name, tag = "python", f"{self.python}-slim-{self.suite}"  # the official image's name
         else:
             name, tag = "debian", self.suite
         return f"{self.registry}/{NAMESPACE}/{name}:{tag}"
@@ -116,6 +146,18 @@ class BaseImage:
         if self.service:
             return SERVICE_PACKAGES[self.service]
         return python_packages(self.python) if self.python else []
+
+    def dpkg_options(self) -> tuple[str, ...]:
+        """The Python bases are slim like the official images they stand in for; the others are not."""
+        return SLIM_DPKG_OPTIONS if self.python else ()
+
+    def mmdebstrap_options(self) -> list[str]:
+        """mmdebstrap's options for this image's root file system, but the architecture and hooks. Pure."""
+        argv = ["--variant=minbase", "--quiet"]
+        if self.packages():
+            argv.append(f"--include={','.join(self.packages())}")
+        argv += [f"--dpkgopt={option}" for option in self.dpkg_options()]
+        return argv + ([f"--customize-hook={SLIM_CLEAN_HOOK}"] if self.dpkg_options() else [])
 
 
 def bootstrap(
@@ -199,9 +241,7 @@ def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdi
 def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine) -> None:
     context.mkdir(parents=True, exist_ok=True)
     arch = _arch(platform)
-    argv = ["mmdebstrap", "--variant=minbase", f"--architectures={arch}", "--quiet"]
-    if image.packages():
-        argv.append(f"--include={','.join(image.packages())}")
+    argv = ["mmdebstrap", f"--architectures={arch}", *image.mmdebstrap_options()]
     if image.python and platform != Platform.native().value:
         argv += _native_compile_hooks(image, engine)
     argv += [image.suite, str(context / "rootfs.tar")]

@@ -398,10 +398,12 @@ def dags_facts(request: dict) -> dict:
 # -- filesystem ----------------------------------------------------------------------------------
 
 def filesystem(request: dict) -> dict:
-    """Compilers, package-manager caches, setuid/setgid programs and copies of build secrets anywhere."""
+    """Compilers, package-manager caches, setuid/setgid programs, copies of build secrets anywhere,
+    and files a slim Debian leaves out (the request's dpkg path patterns; fnmatch's `*` spans `/` as dpkg's does)."""
     secrets = {name: (int(size), digest) for name, (size, digest) in (request.get("secrets") or {}).items()}
     sizes = {size for size, _ in secrets.values()}
-    caches, copies, compilers, privileged = [], [], [], []
+    caches, copies, compilers, privileged, unslim = [], [], [], [], []
+    excluded, kept = request.get("slim_excluded") or [], request.get("slim_kept") or []
     directories = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     directories += ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"]
     for directory in dict.fromkeys(directories):
@@ -420,6 +422,9 @@ def filesystem(request: dict) -> dict:
             caches += [os.path.join(top, d) for d in dirs if re.match(r"^(pip|uv)-", d)]
         for name in files:
             path = os.path.join(top, name)
+            if (any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
+                    and not any(fnmatch.fnmatch(path, pattern) for pattern in kept)):
+                unslim.append(path)
             try:
                 if os.path.islink(path):
                     continue
@@ -442,6 +447,7 @@ def filesystem(request: dict) -> dict:
         "compilers": sorted(set(compilers)),
         "setuid_or_setgid": sorted(privileged),
         "caches": sorted(set(caches)),
+        "slim_excluded_files": sorted(unslim),
         "secret_copies": copies,
         "run_secrets": run_secrets,
         "system_ca_bundle_sha256": bundle_digest,

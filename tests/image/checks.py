@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from runtime_builder import contract
 from runtime_builder.contract import Change
+from runtime_builder.images.bootstrap import SLIM_EXCLUDED, SLIM_KEPT
 from runtime_builder.in_image import patching
 from runtime_builder.lock.resolver import pins
 from runtime_builder.matrix.model import Platform, Release, Variant, Version
@@ -149,6 +150,9 @@ def probe_request(expected: Expected, sections: list[str] | None = None,
         "monitoring_dag": MONITORING_DAG,
         "schedule_override": SCHEDULE_OVERRIDE,
         "secrets": {name: list(value) for name, value in (secrets or {}).items()},
+        # What a slim Debian floor leaves out, as the bases are made (bootstrap.SLIM_*).
+        "slim_excluded": list(SLIM_EXCLUDED),
+        "slim_kept": list(SLIM_KEPT),
     }
 
 
@@ -508,6 +512,19 @@ def check_no_setuid(facts: Mapping) -> list[str]:
     if problems:
         return problems
     return [f"setuid or setgid: {path}" for path in filesystem["setuid_or_setgid"]]
+
+
+def check_slim_floor(facts: Mapping) -> list[str]:
+    """The floor is slim as the official `python:X.Y-slim-<suite>` images are: no manuals,
+    documentation (but copyright files) or message catalogues (bootstrap.SLIM_EXCLUDED)."""
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    found = filesystem["slim_excluded_files"]
+    if not found:
+        return []
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return [f"{len(found)} files a slim Debian leaves out: {shown}"]
 
 
 def check_no_caches(facts: Mapping) -> list[str]:

@@ -132,6 +132,12 @@ def test_no_compiler(fs_facts: dict, host: testinfra.host.Host) -> None:
         assert not host.exists(compiler), f"{compiler} is on PATH"
 
 
+def test_the_floor_is_slim(fs_facts: dict) -> None:
+    """Built on a slim Python base (the official `python:X.Y-slim-<suite>`, or bootstrap's made the
+    same way): no manuals, documentation but copyright files, or message catalogues."""
+    assert_ok(checks.check_slim_floor(fs_facts))
+
+
 def test_no_package_caches(fs_facts: dict) -> None:
     assert_ok(checks.check_no_caches(fs_facts))
 

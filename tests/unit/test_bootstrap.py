@@ -1,0 +1,70 @@
+"""The offline bases: named and made like the official images they stand in for."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runtime_builder.images import bootstrap
+
+REGISTRY = "127.0.0.1:5000"
+
+
+def test_the_python_base_is_named_like_the_official_slim_image() -> None:
+    image = bootstrap.BaseImage(REGISTRY, "trixie", "3.13")
+    assert image.ref == f"{REGISTRY}/runtime-bases/python:3.13-slim-trixie"
+    assert image.platform_ref("linux/arm64") == f"{REGISTRY}/runtime-bases/python:3.13-slim-trixie-arm64"
+
+
+def test_the_python_base_leaves_out_what_debian_slim_leaves_out() -> None:
+    options = bootstrap.BaseImage(REGISTRY, "bookworm", "3.11").mmdebstrap_options()
+    assert "--variant=minbase" in options
+    assert "--include=python3.11,python3.11-venv,ca-certificates,tini,tzdata,netbase" in options
+    for path in ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"):
+        assert f"--dpkgopt=path-exclude={path}" in options
+    assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in options
+    assert f"--customize-hook={bootstrap.SLIM_CLEAN_HOOK}" in options
+
+
+def test_the_clean_hook_removes_what_maintainer_scripts_wrote(tmp_path: Path) -> None:
+    """base-files' postinst writes its FAQ, install-info /usr/share/info/dir: dpkg's path-exclude
+    never sees them. The hook (mmdebstrap runs it with the root as $1) removes them, keeping the
+    copyright files and everything outside the excluded paths."""
+    files = ["usr/share/doc/base-files/FAQ", "usr/share/doc/base-files/copyright", "usr/share/info/dir",
+             "usr/share/locale/de/LC_MESSAGES/dpkg.mo", "usr/share/locale/locale.alias",
+             "usr/share/man/man1/ls.1.gz", "usr/share/zoneinfo/UTC", "usr/lib/python3.13/os.py"]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "usr/share/doc/python3.13").mkdir()
+    (tmp_path / "usr/share/doc/python3.13/changelog.gz").symlink_to("changelog.Debian.gz")
+    subprocess.run(["sh", "-c", bootstrap.SLIM_CLEAN_HOOK, "hook", str(tmp_path)], check=True)
+    left = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if not path.is_dir())
+    assert left == ["usr/lib/python3.13/os.py", "usr/share/doc/base-files/copyright",
+                    "usr/share/locale/locale.alias", "usr/share/zoneinfo/UTC"]
+
+
+@pytest.mark.parametrize("image", [bootstrap.BaseImage(REGISTRY, "trixie", None),
+                                   bootstrap.BaseImage(REGISTRY, "bookworm", None, "postgres")])
+def test_the_other_bases_are_not_slimmed(image: bootstrap.BaseImage) -> None:
+    assert not [option for option in image.mmdebstrap_options() if option.startswith(("--dpkgopt", "--customize"))]
+
+
+@pytest.mark.parametrize(("path", "left_out"), [
+    ("/usr/share/doc/tzdata/changelog.Debian.gz", True),
+    ("/usr/share/doc/tzdata/copyright", False),
+    ("/usr/share/man/man1/python3.13.1.gz", True),
+    ("/usr/share/locale/de/LC_MESSAGES/dpkg.mo", True),
+    ("/usr/share/locale/locale.alias", False),
+    ("/usr/share/zoneinfo/Europe/Berlin", False),
+    ("/usr/share/common-licenses/GPL-3", False),
+])
+def test_the_patterns_match_as_dpkg_reads_them(path: str, left_out: bool) -> None:
+    """dpkg matches path-exclude/-include with fnmatch(3) without FNM_PATHNAME (`*` spans `/`),
+    as Python's fnmatch does; the image tests' probe reads them that way."""
+    excluded = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_EXCLUDED)
+    kept = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_KEPT)
+    assert (excluded and not kept) is left_out
