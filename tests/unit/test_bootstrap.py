@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,23 @@ def test_the_patterns_match_as_dpkg_reads_them(path: str, left_out: bool) -> Non
     excluded = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_EXCLUDED)
     kept = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_KEPT)
     assert (excluded and not kept) is left_out
+
+
+def test_the_no_compile_stand_in_reads_every_name_py3compile_pipes_to_it(tmp_path: Path) -> None:
+    """py3compile writes the names of the files to compile into `py_compile.py -`; a stand-in that
+    exits without reading them leaves it a broken pipe (python3-minimal then fails to configure)."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "chroot").write_text("#!/bin/sh\nexit 0\n")  # the dpkg-divert of the real hook
+    (fake_bin / "chroot").chmod(0o755)
+    root = tmp_path / "root"
+    hook = bootstrap.NO_COMPILE_HOOK.format(py="3.13")
+    subprocess.run(["sh", "-c", hook, "hook", str(root)], check=True,
+                   env={"PATH": f"{fake_bin}:/usr/bin:/bin"})
+    stand_in = root / "usr/lib/python3.13/py_compile.py"
+    child = subprocess.Popen([sys.executable, str(stand_in), "-"], stdin=subprocess.PIPE)
+    assert child.stdin is not None
+    for number in range(20000):  # far more than a pipe holds: the writer blocks until it is read
+        child.stdin.write(f"/usr/lib/python3.13/module_{number}.py\n".encode())
+    child.stdin.close()
+    assert child.wait(timeout=60) == 0
