@@ -103,6 +103,9 @@ BREAKAGES = [
     Breakage("compiler-installed", lambda w: (
         f"USER root\nRUN printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/gcc && chmod 755 /usr/bin/gcc\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_no_compilers(f), ("filesystem",)),
+    Breakage("manual-page-left", lambda w: (
+        f"USER root\nRUN mkdir -p /usr/share/man/man1 && echo page > /usr/share/man/man1/runtime-test.1\nUSER {USER}"),
+        "root-probe", lambda e, f: checks.check_slim_floor(f), ("filesystem",)),
     Breakage("monitoring-dag-syntax-error", lambda w: (
         f"RUN echo 'def broken(:' >> {checks.AIRFLOW_HOME}/dags/{checks.MONITORING_DAG}.py"),
         "probe", checks.check_monitoring_dag, ("dags",)),
