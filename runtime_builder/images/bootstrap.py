@@ -8,7 +8,7 @@ are made) and published to the local registry as one multi-platform manifest lis
 The Python image stands in for the official ``python:<X.Y>-slim-<suite>``, which starts from
 ``debian:<suite>-slim``: it is made slim the same way (``SLIM_DPKG_OPTIONS``, the paths
 debuerreotype's slimify leaves out), so an image built here has the floor it has on the
-internet, not 49 MB of manuals, documentation and message catalogues more.
+internet, not 44 MB (trixie, amd64) of manuals, documentation and message catalogues more.
 
 Speed: installing python3.X under QEMU spends minutes byte-compiling the standard library.
 Byte-code depends on the Python minor version, not on the CPU, so the foreign root file
@@ -152,7 +152,8 @@ class BaseImage:
         return SLIM_DPKG_OPTIONS if self.python else ()
 
     def mmdebstrap_options(self) -> list[str]:
-        """mmdebstrap's options for this image's root file system, but the architecture and hooks. Pure."""
+        """mmdebstrap's options for this image's root file system but the architecture and the
+        compile hooks (`_native_compile_hooks`): variant, packages, slimming. Pure."""
         argv = ["--variant=minbase", "--quiet"]
         if self.packages():
             argv.append(f"--include={','.join(self.packages())}")
