@@ -157,8 +157,10 @@ class BaseImage:
         argv = ["--variant=minbase", "--quiet"]
         if self.packages():
             argv.append(f"--include={','.join(self.packages())}")
-        argv += [f"--dpkgopt={option}" for option in self.dpkg_options()]
-        return argv + ([f"--customize-hook={SLIM_CLEAN_HOOK}"] if self.dpkg_options() else [])
+        if self.dpkg_options():
+            argv += [f"--dpkgopt={option}" for option in self.dpkg_options()]
+            argv.append(f"--customize-hook={SLIM_CLEAN_HOOK}")
+        return argv
 
 
 def bootstrap(

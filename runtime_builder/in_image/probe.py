@@ -397,13 +397,17 @@ def dags_facts(request: dict) -> dict:
 
 # -- filesystem ----------------------------------------------------------------------------------
 
+def any_of(patterns: list[str] | tuple[str, ...] | None) -> re.Pattern:
+    """One expression for dpkg path patterns (`*` spans `/` in both); no pattern matches nothing."""
+    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns or ()) or "(?!)")
+
+
 def filesystem(request: dict) -> dict:
-    """Compilers, package-manager caches, setuid/setgid programs, copies of build secrets anywhere,
-    and files a slim Debian leaves out (the request's dpkg path patterns; fnmatch's `*` spans `/` as dpkg's does)."""
+    """Compilers, package caches, setuid/setgid programs, build secrets' copies, what slim Debian leaves out."""
     secrets = {name: (int(size), digest) for name, (size, digest) in (request.get("secrets") or {}).items()}
     sizes = {size for size, _ in secrets.values()}
     caches, copies, compilers, privileged, unslim = [], [], [], [], []
-    excluded, kept = request.get("slim_excluded") or [], request.get("slim_kept") or []
+    excluded, kept = any_of(request.get("slim_excluded")), any_of(request.get("slim_kept"))
     directories = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     directories += ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"]
     for directory in dict.fromkeys(directories):
@@ -422,8 +426,7 @@ def filesystem(request: dict) -> dict:
             caches += [os.path.join(top, d) for d in dirs if re.match(r"^(pip|uv)-", d)]
         for name in files:
             path = os.path.join(top, name)
-            if (any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
-                    and not any(fnmatch.fnmatch(path, pattern) for pattern in kept)):
+            if excluded.match(path) and not kept.match(path):
                 unslim.append(path)
             try:
                 if os.path.islink(path):

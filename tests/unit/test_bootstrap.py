@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.images import bootstrap
+from runtime_builder.in_image import probe
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -64,11 +64,16 @@ def test_the_other_bases_are_not_slimmed(image: bootstrap.BaseImage) -> None:
     ("/usr/share/common-licenses/GPL-3", False),
 ])
 def test_the_patterns_match_as_dpkg_reads_them(path: str, left_out: bool) -> None:
-    """dpkg matches path-exclude/-include with fnmatch(3) without FNM_PATHNAME (`*` spans `/`),
-    as Python's fnmatch does; the image tests' probe reads them that way."""
-    excluded = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_EXCLUDED)
-    kept = any(fnmatch.fnmatch(path, pattern) for pattern in bootstrap.SLIM_KEPT)
+    """dpkg matches path-exclude/-include with fnmatch(3) without FNM_PATHNAME (`*` spans `/`);
+    the image tests' probe reads them so (`probe.any_of`)."""
+    excluded = probe.any_of(bootstrap.SLIM_EXCLUDED).match(path) is not None
+    kept = probe.any_of(bootstrap.SLIM_KEPT).match(path) is not None
     assert (excluded and not kept) is left_out
+
+
+def test_no_patterns_match_nothing() -> None:
+    assert probe.any_of([]).match("/usr/share/doc/tzdata/changelog.Debian.gz") is None
+    assert probe.any_of(None).match("") is None
 
 
 def test_the_no_compile_stand_in_reads_every_name_py3compile_pipes_to_it(tmp_path: Path) -> None:
