@@ -1,7 +1,7 @@
 """Slim benchmark: prints figures, asserts nothing. Run: `.venv/bin/python bench/slim_bench.py`.
 
-For the default release's default Python, per platform, the full `-base` image beside the
-`-slim-base` one:
+For the default release's default Python (`--version V`: another release's), per platform, the
+full `-base` image beside the `-slim-base` one:
 - cold build: BuildKit's cache emptied (`docker builder prune -af`) before each build, the
   base images in the local registry as always;
 - size: what `docker image inspect` reports (uncompressed), and the floor both share: the
@@ -57,6 +57,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", help="default: linux/amd64 and linux/arm64")
     parser.add_argument("--no-prune", action="store_true")
+    parser.add_argument("--version", help="a Runtime version with slim images (default: the default release)")
     add_record_argument(parser)
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
@@ -64,7 +65,7 @@ def main() -> int:
     registry = bench_registry()
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")
-    release = matrix.default_release()
+    release = matrix.release(args.version) if args.version else matrix.default_release()
     if not release.has_slim:
         raise SystemExit(f"Runtime {release.version} has no slim images")
     rows = []

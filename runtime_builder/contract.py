@@ -16,6 +16,14 @@ LAYER_EPOCH = 946684800
 # Builder stages only: where a venv layer's files are staged, laid out as under /, for the
 # final stage's one COPY of that folder to / (a COPY stamps the folder it copies into).
 LAYER_STAGING = "/layer"
+# Builder stages only, from `slim-no-bytecode` on: a venv layer's byte-code, staged apart from its
+# other files, so the full image copies it as a layer of its own and a slim image leaves it out.
+BYTECODE_STAGING = "/layer-bytecode"
+# Where Python keeps the byte-code it compiles in an image that ships none (slim, from
+# `slim-no-bytecode` on): PYTHONPYCACHEPREFIX. The venv is read-only to Airflow's user; /tmp is
+# writable in every container (a read-only root needs it mounted), so each container compiles a
+# module once, on its first import, and its later processes read that.
+PYCACHE_PREFIX = "/tmp/pycache"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
 TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run
@@ -61,6 +69,7 @@ class Change(Enum):
     ANY_UID_COMMANDS = "any-uid-airflow-commands"  # any uid runs Airflow's sub-commands, exec'd commands too (USER)
     LAYERED_VENV = "layered-venv"  # the venv installed and shipped in layers by how often they change (venv_layers)
     ANY_UID_HOME = "any-uid-home"  # HOME is AIRFLOW_HOME for every process, exec'd ones under any uid too
+    SLIM_NO_BYTECODE = "slim-no-bytecode"  # slim images ship no byte-code; Python caches it under PYCACHE_PREFIX
 
 
 # Airflow configuration sections that belong to a provider, not to Airflow itself: an image

@@ -124,7 +124,9 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
         "constraints": list(release.constraints),
         "slim": {"packages": list(release.slim_packages),
                  "left_out": [name for name, _ in sorted(set(release.environment)
-                                                         - set(release.environment_of(Variant.SLIM)))]}
+                                                         - set(release.environment_of(Variant.SLIM)))],
+                 "added": sorted(set(release.environment_of(Variant.SLIM)) - set(release.environment)),
+                 "bytecode": release.ships_bytecode(Variant.SLIM)}
         if release.has_slim else None,
     }
 

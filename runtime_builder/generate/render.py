@@ -53,6 +53,7 @@ class TemplateImage:
     packages: tuple[tuple[str, str], ...]
     environment: tuple[tuple[str, str], ...]
     slim: bool  # a slim image: Airflow and the line's slim_packages only
+    bytecode: bool  # the image ships its venv's byte-code (a slim one does not, from slim-no-bytecode on)
     title: str  # the image's title label (contract.image_title)
     python_base_image: str  # the upstream image that works unchanged on the internet
     base_image: str  # the -base image an ONBUILD image starts from, by default (see its header)
@@ -96,6 +97,7 @@ def template_image(matrix: Matrix, release: Release, python: str, variant: Varia
         packages=release.pins(variant),
         environment=release.environment_of(variant),
         slim=variant.is_slim,
+        bytecode=release.ships_bytecode(variant),
         title=contract.image_title(onbuild=not variant.is_base, slim=variant.is_slim),
         python_base_image=f"python:{python}-slim-{release.suite.name}",
         base_image=f"{layout.DEFAULT_REPOSITORY}:{image_name(release, python, variant.base)}",
@@ -126,7 +128,8 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "uid": contract.UID, "gid": contract.GID, "user": contract.USER, "context_locks": layout.CONTEXT_LOCKS,
          "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
          "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS,
-         "layer_epoch": contract.LAYER_EPOCH, "layer_staging": contract.LAYER_STAGING}
+         "layer_epoch": contract.LAYER_EPOCH, "layer_staging": contract.LAYER_STAGING,
+         "bytecode_staging": contract.BYTECODE_STAGING, "pycache_prefix": contract.PYCACHE_PREFIX}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -176,7 +179,10 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
             for variant in release.variants:
                 folder = _context(release, python, variant)
                 lock_files, layers = copy_locks(release, python, folder, locks, slim=variant.is_slim)
-                context = {"image": template_image(matrix, release, python, variant), "layers": layers}
+                image = template_image(matrix, release, python, variant)
+                copies = venv_layers.copies(layers, bytecode=image.bytecode,
+                                            apart=contract.Change.SLIM_NO_BYTECODE in image.changes)
+                context = {"image": image, "layers": layers, "copies": copies}
                 for template in _templates_in(templates, variant.templates):
                     emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
                 if variant.is_base:

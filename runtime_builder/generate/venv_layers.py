@@ -24,7 +24,7 @@ environment against the whole lock as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -96,6 +96,40 @@ class Split:
     @property
     def layers(self) -> tuple[Layer, ...]:
         return tuple(self.parts)
+
+
+# The layers a release's slim and full images both have, from the same lock parts: the full image
+# copies them first, so they are the same image layers in both (an engine reuses a layer only
+# on the same layers below it).
+SHARED = (Layer.DEPENDENCIES, Layer.AIRFLOW)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One copy of the final stage from a venv stage: its layer's files, or its byte-code."""
+
+    layer: Layer
+    bytecode: bool
+
+
+def copies(layers: Sequence[Layer], *, bytecode: bool, apart: bool) -> tuple[Copy, ...]:
+    """What the final stage copies from the venv stages, in order; `layers` in install order.
+
+    `apart`: the stages stage each layer's byte-code apart from its other files
+    (slim-no-bytecode); `bytecode`: the image ships it (a slim image does not). Without `apart`
+    each layer is copied once, its byte-code in it. With it, the shared layers' files come first
+    (the same layers in a slim image), then their byte-code, then each other layer's files
+    followed by its byte-code, so a provider's patch release still moves only the last layers.
+    """
+    if not apart:
+        return tuple(Copy(layer, False) for layer in layers)
+    shared = [layer for layer in layers if layer in SHARED]
+    found = [Copy(layer, False) for layer in shared]
+    found += [Copy(layer, True) for layer in shared if bytecode]
+    for layer in layers:
+        if layer not in SHARED:
+            found += [Copy(layer, False)] + ([Copy(layer, True)] if bytecode else [])
+    return tuple(found)
 
 
 def split(text: str, core_lock: str | None, header: Callable[[Layer], str]) -> Split:

@@ -280,14 +280,23 @@ class Release:
         """The pinned packages (besides Airflow) an image of `variant` installs."""
         return self.slim_packages if variant.is_slim else self.packages
 
+    def ships_bytecode(self, variant: Variant) -> bool:
+        """Whether images of `variant` hold their venv's byte-code (slim images do not, from
+        `slim-no-bytecode` on: Python compiles a module on its first import in a container)."""
+        return not (variant.is_slim and self.has_change(contract.Change.SLIM_NO_BYTECODE.value))
+
     def environment_of(self, variant: Variant) -> tuple[tuple[str, str], ...]:
         """The default variables an image of `variant` sets: a slim image leaves out those of
-        configuration sections owned by a provider it does not install."""
+        configuration sections owned by a provider it does not install; one that ships no
+        byte-code names where Python keeps what it compiles."""
         if not variant.is_slim:
             return self.environment
         installed = {name for name, _ in self.slim_packages}
-        return tuple((name, value) for name, value in self.environment
+        kept = tuple((name, value) for name, value in self.environment
                      if contract.provider_of(name) in (None, *installed))
+        if self.ships_bytecode(variant):
+            return kept
+        return tuple(sorted((*kept, ("PYTHONPYCACHEPREFIX", contract.PYCACHE_PREFIX))))
 
     @property
     def introduced(self) -> tuple[ImageChange, ...]:

@@ -56,6 +56,7 @@ class Expected:
     patched_distribution: str = ""  # the distribution the patches relabel
     in_house: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, version, Airflow plugins) built in
     changes: frozenset[str] = frozenset()  # the image changes (versions.yaml image_changes) the release has
+    bytecode: bool = True  # the venv's byte-code is in the image (a slim one from slim-no-bytecode on: no)
 
     @property
     def reported(self) -> str:
@@ -114,6 +115,7 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
         patched_distribution=release.airflow_distribution if release.patches else "",
         in_house=tuple((package.name, package.version, package.plugins) for package in release.in_house),
         changes=frozenset(change.name for change in release.changes),
+        bytecode=release.ships_bytecode(variant),
         python=python,
         debian=release.suite.debian,
         platform=platform,

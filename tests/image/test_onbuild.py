@@ -217,6 +217,19 @@ def test_packages_txt_takes_package_names_only(builds: Builds) -> None:
         result.output[-3000:]
 
 
+def test_a_project_on_an_image_without_byte_code_adds_none(good: Project, target: Target, docker: Docker) -> None:
+    """On an image that ships no byte-code (slim, from slim-no-bytecode on), the ONBUILD steps install
+    a project's requirements without it and the DAG check writes none: not in the venv, not
+    beside the DAGs, not under PYTHONPYCACHEPREFIX in /tmp (it would stay in the image). A new
+    container's files: the image's own, before anything in it runs Python."""
+    if target.expected.bytecode:
+        pytest.skip(f"{target.ref} ships byte-code: a project's packages are compiled as pip compiles them")
+    result = docker.oneshot(good.tag, target.platform, "find", checks.VENV, checks.AIRFLOW_HOME, "/tmp",
+                            "-name", "*.pyc", timeout=300)
+    assert result.returncode == 0, result.output[-3000:]
+    assert result.stdout.strip() == "", f"byte-code in the project image:\n{result.stdout[:1000]}"
+
+
 def test_no_downloaded_packages_are_left(good_host: testinfra.host.Host, target: Target) -> None:
     left = good_host.check_output("find /var/cache/apt/archives -name '*.deb' | head -5")
     if _has(target, contract.Change.STRICT_PACKAGES):

@@ -56,6 +56,21 @@ def test_slim_images_leave_out_the_variables_of_providers_they_do_not_install(co
     assert release.environment_of(Variant.SLIM_BASE) == release.environment_of(Variant.SLIM)
 
 
+def test_slim_images_without_byte_code_name_where_python_keeps_it(committed_matrix: Matrix) -> None:
+    """From slim-no-bytecode on a slim image ships no byte-code and sets PYTHONPYCACHEPREFIX; the
+    full images, and the slim images of releases before the change, ship it and do not."""
+    releases = [release for release in committed_matrix.releases if release.has_slim]
+    with_change = [release for release in releases if release.has_change(contract.Change.SLIM_NO_BYTECODE.value)]
+    assert with_change and len(with_change) < len(releases)
+    for release in releases:
+        changed = release in with_change
+        for variant in Variant:
+            ships = release.ships_bytecode(variant)
+            assert ships == (not (changed and variant.is_slim)), (release.version, variant)
+            prefix = dict(release.environment_of(variant)).get("PYTHONPYCACHEPREFIX")
+            assert prefix == (None if ships else contract.PYCACHE_PREFIX), (release.version, variant)
+
+
 def test_provider_of_names_only_provider_owned_sections() -> None:
     assert contract.provider_of("AIRFLOW__CELERY__WORKER_CONCURRENCY") == "apache-airflow-providers-celery"
     assert contract.provider_of("AIRFLOW__CORE__LOAD_EXAMPLES") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from runtime_builder.generate import render
-from runtime_builder.generate.venv_layers import Layer, entries, layer_of, split
+from runtime_builder.generate.venv_layers import Copy, Layer, copies, entries, layer_of, split
 from runtime_builder.lock.locks import read_locks
 from runtime_builder.lock.resolver import pins
 from runtime_builder.matrix.load import load_matrix
@@ -131,3 +131,45 @@ def test_the_image_check_names_a_package_in_the_wrong_layer_and_a_second_skeleto
     assert any("pyvenv.cfg is in venv layers [1, 2]" in p for p in problems)
     one_layer = checks.check_venv_layers(expected, [{"sqlalchemy", "apache-airflow", "p"}], [0])
     assert "venv layer 1 (dependencies) holds apache-airflow, p, which belong to another layer" in one_layer
+
+
+def test_copies_keep_the_shared_layers_first_and_each_other_layer_beside_its_byte_code() -> None:
+    full = (Layer.DEPENDENCIES, Layer.AIRFLOW, Layer.PROVIDER_DEPENDENCIES, Layer.PROVIDERS)
+    slim = (Layer.DEPENDENCIES, Layer.AIRFLOW, Layer.PROVIDERS)
+    files, code = (lambda layer: Copy(layer, False)), (lambda layer: Copy(layer, True))
+    # Before slim-no-bytecode: each layer once, its byte-code in it.
+    assert copies(full, bytecode=True, apart=False) == tuple(files(layer) for layer in full)
+    # The full image: the shared layers' files first, then their byte-code, then each other
+    # layer's files and its byte-code (a provider's patch moves the last two only).
+    assert copies(full, bytecode=True, apart=True) == (
+        files(Layer.DEPENDENCIES), files(Layer.AIRFLOW), code(Layer.DEPENDENCIES), code(Layer.AIRFLOW),
+        files(Layer.PROVIDER_DEPENDENCIES), code(Layer.PROVIDER_DEPENDENCIES),
+        files(Layer.PROVIDERS), code(Layer.PROVIDERS))
+    # The slim image: no byte-code; its first layers are the full image's first layers.
+    assert copies(slim, bytecode=False, apart=True) == tuple(files(layer) for layer in slim)
+    assert copies(full, bytecode=True, apart=True)[:2] == copies(slim, bytecode=False, apart=True)[:2]
+
+
+def test_a_slim_image_without_byte_code_renders_its_copies_and_its_variable() -> None:
+    """On the real matrix: from slim-no-bytecode on, the venv stages stage byte-code apart in the
+    same text for both images (so BuildKit builds them once), the full image copies it and the
+    slim one does not, and names the prefix; its ONBUILD steps install without byte-code."""
+    matrix = load_matrix(ROOT / "versions.yaml")
+    release = next(r for r in matrix.releases if r.has_change("slim-no-bytecode"))
+    folder = ROOT / "distributions" / str(release.version) / f"python-{release.python}"
+    full, slim = (folder / "base" / "Dockerfile").read_text(), (folder / "slim-base" / "Dockerfile").read_text()
+
+    def stage(text: str, name: str) -> list[str]:  # its instructions (comments say "layer 2 of 3")
+        body = text.split(f"AS venv-{name}\n", 1)[1].split("\nFROM ", 1)[0]
+        return [line for line in body.splitlines() if not line.startswith("#")]
+
+    for layer in ("dependencies", "airflow"):
+        assert stage(full, layer) == stage(slim, layer)
+        assert any("cp -a --parents -t /layer-bytecode" in line for line in stage(full, layer))
+    assert full.count("COPY --from=venv-dependencies /layer-bytecode/ /") == 1
+    assert "/layer-bytecode/ /" not in slim
+    assert 'PYTHONPYCACHEPREFIX="/tmp/pycache"' in slim
+    assert "PYTHONPYCACHEPREFIX" not in full
+    onbuild = (folder / "slim" / "onbuild-install.sh").read_text()
+    assert "--no-compile" in onbuild and "export PYTHONDONTWRITEBYTECODE=1" in onbuild
+    assert "--no-compile" not in (folder / "onbuild" / "onbuild-install.sh").read_text()

@@ -10,6 +10,13 @@
 # Optional BuildKit secrets: cacert (a CA bundle) and indexurl (a file holding an index URL).
 set -euo pipefail
 
+# The image ships no byte-code: Python compiles a module on its first import in a container and
+# keeps it under PYTHONPYCACHEPREFIX (/tmp/pycache). A project's packages are installed
+# without it too, and nothing these steps import writes any (under the prefix it would stay in
+# the image).
+unset PYTHONPYCACHEPREFIX
+export PYTHONDONTWRITEBYTECODE=1
+
 # Without CRs, comments and blank lines.
 clean_lines() {
     sed -e 's/\r//g' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$' || true
@@ -85,7 +92,7 @@ install_requirements() {
         export PIP_INDEX_URL
     fi
     pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
-        --progress-bar off -r "$1"
+        --progress-bar off --no-compile -r "$1"
 }
 
 check_dags() {
