@@ -24,6 +24,9 @@ BYTECODE_STAGING = "/layer-bytecode"
 # writable in every container (a read-only root needs it mounted), so each container compiles a
 # module once, on its first import, and its later processes read that.
 PYCACHE_PREFIX = "/tmp/pycache"
+# Builder stages only, from `stripped-libraries` on: where a venv stage mounts the /usr of the
+# stage that installs Debian's binutils (the strip programs for every target architecture).
+STRIP_TOOLS = "/opt/strip-tools"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
 TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run
@@ -70,6 +73,12 @@ class Change(Enum):
     LAYERED_VENV = "layered-venv"  # the venv installed and shipped in layers by how often they change (venv_layers)
     ANY_UID_HOME = "any-uid-home"  # HOME is AIRFLOW_HOME for every process, exec'd ones under any uid too
     SLIM_NO_BYTECODE = "slim-no-bytecode"  # slim images ship no byte-code; Python caches it under PYCACHE_PREFIX
+    STRIPPED_LIBRARIES = "stripped-libraries"  # the venv's shared libraries without symbol tables (strip)
+
+
+# Image changes the templates make only on top of another (the strip runs in the stages of the
+# layered venv): a release with the first must have the second.
+REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV}
 
 
 # Airflow configuration sections that belong to a provider, not to Airflow itself: an image

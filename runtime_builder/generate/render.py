@@ -11,7 +11,8 @@ own homes, so a build context is complete and builds with a plain `docker build`
 files of its release and Python from `locks/` (written by `build.py lock`) into
 `<context>/locks/`; for a release with `patches:`, its patch files from `patches/` and the
 applier (`runtime_builder/in_image/patching.py`) as `apply_patches.py`; for one with
-`in_house:` packages, their sources from `inhouse/`. The reference tables show the upgrade
+`in_house:` packages, their sources from `inhouse/`; for one with the stripped-libraries change,
+`runtime_builder/in_image/strip.py` as `strip_libraries.py`. The reference tables show the upgrade
 and rollback results recorded in `evidence/upgrades.json`. It reads nothing a publication wrote.
 """
 
@@ -29,7 +30,7 @@ import jinja2
 
 from .. import contract, layout
 from ..headers import with_header
-from ..in_image import patching
+from ..in_image import patching, strip
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import image_sizes, notes, upgrade_matrix, venv_layers
@@ -72,7 +73,7 @@ class TemplateImage:
     license: str
     vendor: str
     description: str
-    platforms: tuple[tuple[str, str], ...]  # (Docker's TARGETARCH, uv's target triple) of every platform
+    platforms: tuple[tuple[str, str, str], ...]  # (Docker's TARGETARCH, uv's target triple, Debian's) of each
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,15 @@ def template_image(matrix: Matrix, release: Release, python: str, variant: Varia
         vendor=contract.VENDOR,
         description=contract.description(release.airflow_build_version, python, release.suite.debian,
                                           slim=variant.is_slim),
-        platforms=tuple((platform.arch, platform.uv_platform) for platform in Platform),
+        platforms=tuple((platform.arch, platform.uv_platform, platform.gnu_triple) for platform in Platform),
     )
 
+
+# The in-image scripts a context holds, under these names.
+PATCHER = Path(patching.__file__)
+PATCHER_NAME = "apply_patches.py"
+STRIPPER = Path(strip.__file__)
+STRIPPER_NAME = "strip_libraries.py"
 
 # The image contract's fixed values, for every template as `paths.*` (contract.py is their home).
 PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home": contract.AIRFLOW_HOME,
@@ -129,7 +136,8 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "monitoring_dag": contract.MONITORING_DAG_ID, "monitoring_schedule": contract.MONITORING_SCHEDULE,
          "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS,
          "layer_epoch": contract.LAYER_EPOCH, "layer_staging": contract.LAYER_STAGING,
-         "bytecode_staging": contract.BYTECODE_STAGING, "pycache_prefix": contract.PYCACHE_PREFIX}
+         "bytecode_staging": contract.BYTECODE_STAGING, "pycache_prefix": contract.PYCACHE_PREFIX,
+         "strip_tools": contract.STRIP_TOOLS, "stripper": STRIPPER_NAME}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -188,6 +196,7 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
                 if variant.is_base:
                     files.update(lock_files)
                     files.update(render_patches(release, folder))
+                    files.update(render_stripper(release, folder))
                     files.update(render_in_house(release, folder))
                 elif test_tools in locks:  # pytest for projects' tests: the ONBUILD images carry it
                     files[folder / layout.TEST_TOOLS] = RenderedFile(locks[test_tools].encode(), False)
@@ -245,15 +254,24 @@ def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Map
     return files, layers
 
 
-PATCHER = Path(patching.__file__)
-PATCHER_NAME = "apply_patches.py"
-
-
 @cache
+def _in_image_script(module: Path, name: str) -> RenderedFile:
+    """A runtime_builder/in_image module as a context holds it, under `name` (read once per process)."""
+    source = module.relative_to(Path(__file__).resolve().parents[2]).as_posix()
+    return RenderedFile(with_header(module.read_text(encoding="utf-8"), name, source, source).encode(), False)
+
+
 def _patcher() -> RenderedFile:
-    """apply_patches.py as every patched context holds it (read once per process)."""
-    source = PATCHER.relative_to(Path(__file__).resolve().parents[2]).as_posix()
-    return RenderedFile(with_header(PATCHER.read_text(encoding="utf-8"), PATCHER_NAME, source, source).encode(), False)
+    """apply_patches.py as every patched context holds it."""
+    return _in_image_script(PATCHER, PATCHER_NAME)
+
+
+def render_stripper(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:
+    """The script that strips the venv's shared libraries, in the -base contexts of the releases
+    with the stripped-libraries change. Pure."""
+    if not release.has_change(contract.Change.STRIPPED_LIBRARIES.value):
+        return {}
+    return {context / STRIPPER_NAME: _in_image_script(STRIPPER, STRIPPER_NAME)}
 
 
 def render_patches(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:

@@ -12,6 +12,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .. import contract
 from ..contract import Change
 from .model import Constraint, ImageChange, Release
 from .reader import Reader, describe
@@ -108,6 +109,12 @@ def with_changes(reader: Reader, releases: list[Release], changes: list[ImageCha
     resolved = []
     for release in releases:
         has = tuple(change for change in changes if change.applies_to(release.version))
+        names = {change.name for change in has}
+        for change, needed in contract.REQUIRES.items():
+            if change.value in names and needed.value not in names:
+                index = next(i for i, c in enumerate(changes) if c.name == change.value)
+                reader.problem(f"image_changes[{index}] ({change.value})", "since",
+                               f"Runtime {release.version} would have it without {needed.value}, which it needs")
         environment = {}
         for change in has:
             environment.update(change.environment)

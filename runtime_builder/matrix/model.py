@@ -126,6 +126,12 @@ class Platform(Enum):
         return "" if self is Platform.native() else f"-{self.arch}"
 
     @property
+    def gnu_triple(self) -> str:
+        """Debian's name of its architecture for cross tools: `x86_64-linux-gnu-strip`, in
+        `binutils-x86-64-linux-gnu` (the package name has no underscore)."""
+        return f"{self.machine}-linux-gnu"
+
+    @property
     def uv_platform(self) -> str:
         """The target triple uv resolves and installs wheels for."""
         return f"{self.machine}-unknown-linux-gnu"

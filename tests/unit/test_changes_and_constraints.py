@@ -80,6 +80,9 @@ def test_a_release_s_own_environment_wins_over_a_change(tmp_path):
                  "versions.yaml: image_changes[0] > since: names two releases of one line", id="twice-in-a-line"),
     pytest.param({**MONITORING_ON, "summary": " "},
                  "versions.yaml: image_changes[0] > summary: a change needs its summary", id="empty-summary"),
+    pytest.param({"name": "stripped-libraries", "summary": "Stripped.", "since": ["14.0.1"]},
+                 "versions.yaml: image_changes[0] (stripped-libraries) > since: Runtime 14.0.1 would have it "
+                 "without layered-venv, which it needs", id="needs-another-change"),
     pytest.param({**MONITORING_ON, "name": "Monitoring On"},
                  "versions.yaml: image_changes[0] > name: 'Monitoring On' is not a lower-case name", id="bad-name"),
 ])
