@@ -115,7 +115,7 @@ class Copy:
 def copies(layers: Sequence[Layer], *, bytecode: bool, apart: bool) -> tuple[Copy, ...]:
     """What the final stage copies from the venv stages, in order; `layers` in install order.
 
-    `apart`: the stages stage each layer's byte-code apart from its other files
+    `apart`: each layer's byte-code comes from a stage of its own, apart from its other files
     (slim-no-bytecode); `bytecode`: the image ships it (a slim image does not). Without `apart`
     each layer is copied once, its byte-code in it. With it, the shared layers' files come first
     (the same layers in a slim image), then their byte-code, then each other layer's files
