@@ -188,9 +188,10 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
                 folder = _context(release, python, variant)
                 lock_files, layers = copy_locks(release, python, folder, locks, slim=variant.is_slim)
                 image = template_image(matrix, release, python, variant)
-                copies = venv_layers.copies(layers, bytecode=image.bytecode,
-                                            apart=contract.Change.SLIM_NO_BYTECODE in image.changes)
-                context = {"image": image, "layers": layers, "copies": copies}
+                # Each venv layer's byte-code from a stage of its own (slim-no-bytecode, layered only).
+                apart = bool(layers) and contract.Change.SLIM_NO_BYTECODE in image.changes
+                context = {"image": image, "layers": layers, "apart": apart,
+                           "copies": venv_layers.copies(layers, bytecode=image.bytecode, apart=apart)}
                 for template in _templates_in(templates, variant.templates):
                     emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
                 if variant.is_base:
