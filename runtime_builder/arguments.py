@@ -168,6 +168,8 @@ def parser() -> argparse.ArgumentParser:
     bump = p.add_mutually_exclusive_group(required=True)
     for kind in ("patch", "minor", "major"):
         bump.add_argument(f"--{kind}", dest="bump", action="store_const", const=kind, help=f"a {kind} release")
+    bump.add_argument("--release", metavar="X.Y.Z", help="release a nightly build: its channel becomes stable and "
+                                                         "its date the release date; its locks are resolved as of it")
     p.add_argument("--from", dest="base", metavar="X.Y.Z", help="the release to cut from (default: the newest "
                                                              "released version of the default release's line; "
                                                              "for --major, of the newest line)")

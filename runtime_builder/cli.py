@@ -327,6 +327,8 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     """Cut the next patch, minor or major into versions.yaml, then lock it, render and write the feed."""
     from .release import newversion
 
+    if args.release:
+        return _release_nightly(args)
     request = newversion.Request(bump=newversion.Bump(args.bump), released=_day("--date", args.date),
                                  base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers)
     plan = newversion.plan(newversion.read_source(args.root), request, root=args.root)
@@ -340,6 +342,24 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     if args.no_lock:
         locks = f"no lock files (--no-lock: run `python build.py lock {plan.version}`, then render)"
     print(f"wrote versions.yaml, {locks}, {written.rendered} files rendered into distributions/, releases.json")
+    return 0
+
+
+def _release_nightly(args: argparse.Namespace) -> int:
+    """`new-version --release X.Y.Z`: a nightly build becomes a stable release."""
+    from .release import newversion, promote
+
+    if args.airflow or args.upgrade_providers or args.base:
+        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers and --from do not apply")
+    plan = promote.plan(newversion.read_source(args.root), args.release, _day("--date", args.date), root=args.root)
+    sys.stdout.write(promote.report(plan))
+    if args.dry_run:
+        print("dry run: nothing was written")
+        return 0
+    with log.step(f"release Runtime {plan.version}: versions.yaml, locks, distributions/, releases.json"):
+        written = newversion.apply(args.root, plan, None if args.no_lock else newversion.write_locks_of)
+    print(f"wrote versions.yaml, {len(written.locks)} lock files, {written.rendered} files rendered into "
+          "distributions/, releases.json")
     return 0
 
 

@@ -29,6 +29,11 @@ def _release_nodes(line: yaml.MappingNode) -> list[tuple[Version, yaml.MappingNo
             for item in releases.value]
 
 
+def release_node(doc: yaml.MappingNode, runtime: int, version: Version) -> yaml.MappingNode:
+    """The entry of one release in versions.yaml's composed document."""
+    return next(node for found, node in _release_nodes(_line_node(doc, runtime)) if found == version)
+
+
 def _block_pins(node: yaml.Node | None, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     """canonical name -> (key node, value node) of a `packages:` block (empty when absent)."""
     if node is None:
@@ -90,20 +95,23 @@ def release_edits(source: str, matrix: Matrix, base: Release, version: Version, 
     spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
     pinned = {name: str(value.value) for name, (_, value) in line_pins.items()}
     differ = {name: v for name, v in packages.items() if pinned.get(name) != v}
+    # Pins the line does not have (a package a minor added, pinned by its releases) stay the entry's own.
+    added = {name: v for name, v in packages.items() if name not in pinned}
+    moved = {name: v for name, v in differ.items() if name in pinned}
     edits: list[yamltext.Edit] = []
     overridden: list[str] = []
-    if differ and set(packages) == set(pinned):
+    if moved and set(pinned) <= set(packages):
         # The line's pins become the new release's; the others keep what they inherited.
-        edits += [yamltext.Replace(line_pins[name][1], yamltext.quoted(v)) for name, v in sorted(differ.items())]
+        edits += [yamltext.Replace(line_pins[name][1], yamltext.quoted(v)) for name, v in sorted(moved.items())]
         nodes = dict(_release_nodes(line))
         for release in matrix.line(base.line):
             node = nodes[release.version]
             own = _block_pins(yamltext.get(node, "packages"), f"Runtime {release.version}")
-            keep = {name: pinned[name] for name in differ if name not in own}
+            keep = {name: pinned[name] for name in moved if name not in own}
             if keep:
                 edits += override_edits(node, own, keep, step, spelled)
                 overridden.append(str(release.version))
-        differ = {}
+        differ = added
     nodes = _release_nodes(line)
     anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
     entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 from packaging.version import Version as Pep440
 
@@ -295,13 +296,26 @@ def write_locks_of(matrix: Matrix, root: Path, version: str) -> list[str]:
     return write_locks(matrix, root, cells(matrix, (version,)))
 
 
+class Edit(Protocol):
+    """What `apply` writes: versions.yaml's text before and after, and the matrix of each (a Plan,
+    or a nightly's release, `promote.Promotion`)."""
+
+    source: str
+    text: str
+    previous: Matrix
+    matrix: Matrix
+
+    @property
+    def version(self) -> Version: ...
+
+
 @dataclass(frozen=True)
 class Written:
     locks: tuple[str, ...]
     rendered: int  # files generated into distributions/
 
 
-def apply(root: Path, plan: Plan, lock_writer: LockWriter | None = write_locks_of) -> Written:
+def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_of) -> Written:
     """Write versions.yaml, the locks (unless lock_writer is None), distributions/ and releases.json.
 
     If any step fails, versions.yaml and releases.json get their previous bytes back and

@@ -149,11 +149,16 @@ def test_a_patch_adds_one_entry_after_the_newest_release_of_the_default_line(roo
 
     expected = Version(base.version.major, base.version.minor, base.version.patch + 1)
     assert plan.version == expected
+    # Pins the line does not share (a package the base's minor added) are the entry's own.
+    own = {name: version for name, version in base.packages
+           if name not in line(parse(original), base.line).get("packages", {})}
     assert added_lines(original, (root / "versions.yaml").read_text()) == [
         f"      - version: {expected}",
         f"        airflow: {base.airflow}",
         f"        released: {day.isoformat()}",
         "        channel: stable",
+        *(["        packages:"] if own else []),
+        *(f'          {name}: "{version}"' for name, version in sorted(own.items())),
         *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]"] if base.in_house else []),
         *(["        patches:"] if base.patches else []),
         *(line for b in base.patches for line in (f"          - file: {json.dumps(b.file)}",
@@ -216,9 +221,12 @@ def test_a_patch_with_new_pins_moves_the_line_pins_and_old_releases_keep_theirs(
     new = after.release(str(plan.version))
     assert dict(new.packages) == dict(base.packages) | moves
     doc = parse((root / "versions.yaml").read_text())
-    # Pin convention: the line's pins are the new release's; the new entry states none.
-    assert {k: line(doc, base.line)["packages"][k] for k in movable} == moves
-    assert "packages" not in release(doc, str(plan.version))
+    # Pin convention: the line's pins are the new release's; the new entry states only those the
+    # line does not share (a package the base's minor added).
+    line_pins = line(doc, base.line)["packages"]
+    assert {k: line_pins[k] for k in movable} == moves
+    assert release(doc, str(plan.version)).get("packages", {}) == {
+        name: version for name, version in base.packages if name not in line_pins}
     for other in before.line(base.line):
         for name in movable:
             assert release(doc, str(other.version))["packages"][name] == other.package_version(name)
@@ -398,8 +406,12 @@ def test_refuses_a_version_that_exists_even_as_a_nightly(root, before):
         at = lines.index(f"      - version: {base.version}\n") + 1
         while at < len(lines) and lines[at].startswith("        "):
             at += 1
+        own = {name: version for name, version in base.packages
+               if name not in line(parse(path.read_text()), base.line).get("packages", {})}
         lines[at:at] = [f"      - version: {nightly}\n", f"        airflow: {base.airflow}\n",
                         f"        released: {day.isoformat()}\n", "        channel: nightly\n",
+                        *(["        packages:\n"] if own else []),
+                        *(f'          {name}: "{version}"\n' for name, version in sorted(own.items())),
                         *([f"        in_house: [{', '.join(p.name for p in base.in_house)}]\n"]
                           if base.in_house else [])]
         path.write_text("".join(lines))
