@@ -51,6 +51,10 @@ def python_packages(python: str) -> list[str]:
         "tini",  # the images' init process
         "tzdata",  # zoneinfo, for DAG schedules in local time zones
         "netbase",  # /etc/services and /etc/protocols, read by socket-level libraries
+        # The official Airflow image's programs (contract.OFFICIAL_PROGRAMS) that images of the
+        # airflow-image-contract change install where the base lacks them: here the base has them, and
+        # an arm64 image's build runs no apt under emulation for them.
+        "curl",
     ]
 
 
@@ -112,27 +116,50 @@ class BootstrapError(BuilderError):
     """A base image could not be made; the message names the image and the failing tool."""
 
 
-# The services a deployment runs beside the Runtime images (see runtime_builder.deploy), made
-# from Debian's own packages like the bases: the metadata database and the Celery broker.
-SERVICE_PACKAGES = {
-    "postgres": ["postgresql"],
-    "redis": ["redis-server"],
+@dataclass(frozen=True)
+class Service:
+    """A service a deployment runs beside the Runtime images (see runtime_builder.deploy), made from
+    Debian's own packages like the bases, standing in for its official image of the same name and
+    tag (`postgres:15-bookworm`): the same entry point contract (in_image/<name>_entrypoint.sh),
+    so Airflow's docker-compose quick start and the deployments run either."""
+
+    packages: tuple[str, ...]
+    version: str  # what the suite ships, the official image's tag starts with it
+    command: str  # the image's CMD: its server
+    path: str = ""  # a folder of the service's programs put first on PATH (not on Debian's own PATH)
+
+
+SERVICES = {
+    # Debian 12's PostgreSQL 15 and Redis 7.0 (services.SUITE): the metadata database, the Celery broker.
+    "postgres": Service(("postgresql",), "15", "postgres", "/usr/lib/postgresql/15/bin"),
+    "redis": Service(("redis-server",), "7.0", "redis-server"),
 }
+IN_IMAGE = Path(__file__).resolve().parents[1] / "in_image"
+
+
+def service_dockerfile(name: str) -> str:
+    """The Dockerfile of a service's image: the root file system, its entry point, its PATH. Pure."""
+    service = SERVICES[name]
+    lines = ["FROM scratch", "ADD rootfs.tar /", "COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh"]
+    if service.path:
+        lines.append(f"ENV PATH={service.path}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    lines += ['ENTRYPOINT ["docker-entrypoint.sh"]', f'CMD ["{service.command}"]']
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
 class BaseImage:
-    """One base of one suite: ``debian:trixie``, ``python:3.13-slim-trixie``, a service's ``postgres:bookworm``."""
+    """One base of one suite: ``debian:trixie``, ``python:3.13-slim-trixie``, a service's ``postgres:15-bookworm``."""
 
     registry: str
     suite: str
     python: str | None  # None for the plain Debian image and the services
-    service: str | None = None  # a key of SERVICE_PACKAGES
+    service: str | None = None  # a key of SERVICES
 
     @property
     def ref(self) -> str:
         if self.service:
-            name, tag = self.service, self.suite
+            name, tag = self.service, f"{SERVICES[self.service].version}-{self.suite}"  # the official image's name
         elif self.python:
             name, tag = "python", f"{self.python}-slim-{self.suite}"  # the official image's name
         else:
@@ -144,7 +171,7 @@ class BaseImage:
 
     def packages(self) -> list[str]:
         if self.service:
-            return SERVICE_PACKAGES[self.service]
+            return list(SERVICES[self.service].packages)
         return python_packages(self.python) if self.python else []
 
     def dpkg_options(self) -> tuple[str, ...]:
@@ -200,7 +227,7 @@ def suites_of(matrix: Matrix, asked: Sequence[str] = ()) -> dict[str, str]:
 def services(*, suite: str, registry: str, engine: Engine, workdir: Path) -> dict[str, str]:
     """The service images for the build host's platform (deployments run natively): name -> reference by digest."""
     found = {}
-    for service in sorted(SERVICE_PACKAGES):
+    for service in sorted(SERVICES):
         image = BaseImage(registry, suite, None, service)
         digest = _ensure_image(image, [Platform.native().value], engine, workdir, force=False)
         found[service] = f"{image.ref}@{digest}"
@@ -248,7 +275,13 @@ def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine)
     if image.python and platform != Platform.native().value:
         argv += _native_compile_hooks(image, engine)
     argv += [image.suite, str(context / "rootfs.tar")]
-    (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
+    if image.service:
+        (context / "Dockerfile").write_text(service_dockerfile(image.service))
+        entrypoint = context / "docker-entrypoint.sh"
+        entrypoint.write_text((IN_IMAGE / f"{image.service}_entrypoint.sh").read_text())
+        entrypoint.chmod(0o755)
+    else:
+        (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:

@@ -23,7 +23,7 @@ def test_the_python_base_is_named_like_the_official_slim_image() -> None:
 def test_the_python_base_leaves_out_what_debian_slim_leaves_out() -> None:
     options = bootstrap.BaseImage(REGISTRY, "bookworm", "3.11").mmdebstrap_options()
     assert "--variant=minbase" in options
-    assert "--include=python3.11,python3.11-venv,ca-certificates,tini,tzdata,netbase" in options
+    assert "--include=python3.11,python3.11-venv,ca-certificates,tini,tzdata,netbase,curl" in options
     for path in ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"):
         assert f"--dpkgopt=path-exclude={path}" in options
     assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in options
@@ -94,3 +94,18 @@ def test_the_no_compile_stand_in_reads_every_name_py3compile_pipes_to_it(tmp_pat
         child.stdin.write(f"/usr/lib/python3.13/module_{number}.py\n".encode())
     child.stdin.close()
     assert child.wait(timeout=60) == 0
+
+
+def test_the_service_images_stand_in_for_the_official_ones() -> None:
+    """Named like the official images (the quick start's postgres and redis), with their entry
+    point contract: the server by default, its programs on PATH."""
+    postgres = bootstrap.BaseImage(REGISTRY, "bookworm", None, "postgres")
+    assert postgres.ref == f"{REGISTRY}/runtime-bases/postgres:15-bookworm"
+    redis = bootstrap.BaseImage(REGISTRY, "bookworm", None, "redis")
+    assert redis.ref == f"{REGISTRY}/runtime-bases/redis:7.0-bookworm"
+    dockerfile = bootstrap.service_dockerfile("postgres")
+    assert 'ENTRYPOINT ["docker-entrypoint.sh"]' in dockerfile and 'CMD ["postgres"]' in dockerfile
+    assert "ENV PATH=/usr/lib/postgresql/15/bin:" in dockerfile
+    assert 'CMD ["redis-server"]' in bootstrap.service_dockerfile("redis")
+    for name in bootstrap.SERVICES:
+        assert (bootstrap.IN_IMAGE / f"{name}_entrypoint.sh").read_text().startswith("#!/usr/bin/env bash\n")
