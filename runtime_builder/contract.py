@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .in_image import entrypoint
+
 RUNTIME_DIR = "/opt/runtime"
 VENV = f"{RUNTIME_DIR}/venv"
 # The time every file of a layered venv's layers carries (2000-01-01 UTC), and its byte-code
@@ -29,11 +31,23 @@ PYCACHE_PREFIX = "/tmp/pycache"
 STRIP_TOOLS = "/opt/strip-tools"
 ONBUILD_DIR = f"{RUNTIME_DIR}/onbuild"
 ENTRYPOINT = f"{RUNTIME_DIR}/entrypoint"
+# From `airflow-image-contract` on, the official Apache Airflow image's paths: its entry point (the
+# one above is another name of it), its log groomer, and its AIRFLOW_HOME, which the docker-compose
+# quick start and the Helm chart mount into (another name of ours).
+OFFICIAL_ENTRYPOINT = "/entrypoint"
+CLEAN_LOGS = "/clean-logs"
+OFFICIAL_HOME = "/opt/airflow"
+# The programs the official image has that its users' deployments call (the quick start's health
+# checks run curl): Debian packages, installed where the base lacks them.
+OFFICIAL_PROGRAMS = ("curl",)
+FAB_PROVIDER = "apache-airflow-providers-fab"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run
 INIT = "/usr/bin/tini"  # PID 1: reaps zombies, forwards signals; from the Debian bases (or installed)
 CONSTRAINTS_FILE = f"{RUNTIME_DIR}/constraints.txt"
 AIRFLOW_HOME = "/usr/local/airflow"
-UID = 50000
+UID = entrypoint.IMAGE_UID  # 50000, as the official image's user
 GID = 0
 USER = "airflow"
 # A uid the image does not know, in group 0, as OpenShift runs images (from the `hardened` change
@@ -74,11 +88,25 @@ class Change(Enum):
     ANY_UID_HOME = "any-uid-home"  # HOME is AIRFLOW_HOME for every process, exec'd ones under any uid too
     SLIM_NO_BYTECODE = "slim-no-bytecode"  # slim images ship no byte-code; Python caches it under PYCACHE_PREFIX
     STRIPPED_LIBRARIES = "stripped-libraries"  # the venv's shared libraries without symbol tables (strip)
+    IMAGE_CONTRACT = "airflow-image-contract"  # the official image's /entrypoint, /clean-logs, curl, /opt/airflow
+    FAB_AUTH_MANAGER = "fab-auth-manager"  # the FAB provider installed and the default auth manager (airflow.cfg)
 
 
 # Image changes the templates make only on top of another (the strip runs in the stages of the
 # layered venv): a release with the first must have the second.
-REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV}
+REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV,
+            # The entry point leaves naming an arbitrary uid and its home to the image (USER, LOGNAME, HOME).
+            Change.IMAGE_CONTRACT: Change.ANY_UID_HOME,
+            # The default is written into the airflow.cfg the image ships from `hardened` on.
+            Change.FAB_AUTH_MANAGER: Change.HARDENED}
+def entrypoint_of(changes: frozenset[Change]) -> str:
+    """The program after tini in an image's ENTRYPOINT: the official image's path from the
+    airflow-image-contract change on (the older path stays, as another name of it)."""
+    return OFFICIAL_ENTRYPOINT if Change.IMAGE_CONTRACT in changes else ENTRYPOINT
+
+
+# Image changes that configure a package: a release with one must pin it, in its slim images too.
+PACKAGES = {Change.FAB_AUTH_MANAGER: FAB_PROVIDER}
 
 
 # Airflow configuration sections that belong to a provider, not to Airflow itself: an image
@@ -119,14 +147,19 @@ def description(airflow_version: str, python: str, debian: str, *, slim: bool = 
     return f"Apache Airflow {airflow_version} on Python {python} and Debian {debian}, {providers}"
 
 
-# Airflow's sub-commands, of every Airflow major the matrix ships, including those executors
-# and providers add (celery, kubernetes, users, ...). With the AIRFLOW_COMMANDS change the
-# entry point runs these as `airflow <command>` even where a program of that name is on PATH
-# (`celery` in the venv, `users` from coreutils), as the official image does. The image tests
-# check that the Airflow in each image has no sub-command missing from this list.
-AIRFLOW_COMMANDS = (
+# Airflow's sub-commands, which the entry point runs as `airflow <command>`: their home is the entry
+# point of the airflow-image-contract change (in_image/entrypoint.py).
+AIRFLOW_COMMANDS = entrypoint.AIRFLOW_COMMANDS
+# The list the entry points of the releases before that change were rendered with
+# (templates/base/entrypoint.sh.j2), as released: their build contexts must not change.
+RELEASED_AIRFLOW_COMMANDS = (
     "api-server", "assets", "backfill", "celery", "cheat-sheet", "config", "connections", "dag-processor",
     "dags", "db", "db-manager", "info", "jobs", "kerberos", "kubernetes", "partitions", "plugins", "pools",
     "providers", "roles", "rotate-fernet-key", "scheduler", "standalone", "state-store", "sync-perm",
     "tasks", "teams", "triggerer", "users", "variables", "version", "webserver",
 )
+
+
+def airflow_commands_of(changes: frozenset[Change]) -> tuple[str, ...]:
+    """The sub-commands the entry point of an image with `changes` runs as `airflow <command>`."""
+    return AIRFLOW_COMMANDS if Change.IMAGE_CONTRACT in changes else RELEASED_AIRFLOW_COMMANDS

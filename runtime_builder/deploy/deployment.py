@@ -40,14 +40,15 @@ from .config import (
     POSTGRES_HOST,
     REDIS_HOST,
     SIMPLE_AUTH_PASSWORDS,
+    AuthManager,
     Check,
     Component,
     Executor,
     Keys,
-    admin_user_command,
     airflow_environment,
     components,
     health_path,
+    users_command,
 )
 from .facts import DeployError, client, image_facts
 from .health import POLL_SECONDS, QUICK_POLL_SECONDS, Health
@@ -78,6 +79,8 @@ class DeploymentSpec:
     # Connections, pools and Variables imported once the database is migrated (a project's
     # airflow_settings.yaml), before the components start.
     settings: AirflowSettings = field(default_factory=AirflowSettings)
+    # Who logs users in (Airflow 3); None: the image's default (Airflow 2 has FAB's only).
+    auth_manager: AuthManager | None = None
 
 
 class Deployment:
@@ -94,6 +97,7 @@ class Deployment:
         self.port: int | None = None
         self._network: str | None = None
         self._volumes: list[str] = []
+        self.auth: AuthManager | None = None  # the auth manager in effect, known once migrated
         self.timings: dict[str, float] = {}  # seconds from the start to each step and component
         self._started = 0.0
         self._logs = ""
@@ -144,8 +148,9 @@ class Deployment:
         start every component and wait for them."""
         patience = self.facts.patience
         self._oneshot("migrate", ("airflow", "db", "migrate"), MIGRATE_TIMEOUT * patience)
-        if self.facts.airflow_major < 3:
-            self._oneshot("create-admin", admin_user_command(self.keys), 300.0 * patience)
+        self.auth = self._auth_manager(300.0 * patience)
+        if self.auth is AuthManager.FAB:
+            self._oneshot("users", users_command(self.keys), 300.0 * patience)
         self.timings["migrate"] = time.monotonic() - self._started
         if import_settings and self.spec.settings:
             progress(f"{self.name}: importing {self.spec.settings.summary()}")
@@ -210,14 +215,14 @@ class Deployment:
 
     # -- what users and tests read ---------------------------------------------------------------
 
-    def login(self) -> tuple[str, str]:
-        """(user, password) for the UI and the REST API."""
-        if self.facts.airflow_major < 3:
-            return ADMIN_USER, self.keys.admin_password
+    def login(self, user: str = ADMIN_USER) -> tuple[str, str]:
+        """(user, password) for the UI and the REST API: the admin, or the viewer (VIEWER_USER)."""
+        if self.auth is AuthManager.FAB:
+            return user, self.keys.admin_password if user == ADMIN_USER else self.keys.viewer_password
         code, output = self.exec(self.ui.name, ["bash", "-c", f'cat "$AIRFLOW_HOME/{SIMPLE_AUTH_PASSWORDS}"'])
         if code != 0:
             raise DeployError(f"cannot read the API server's generated passwords: {output}")
-        return ADMIN_USER, json.loads(output)[ADMIN_USER]
+        return user, json.loads(output)[user]
 
     def exec(self, component: str, argv: list[str], environment: Mapping[str, str] | None = None,
              user: str | None = None) -> tuple[int, str]:
@@ -296,7 +301,7 @@ class Deployment:
     def _airflow_environment(self) -> dict[str, str]:
         """What every Airflow container gets (a connection the settings define is the project's)."""
         return airflow_environment(self.facts.airflow_major, self.spec.executor, self.keys, self.spec.environment,
-                                   defined=self.spec.settings.environment_names())
+                                   defined=self.spec.settings.environment_names(), auth_manager=self.spec.auth_manager)
 
     def _start_services(self) -> None:
         images = self.spec.services
@@ -306,7 +311,17 @@ class Deployment:
         if self._celery:
             self._run(REDIS_HOST, images.redis, services.REDIS_COMMAND, user="redis")
 
-    def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float, files: bytes | None = None) -> None:
+    def _auth_manager(self, timeout: float) -> AuthManager:
+        """The auth manager in effect: FAB's on Airflow 2, the deployment's choice, or the image's."""
+        if self.facts.airflow_major < 3:
+            return AuthManager.FAB
+        if self.spec.auth_manager is not None:
+            return self.spec.auth_manager
+        output = self._oneshot("auth-manager", ("airflow", "config", "get-value", "core", "auth_manager"), timeout)
+        return AuthManager.of(output)
+
+    def _oneshot(self, alias: str, command: tuple[str, ...], timeout: float, files: bytes | None = None) -> str:
+        """Run a command to its end in a container of the image; its output (DeployError if it fails)."""
         container = self._run_airflow(alias, command, files=files)
         try:
             status = container.wait(timeout=timeout)
@@ -316,8 +331,10 @@ class Deployment:
         if status.get("StatusCode") != 0:
             raise DeployError(f"{self.name}: `{' '.join(command[:3])}` failed (exit {status.get('StatusCode')})"
                               f":\n{self.logs(alias)}")
+        output = container.logs().decode(errors="replace")
         container.remove(v=True)
         del self.containers[alias]
+        return output
 
     def _start_component(self, component: Component, logs_volume: str) -> None:
         ports = {f"{API_PORT}/tcp": ("127.0.0.1", self.spec.port)} if component.serves_ui else None

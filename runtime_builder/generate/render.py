@@ -30,7 +30,7 @@ import jinja2
 
 from .. import contract, layout
 from ..headers import with_header
-from ..in_image import patching, strip
+from ..in_image import entrypoint, patching, strip
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import image_sizes, notes, upgrade_matrix, venv_layers
@@ -68,6 +68,7 @@ class TemplateImage:
     constraints: tuple[tuple[str, str], ...]  # (requirement, reason) of the line's bounds on unpinned packages
     changes: frozenset[contract.Change]  # the image changes this release has that templates act on
     airflow_commands: tuple[str, ...]  # Airflow's sub-commands, which the entry point hands to airflow
+    entrypoint: str  # the program after tini in the ENTRYPOINT
     instance_name_variable: str  # the variable that names the instance in the UI
     instance_name: str  # its value: "Airflow Runtime <version>"
     license: str
@@ -87,6 +88,7 @@ _TEMPLATE_CHANGES = {change.value for change in contract.Change}
 
 def template_image(matrix: Matrix, release: Release, python: str, variant: Variant = Variant.BASE) -> TemplateImage:
     """What the templates of `variant` see (the base and ONBUILD forms of one kind see the same)."""
+    changes = frozenset(contract.Change(c.name) for c in release.changes if c.name in _TEMPLATE_CHANGES)
     return TemplateImage(
         runtime_version=str(release.version),
         runtime_major=release.version.major,
@@ -110,8 +112,9 @@ def template_image(matrix: Matrix, release: Release, python: str, variant: Varia
         local_label=release.local_label,
         airflow_build_version=release.airflow_build_version,
         constraints=tuple((c.requirement, c.reason) for c in release.constraints),
-        changes=frozenset(contract.Change(c.name) for c in release.changes if c.name in _TEMPLATE_CHANGES),
-        airflow_commands=contract.AIRFLOW_COMMANDS,
+        changes=changes,
+        airflow_commands=contract.airflow_commands_of(changes),
+        entrypoint=contract.entrypoint_of(changes),
         instance_name_variable=contract.instance_name_variable(release.airflow.major),
         instance_name=contract.instance_name(str(release.version)),
         license=contract.LICENSE,
@@ -127,6 +130,14 @@ PATCHER = Path(patching.__file__)
 PATCHER_NAME = "apply_patches.py"
 STRIPPER = Path(strip.__file__)
 STRIPPER_NAME = "strip_libraries.py"
+# The official image's entry point and log groomer (airflow-image-contract): in-image scripts that
+# replace the entry point template.
+ENTRYPOINT = Path(entrypoint.__file__)
+ENTRYPOINT_NAME = "entrypoint.py"
+CLEAN_LOGS = ENTRYPOINT.with_name("clean_logs.sh")
+CLEAN_LOGS_NAME = "clean-logs.sh"
+# Templates that a change replaces with a script of its own: not rendered for a release with it.
+REPLACED = {"base/entrypoint.sh.j2": contract.Change.IMAGE_CONTRACT}
 
 # The image contract's fixed values, for every template as `paths.*` (contract.py is their home).
 PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home": contract.AIRFLOW_HOME,
@@ -137,7 +148,11 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "monitoring_variable": contract.MONITORING_SCHEDULE_VARIABLE, "test_tools": contract.TEST_TOOLS,
          "layer_epoch": contract.LAYER_EPOCH, "layer_staging": contract.LAYER_STAGING,
          "bytecode_staging": contract.BYTECODE_STAGING, "pycache_prefix": contract.PYCACHE_PREFIX,
-         "strip_tools": contract.STRIP_TOOLS, "stripper": STRIPPER_NAME}
+         "strip_tools": contract.STRIP_TOOLS, "stripper": STRIPPER_NAME,
+         "official_entrypoint": contract.OFFICIAL_ENTRYPOINT, "clean_logs": contract.CLEAN_LOGS,
+         "official_home": contract.OFFICIAL_HOME, "entrypoint_script": ENTRYPOINT_NAME,
+         "clean_logs_script": CLEAN_LOGS_NAME, "fab_auth_manager": contract.FAB_AUTH_MANAGER,
+         "official_programs": contract.OFFICIAL_PROGRAMS}
 
 
 def template_header(text: str, template: str, filename: str) -> str:
@@ -156,6 +171,7 @@ def environment(templates: Path) -> jinja2.Environment:
     )
     env.globals["Change"] = contract.Change  # `{% if Change.MONITORING_DAG_ON in image.changes %}`
     env.globals["paths"] = PATHS
+    env.filters["dirname"] = lambda path: str(PurePosixPath(path).parent)
     return env
 
 
@@ -193,11 +209,13 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
                 context = {"image": image, "layers": layers, "apart": apart,
                            "copies": venv_layers.copies(layers, bytecode=image.bytecode, apart=apart)}
                 for template in _templates_in(templates, variant.templates):
-                    emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
+                    if REPLACED.get(template) not in image.changes:
+                        emit(folder / PurePosixPath(template).name.removesuffix(".j2"), template, context)
                 if variant.is_base:
                     files.update(lock_files)
                     files.update(render_patches(release, folder))
                     files.update(render_stripper(release, folder))
+                    files.update(render_contract_scripts(release, folder))
                     files.update(render_in_house(release, folder))
                 elif test_tools in locks:  # pytest for projects' tests: the ONBUILD images carry it
                     files[folder / layout.TEST_TOOLS] = RenderedFile(locks[test_tools].encode(), False)
@@ -273,6 +291,15 @@ def render_stripper(release: Release, context: PurePosixPath) -> dict[PurePosixP
     if not release.has_change(contract.Change.STRIPPED_LIBRARIES.value):
         return {}
     return {context / STRIPPER_NAME: _in_image_script(STRIPPER, STRIPPER_NAME)}
+
+
+def render_contract_scripts(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:
+    """The official image's /entrypoint and /clean-logs, in the -base contexts of the releases with
+    the airflow-image-contract change. Pure."""
+    if not release.has_change(contract.Change.IMAGE_CONTRACT.value):
+        return {}
+    return {context / ENTRYPOINT_NAME: _in_image_script(ENTRYPOINT, ENTRYPOINT_NAME),
+            context / CLEAN_LOGS_NAME: _in_image_script(CLEAN_LOGS, CLEAN_LOGS_NAME)}
 
 
 def render_patches(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:

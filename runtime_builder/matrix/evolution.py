@@ -115,6 +115,12 @@ def with_changes(reader: Reader, releases: list[Release], changes: list[ImageCha
                 index = next(i for i, c in enumerate(changes) if c.name == change.value)
                 reader.problem(f"image_changes[{index}] ({change.value})", "since",
                                f"Runtime {release.version} would have it without {needed.value}, which it needs")
+        for change, package in contract.PACKAGES.items():
+            if change.value in names and package not in dict(release.packages):
+                index = next(i for i, c in enumerate(changes) if c.name == change.value)
+                reader.problem(f"image_changes[{index}] ({change.value})", "since",
+                               f"Runtime {release.version} would have it without pinning {package}, "
+                               "which it configures")
         environment = {}
         for change in has:
             environment.update(change.environment)
@@ -124,9 +130,19 @@ def with_changes(reader: Reader, releases: list[Release], changes: list[ImageCha
 
 
 def with_slim(reader: Reader, releases: list[Release], slim: dict[int, tuple[str, tuple[str, ...]]]) -> list[Release]:
-    """Each release with the slim-variant change with the pins its slim images keep: its line's
-    `slim_packages` (`slim`: runtime -> (where, names)) at the versions the release pins."""
+    """Each release with the slim-variant change with the pins its slim images keep: those of its
+    line's `slim_packages` (`slim`: runtime -> (where, names)) it pins, at its versions. A name no
+    release of the line pins is an error (a typo would otherwise keep nothing); a package added
+    to the line later (a minor may add one) is kept from the release that pins it on."""
     resolved = []
+    pinned_in_line: dict[int, set[str]] = {}
+    for release in releases:
+        pinned_in_line.setdefault(release.line, set()).update(name for name, _ in release.packages)
+    for line, (where, names) in sorted(slim.items()):
+        unknown = [name for name in names if name not in pinned_in_line.get(line, set())]
+        if unknown:
+            reader.problem(where, "slim_packages", f"{', '.join(unknown)} pinned by no release of Runtime {line}; "
+                                                   "a slim image keeps a subset of the pins")
     for release in releases:
         if not release.has_slim:
             resolved.append(release)
@@ -138,10 +154,10 @@ def with_slim(reader: Reader, releases: list[Release], slim: dict[int, tuple[str
             continue
         where, names = slim[release.line]
         pinned = dict(release.packages)
-        missing = [name for name in names if name not in pinned]
-        if missing:
-            reader.problem(where, "slim_packages", f"{', '.join(missing)} not pinned by Runtime {release.version}'s "
-                                                   "packages; a slim image keeps a subset of the pins")
-            continue
-        resolved.append(replace(release, slim_packages=tuple(sorted((name, pinned[name]) for name in names))))
+        for change, package in contract.PACKAGES.items():
+            if release.has_change(change.value) and package not in names:
+                reader.problem(where, "slim_packages", f"must list {package}: Runtime {release.version}'s "
+                                                       f"{change.value} change configures it in every image")
+        resolved.append(replace(release, slim_packages=tuple(sorted((name, pinned[name]) for name in names
+                                                                    if name in pinned))))
     return resolved

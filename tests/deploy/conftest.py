@@ -20,7 +20,7 @@ import pytest
 from runtime_builder import contract
 from runtime_builder.deploy import project, services
 from runtime_builder.deploy.api import AirflowApi
-from runtime_builder.deploy.config import Executor
+from runtime_builder.deploy.config import AuthManager, Executor
 from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
 from runtime_builder.generate.specs import ImageSpec, nightly_releases
 from runtime_builder.images.engine import Engine
@@ -43,11 +43,13 @@ class Case:
     variant: Variant = Variant.ONBUILD  # the ONBUILD image the project is built on: full or slim
     platform: Platform = field(default_factory=Platform.native)  # the images' platform; another runs under QEMU
     user: str | None = None  # the uid:gid its Airflow containers run as; None: the image's user
+    auth_manager: AuthManager | None = None  # the one the deployment chooses; None: the image's default
 
     @property
     def id(self) -> str:
         return (f"{self.release.version}-{self.executor.value}" + ("-slim" if self.variant.is_slim else "")
-                + ("-anyuid" if self.user else "") + self.platform.foreign_suffix)
+                + ("-anyuid" if self.user else "") + (f"-{self.auth_manager.value}" if self.auth_manager else "")
+                + self.platform.foreign_suffix)
 
 
 def deploy_platform(config: pytest.Config) -> Platform:
@@ -70,8 +72,12 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
         # Where a release runs as any uid in group 0 (OpenShift), its LocalExecutor deployment runs so.
         any_uid = all(release.has_change(change.value)
                       for change in (contract.Change.HARDENED, contract.Change.ANY_UID_COMMANDS))
+        # Where the image's default is FAB's auth manager, the LocalExecutor deployment chooses the
+        # simple one, so that both are deployed and logged in to.
+        other = AuthManager.SIMPLE if release.has_change(contract.Change.FAB_AUTH_MANAGER.value) else None
         found += [Case(release, executor, Variant.ONBUILD, platform,
-                       contract.ARBITRARY_USER if any_uid and executor is Executor.LOCAL else None)
+                       contract.ARBITRARY_USER if any_uid and executor is Executor.LOCAL else None,
+                       other if executor is Executor.LOCAL else None)
                   for executor in wanted]
         # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
         # is deployed that way (the Celery provider is not in them).
@@ -151,7 +157,8 @@ def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
     # a managed runtime's control plane does; later ones must run it with no help.
     unpause = () if release.has_change(contract.Change.MONITORING_DAG_ON.value) else (contract.MONITORING_DAG_ID,)
     spec = DeploymentSpec(tag, service_images, case.executor, environment=overrides, origin=ORIGIN,
-                          unpause=unpause, name=f"test-{case.id.replace('.', '-')}", user=case.user)
+                          unpause=unpause, name=f"test-{case.id.replace('.', '-')}", user=case.user,
+                          auth_manager=case.auth_manager)
     with Deployment(spec) as deployment:
         deployment.start()
         user, password = deployment.login()

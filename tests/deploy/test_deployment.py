@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from runtime_builder import contract
-from runtime_builder.deploy.api import ApiError
+from runtime_builder.deploy.api import AirflowApi, ApiError
+from runtime_builder.deploy.config import VIEWER_USER, AuthManager
 
 from .conftest import Deployed
 
@@ -169,8 +170,31 @@ def test_components_run_as_the_cases_user(deployed: Deployed) -> None:
 
 
 def test_api_rejects_a_wrong_password(deployed: Deployed) -> None:
-    from runtime_builder.deploy.api import AirflowApi
-
     intruder = AirflowApi(deployed.deployment.url, deployed.deployment.facts.airflow_major, "admin", "wrong")
     with pytest.raises(ApiError):
         intruder.dag(CHECK_DAG)
+
+
+def test_a_viewer_sees_the_dags_but_cannot_trigger(deployed: Deployed) -> None:
+    """The deployment's viewer (FAB's Viewer role, or the simple auth manager's viewer) logs in, reads,
+    and is refused a run; the admin's run of the same DAG is the check run."""
+    user, password = deployed.deployment.login(VIEWER_USER)
+    viewer = AirflowApi(deployed.deployment.url, deployed.deployment.facts.airflow_major, user, password,
+                        deployed.deployment.facts.patience)
+    assert viewer.dag(CHECK_DAG)["dag_id"] == CHECK_DAG
+    with pytest.raises(ApiError, match="HTTP 403"):
+        viewer.trigger(CHECK_DAG)
+
+
+def test_the_auth_manager_is_the_cases(deployed: Deployed) -> None:
+    """FAB's where the image defaults to it (fab-auth-manager) or on Airflow 2, the simple one where the
+    case chooses it or Airflow 3 defaults to it."""
+    found = _config_values(deployed, "scheduler", ["AIRFLOW__CORE__AUTH_MANAGER"])["AIRFLOW__CORE__AUTH_MANAGER"]
+    if deployed.case.auth_manager is not None:
+        wanted = deployed.case.auth_manager
+    elif (deployed.case.release.has_change(contract.Change.FAB_AUTH_MANAGER.value)
+          or deployed.case.release.airflow.major < 3):
+        wanted = AuthManager.FAB
+    else:
+        wanted = AuthManager.SIMPLE
+    assert AuthManager.of(found) is wanted and deployed.deployment.auth is wanted, found

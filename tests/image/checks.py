@@ -26,7 +26,6 @@ from runtime_builder.matrix.model import Platform, Release, Variant, Version
 VENV = contract.VENV
 AIRFLOW_HOME = contract.AIRFLOW_HOME
 CONSTRAINTS = contract.CONSTRAINTS_FILE
-ENTRYPOINT = (contract.INIT, "--", contract.ENTRYPOINT)
 UID, GID = contract.UID, contract.GID
 MONITORING_DAG = contract.MONITORING_DAG_ID
 MONITORING_SCHEDULE = contract.MONITORING_SCHEDULE
@@ -35,6 +34,7 @@ SCHEDULE_OVERRIDE = "17 3 * * *"  # any cron expression other than the default
 PROVIDER_PREFIX = "apache-airflow-providers-"
 SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 AIRFLOW_OPTION = re.compile(r"^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$")
+CHANGE_NAMES = {change.value for change in contract.Change}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class Expected:
     in_house: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, version, Airflow plugins) built in
     changes: frozenset[str] = frozenset()  # the image changes (versions.yaml image_changes) the release has
     bytecode: bool = True  # the venv's byte-code is in the image (a slim one from slim-no-bytecode on: no)
+    entrypoint: tuple[str, ...] = (contract.INIT, "--", contract.ENTRYPOINT)  # the image's ENTRYPOINT
+
+    def has(self, change: contract.Change) -> bool:
+        return change.value in self.changes
 
     @property
     def reported(self) -> str:
@@ -116,6 +120,8 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
         in_house=tuple((package.name, package.version, package.plugins) for package in release.in_house),
         changes=frozenset(change.name for change in release.changes),
         bytecode=release.ships_bytecode(variant),
+        entrypoint=(contract.INIT, "--", contract.entrypoint_of(
+            frozenset(contract.Change(c.name) for c in release.changes if c.name in CHANGE_NAMES))),
         python=python,
         debian=release.suite.debian,
         platform=platform,
@@ -458,8 +464,8 @@ def check_image_config(expected: Expected, config: Mapping) -> list[str]:
     problems = []
     if config.get("User") not in (f"{UID}:{GID}", f"{UID}"):
         problems.append(f"USER is {config.get('User')!r}, expected {UID}:{GID}")
-    if tuple(config.get("Entrypoint") or ()) != ENTRYPOINT:
-        problems.append(f"ENTRYPOINT is {config.get('Entrypoint')}, expected {list(ENTRYPOINT)}")
+    if tuple(config.get("Entrypoint") or ()) != expected.entrypoint:
+        problems.append(f"ENTRYPOINT is {config.get('Entrypoint')}, expected {list(expected.entrypoint)}")
     if config.get("WorkingDir") != AIRFLOW_HOME:
         problems.append(f"WORKDIR is {config.get('WorkingDir')!r}, expected {AIRFLOW_HOME}")
     return problems

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime_builder import contract
 from runtime_builder.images.secrets import host_cacert
 
 from . import checks
@@ -91,7 +92,7 @@ BREAKAGES = [
         f"> {w.provider_dir}/hooks/runtime_test_broken.py\nUSER {USER}"),
         "probe", lambda e, f: checks.check_provider_modules(f), ("airflow",)),
     Breakage("user-root", lambda w: "USER root", "probe", lambda e, f: checks.check_identity(f), ("identity",)),
-    Breakage("entrypoint-without-tini", lambda w: f'ENTRYPOINT ["{checks.ENTRYPOINT[-1]}"]',
+    Breakage("entrypoint-without-tini", lambda w: f'ENTRYPOINT ["{contract.ENTRYPOINT}"]',
              "config", checks.check_image_config),
     Breakage("pip-cache-left", lambda w: (
         f"USER root\nRUN mkdir -p /root/.cache/pip/http && echo cached > /root/.cache/pip/http/entry\nUSER {USER}"),

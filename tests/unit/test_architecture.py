@@ -14,7 +14,7 @@ from .support import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "runtime_builder"
 # Pipeline order: a module may import from its own stage or an earlier one, never a later one.
-STAGES = ("errors", "layout", "contract", "headers", "log", "faults", "in_image", "matrix", "lock", "generate",
+STAGES = ("errors", "in_image", "layout", "contract", "headers", "log", "faults", "matrix", "lock", "generate",
           "images", "publish", "deploy", "release", "arguments", "cli")
 MAX_LINES = 450
 # probe.py is piped into containers as one file (standard library only), so it cannot be split.
@@ -108,7 +108,8 @@ FACTS = [
     ("the local registry", r"127\.0\.0\.1:5000", {"runtime_builder/layout.py", "runtime_builder/arguments.py",
                                                    "runtime_builder/publish/registry.py"}),
     ("the venv path", r"/opt/runtime/venv|RUNTIME_DIR}/venv", {"runtime_builder/contract.py"}),
-    ("the image user's uid", r"\b50000\b", {"runtime_builder/contract.py"}),
+    ("the image user's uid", r"\b50000\b", {"runtime_builder/contract.py",
+                                            "runtime_builder/in_image/entrypoint.py"}),
     ("uv's target triples", r"unknown-linux-gnu", {"runtime_builder/matrix/model.py"}),
     ("the -base suffix", r"\"-base\"", {"runtime_builder/matrix/model.py"}),
     ("the instance name variable", r"INSTANCE_NAME\"", {"runtime_builder/contract.py"}),

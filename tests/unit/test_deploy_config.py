@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import socket
 from pathlib import Path
@@ -11,13 +10,14 @@ import pytest
 
 from runtime_builder.deploy import project
 from runtime_builder.deploy.config import (
+    AuthManager,
     Check,
     Executor,
     Keys,
-    admin_user_command,
     airflow_environment,
     components,
     database_url,
+    users_command,
     wiring,
 )
 from runtime_builder.deploy.local import check_port, project_image
@@ -76,14 +76,29 @@ def test_airflow_2_local_configuration_and_overrides():
     assert environment["AIRFLOW__CORE__PARALLELISM"] == "3"
 
 
-def test_the_airflow_2_admin_gets_a_password_that_starts_with_a_dash():
-    """argparse reads `--password -x...` as a missing value followed by an option."""
-    command = admin_user_command(Keys(admin_password="-dashed-password"))
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--password")
-    parser.add_argument("--username")
-    known, _ = parser.parse_known_args(list(command[3:]))
-    assert known.password == "-dashed-password" and known.username == "admin"
+def test_the_users_get_passwords_that_start_with_a_dash():
+    """argparse reads `--password -x...` as a missing value followed by an option: bash gets them as
+    arguments and hands each to `airflow users create` as `--password=<value>`."""
+    import subprocess
+
+    command = users_command(Keys(admin_password="-dashed-password", viewer_password="-v"))
+    script = command[2].replace("airflow users create", "printf '%s\\n'")
+    printed = subprocess.run(["bash", "-c", script, *command[3:]], capture_output=True, text=True, check=True).stdout
+    assert "--password=-dashed-password\n" in printed and "--password=-v\n" in printed
+    assert printed.count("--username") == 2 and "--role\nViewer\n" in printed and "--role\nAdmin\n" in printed
+    assert "-dashed-password" not in command[2], "the passwords are arguments, not part of the script"
+
+
+def test_the_deployment_chooses_an_auth_manager_or_leaves_the_images():
+    keys = Keys()
+    assert "AIRFLOW__CORE__AUTH_MANAGER" not in airflow_environment(3, Executor.LOCAL, keys)
+    chosen = airflow_environment(3, Executor.LOCAL, keys, auth_manager=AuthManager.SIMPLE)
+    assert chosen["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    assert chosen["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,viewer:viewer"
+    assert AuthManager.of(airflow_environment(3, Executor.LOCAL, keys, auth_manager=AuthManager.FAB)[
+        "AIRFLOW__CORE__AUTH_MANAGER"]) is AuthManager.FAB
+    assert AuthManager.of("airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager") \
+        is AuthManager.SIMPLE
 
 
 def test_keys_differ_per_deployment():

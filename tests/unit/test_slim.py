@@ -21,6 +21,7 @@ from .support import REPO_ROOT
 SOURCE = (REPO_ROOT / "versions.yaml").read_text()
 SLIM_BLOCK = """    slim_packages:
       - apache-airflow-providers-common-sql
+      - apache-airflow-providers-fab  # from 14.2.0 (fab-auth-manager): the default auth manager
       - apache-airflow-providers-postgres
       - apache-airflow-providers-standard
 """
@@ -52,6 +53,7 @@ def test_slim_images_leave_out_the_variables_of_providers_they_do_not_install(co
     assert release.environment_of(Variant.BASE) == release.environment
     assert "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE" in full
     assert "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE" not in slim
+    slim.pop("PYTHONPYCACHEPREFIX", None)  # where a slim image without byte-code compiles (checked below)
     assert {name: value for name, value in full.items() if contract.provider_of(name) is None} == slim
     assert release.environment_of(Variant.SLIM_BASE) == release.environment_of(Variant.SLIM)
 
@@ -77,11 +79,20 @@ def test_provider_of_names_only_provider_owned_sections() -> None:
     assert contract.provider_of("AIRFLOW_RUNTIME_VERSION") is None
 
 
-def test_a_slim_package_the_release_does_not_pin_is_an_error_naming_it() -> None:
+def test_a_slim_package_no_release_pins_is_an_error_naming_it() -> None:
     text = SOURCE.replace("      - apache-airflow-providers-standard\n",
                           "      - apache-airflow-providers-standard\n      - apache-airflow-providers-amazon\n", 1)
     found = problems_of(text)
-    assert any("slim_packages" in p and "apache-airflow-providers-amazon" in p and "14.1.0" in p for p in found), found
+    assert any("slim_packages" in p and "apache-airflow-providers-amazon" in p and "Runtime 14" in p
+               for p in found), found
+
+
+def test_a_slim_package_a_later_release_adds_is_kept_from_that_release_on(committed_matrix: Matrix) -> None:
+    """A minor may add a package to the line and to its slim images: the releases before it keep
+    what they pinned."""
+    for release in committed_matrix.releases:
+        if release.has_slim:
+            assert set(release.slim_packages) <= set(release.packages), release.version
 
 
 def test_a_release_with_the_slim_change_needs_its_line_to_list_slim_packages() -> None:
@@ -139,9 +150,17 @@ def test_slim_contexts_hold_the_slim_locks_under_the_full_names(committed_matrix
     locks = read_locks(REPO_ROOT)
     tree = render.render_tree(committed_matrix, REPO_ROOT / layout.TEMPLATES, locks)
     folder = PurePosixPath("distributions", str(release.version), f"python-{release.python}")
+    layered = release.has_change(contract.Change.LAYERED_VENV.value)
     for platform in release.platforms:
-        copied = tree[folder / "slim-base" / "locks" / f"{platform.arch}.txt"].content.decode()
-        assert copied == locks[layout.lock_file(str(release.version), release.python, platform.arch, slim=True)]
+        slim_lock = locks[layout.lock_file(str(release.version), release.python, platform.arch, slim=True)]
+        if layered:  # the slim lock split into the venv's layers: every pin of it in one of them
+            layers = folder / "slim-base" / "locks"
+            copied = "".join(rendered.content.decode() for path, rendered in tree.items()
+                             if path.parent.parent == layers and path.name == f"{platform.arch}.txt")
+            assert set(pins(copied)) == set(pins(slim_lock)), platform
+        else:
+            copied = tree[folder / "slim-base" / "locks" / f"{platform.arch}.txt"].content.decode()
+            assert copied == slim_lock
     slim_docker = tree[folder / "slim-base" / "Dockerfile"].content.decode()
     full_docker = tree[folder / "base" / "Dockerfile"].content.decode()
     assert "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE" in full_docker
