@@ -37,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render templates/ into distributions/")
     p.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
 
+    p = sub.add_parser("freeze", help="record released versions' build contexts as released (render keeps them)")
+    p.add_argument("versions", nargs="*", metavar="VERSION",
+                   help="released versions (default: every released version not frozen yet)")
+    p.add_argument("--check", action="store_true",
+                   help="only check that every released version is frozen and its context unchanged; exit 1 if not")
+
     p = sub.add_parser("matrix", help="print the build matrix (one row per version, variant, python, platform)")
     p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
     p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")

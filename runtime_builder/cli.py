@@ -17,10 +17,10 @@ import jinja2
 from . import log
 from .arguments import parser
 from .errors import BuilderError, UsageError
-from .generate import feed, render
+from .generate import feed, frozen, render
 from .generate.specs import Filters, matrix_row, nightly_releases, select
 from .generate.tags import image_tags
-from .layout import Layout
+from .layout import RELEASED_CONTEXTS, Layout
 from .matrix import lifecycle
 from .matrix.load import load_matrix
 from .matrix.model import Channel, Matrix, Platform, Variant
@@ -63,7 +63,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    files = render.repository_tree(args.root, _matrix(args))
+    matrix = _matrix(args)
+    files = render.repository_tree(args.root, matrix)
     if args.check:
         drift = render.check(args.root, files)
         if not drift.clean:
@@ -71,10 +72,34 @@ def cmd_render(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             print(drift.report(), file=sys.stderr)
             return 1
-        print(f"distributions/ is up to date ({len(files)} generated files)")
+        print(f"distributions/ is up to date ({len(files)} generated files; the build contexts of "
+              f"{len(frozen.read(args.root))} released versions frozen)")
         return 0
     render.write(args.root, files)
     print(f"rendered {len(files)} files into distributions/")
+    return 0
+
+
+def cmd_freeze(args: argparse.Namespace) -> int:
+    """Record released versions' build contexts as released: render keeps them as they are from then on."""
+    matrix = _matrix(args)
+    unfrozen = frozen.unfrozen(matrix, frozen.read(args.root))
+    if args.check:
+        frozen.load(args.root, matrix)  # every frozen context is what it was released with
+        if unfrozen:
+            print(f"released but not frozen: {', '.join(unfrozen)}; record their build contexts with "
+                  f"`python build.py freeze {' '.join(unfrozen)}`", file=sys.stderr)
+            return 1
+        print(f"every released version's build context is frozen ({len(frozen.read(args.root))}) and unchanged")
+        return 0
+    versions = args.versions or unfrozen
+    for version in versions:
+        matrix.release(version)  # an unknown version is an error naming the known ones
+    if not versions:
+        print(f"every released version is frozen already ({len(frozen.read(args.root))}); nothing to do")
+        return 0
+    frozen.freeze(args.root, matrix, versions, render.repository_tree(args.root, matrix))
+    print(f"froze the build contexts of {', '.join(versions)} in {RELEASED_CONTEXTS}")
     return 0
 
 
@@ -366,6 +391,7 @@ def _release_nightly(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "render": cmd_render,
+    "freeze": cmd_freeze,
     "matrix": cmd_matrix,
     "tags": cmd_tags,
     "lock": cmd_lock,

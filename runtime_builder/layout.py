@@ -21,6 +21,8 @@ LOCKS = "locks"
 PATCHES = "patches"
 INHOUSE = "inhouse"
 FEED_FILE = "releases.json"
+# The build context each released version was released with (generate/frozen.py; `build.py freeze`).
+RELEASED_CONTEXTS = "released-contexts.sha256"
 # What real upgrade and rollback runs showed (bench/upgrade_report.py writes it, render reads it).
 UPGRADE_RESULTS = "evidence/upgrades.json"
 # What the images measured (bench/slim_bench.py writes it, render reads it).

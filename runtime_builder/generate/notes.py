@@ -120,7 +120,7 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
                          {p.name: p.version for p in release.in_house}),
         "in_house_now": list(release.in_house),
         # The image changes this release has and the one compared with had not (see ImageChange).
-        "image_changes": [c for c in release.changes if since is None or not since.has_change(c.name)],
+        "image_changes": [c for c in release.changes if since is None or c not in since.changes],
         "constraints": list(release.constraints),
         "slim": {"packages": list(release.slim_packages),
                  "left_out": [name for name, _ in sorted(set(release.environment)

@@ -33,7 +33,8 @@ from ..headers import with_header
 from ..in_image import entrypoint, patching, strip
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import image_sizes, notes, upgrade_matrix, venv_layers
+from . import frozen, image_sizes, notes, upgrade_matrix, venv_layers
+from .frozen import RenderedFile
 from .specs import image_name
 from .tables import reference_context
 
@@ -75,12 +76,6 @@ class TemplateImage:
     vendor: str
     description: str
     platforms: tuple[tuple[str, str, str], ...]  # (Docker's TARGETARCH, uv's target triple, Debian's) of each
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    content: bytes
-    executable: bool
 
 
 _TEMPLATE_CHANGES = {change.value for change in contract.Change}
@@ -181,23 +176,29 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
 
 
 def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
-                upgrades: Sequence[upgrade_matrix.Result] = (),
-                sizes: Sequence[image_sizes.Size] = ()) -> dict[PurePosixPath, RenderedFile]:
+                upgrades: Sequence[upgrade_matrix.Result] = (), sizes: Sequence[image_sizes.Size] = (),
+                released: Mapping[str, Mapping[PurePosixPath, RenderedFile]] | None = None,
+                ) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
     `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
     build contexts get copies, the release notes compare them. `upgrades`: the recorded upgrade
     and rollback results (`evidence/upgrades.json`), which the reference tables show, as they show
-    `sizes`: what the images measured (`evidence/image-sizes.json`).
+    `sizes`: what the images measured (`evidence/image-sizes.json`). `released`: the frozen build
+    contexts of released versions (`frozen.load`), taken as they are instead of rendered.
     """
     env = environment(templates)
     locks = locks or {}
+    released = released or {}
     files: dict[PurePosixPath, RenderedFile] = {}
 
     def emit(path: PurePosixPath, template: str, context: dict) -> None:
         files[path] = _rendered(env, template, path, context)
 
     for release in matrix.releases:
+        if str(release.version) in released:
+            files.update(released[str(release.version)])
+            continue
         for python in release.pythons:
             test_tools = layout.test_tools_file(str(release.version), python)
             for variant in release.variants:
@@ -248,7 +249,7 @@ def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Map
              for source, name in sources.items() if source in locks}
     arch_locks = {platform: locks.get(layout.lock_file(version, python, platform.arch, slim=slim))
                   for platform in release.platforms}
-    if not release.has_change(contract.Change.LAYERED_VENV.value):
+    if not release.has(contract.Change.LAYERED_VENV):
         files.update({folder / f"{platform.arch}.txt": RenderedFile(text.encode(), False)
                       for platform, text in arch_locks.items() if text is not None})
         return files, ()
@@ -288,7 +289,7 @@ def _patcher() -> RenderedFile:
 def render_stripper(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:
     """The script that strips the venv's shared libraries, in the -base contexts of the releases
     with the stripped-libraries change. Pure."""
-    if not release.has_change(contract.Change.STRIPPED_LIBRARIES.value):
+    if not release.has(contract.Change.STRIPPED_LIBRARIES):
         return {}
     return {context / STRIPPER_NAME: _in_image_script(STRIPPER, STRIPPER_NAME)}
 
@@ -296,7 +297,7 @@ def render_stripper(release: Release, context: PurePosixPath) -> dict[PurePosixP
 def render_contract_scripts(release: Release, context: PurePosixPath) -> dict[PurePosixPath, RenderedFile]:
     """The official image's /entrypoint and /clean-logs, in the -base contexts of the releases with
     the airflow-image-contract change. Pure."""
-    if not release.has_change(contract.Change.IMAGE_CONTRACT.value):
+    if not release.has(contract.Change.IMAGE_CONTRACT):
         return {}
     return {context / ENTRYPOINT_NAME: _in_image_script(ENTRYPOINT, ENTRYPOINT_NAME),
             context / CLEAN_LOGS_NAME: _in_image_script(CLEAN_LOGS, CLEAN_LOGS_NAME)}
@@ -321,12 +322,13 @@ def render_in_house(release: Release, context: PurePosixPath) -> dict[PurePosixP
 
 
 def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedFile]:
-    """`render_tree` with its inputs read from the repository at `root`: templates, lock files and
-    the recorded upgrade results."""
+    """`render_tree` with its inputs read from the repository at `root`: templates, lock files, the
+    recorded upgrade results and image sizes, and the released versions' frozen build contexts."""
     from ..lock.locks import read_locks
 
     return render_tree(matrix, layout.Layout(root).templates, read_locks(root),
-                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS), image_sizes.load(root / layout.IMAGE_SIZES))
+                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS), image_sizes.load(root / layout.IMAGE_SIZES),
+                       frozen.load(root, matrix))
 
 
 def render_notes(templates: Path, release: Release, since: Release | None,

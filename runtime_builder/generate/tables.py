@@ -94,7 +94,7 @@ def image_change_rows(matrix: Matrix) -> list[dict]:
             "name": change.name,
             "summary": change.summary,
             "since": ", ".join(str(version) for version in change.since),
-            "releases": ", ".join(str(r.version) for r in matrix.releases if r.has_change(change.name)),
+            "releases": ", ".join(str(r.version) for r in matrix.releases if change in r.changes),
         }
         for change in sorted(changes.values(), key=lambda c: (c.since, c.name))
     ]

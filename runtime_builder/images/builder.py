@@ -110,7 +110,7 @@ def build_args(spec: ImageSpec, python_base: str, revision: str, created: str,
     }
     if not spec.variant.is_base:
         args["BASE_IMAGE"] = spec.base_spec().reference(repository)
-        if spec.release.has_change(Change.OCI_LABELS.value) and base_image_id:
+        if spec.release.has(Change.OCI_LABELS) and base_image_id:
             args["BASE_IMAGE_ID"] = base_image_id
     return args
 

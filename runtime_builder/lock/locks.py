@@ -174,7 +174,7 @@ def test_tools_text(matrix: Matrix, cell: LockCell, lock: str) -> str:
 
 def needs_test_tools(cell: LockCell) -> bool:
     """One test-tools lock per release and Python (pure-Python wheels), from its amd64 cell."""
-    return cell.release.has_change(Change.PROJECT_TESTS.value) and cell.platform is Platform.AMD64
+    return cell.release.has(Change.PROJECT_TESTS) and cell.platform is Platform.AMD64
 
 
 def verify(cell: LockCell, text: str) -> list[str]:

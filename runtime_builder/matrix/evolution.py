@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -14,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 from .. import contract
 from ..contract import Change
-from .model import Constraint, ImageChange, Release
+from .model import Constraint, ImageChange, Matrix, Release, Version
 from .reader import Reader, describe
 
 CONSTRAINT_KEYS = {"requirement", "reason", "since"}
@@ -155,9 +156,25 @@ def with_slim(reader: Reader, releases: list[Release], slim: dict[int, tuple[str
         where, names = slim[release.line]
         pinned = dict(release.packages)
         for change, package in contract.PACKAGES.items():
-            if release.has_change(change.value) and package not in names:
+            if release.has(change) and package not in names:
                 reader.problem(where, "slim_packages", f"must list {package}: Runtime {release.version}'s "
                                                        f"{change.value} change configures it in every image")
         resolved.append(replace(release, slim_packages=tuple(sorted((name, pinned[name]) for name in names
                                                                     if name in pinned))))
     return resolved
+
+
+def branches_needed(matrix: Matrix, on: date) -> set[Change]:
+    """The image changes the templates must still branch on, on a day: those on which the next
+    releases of the lines still supported then (until the end of their basic support) differ.
+    Released contexts are frozen (generate/frozen.py), so only releases still to come count."""
+    changes = {change.name: change for release in matrix.releases for change in release.changes}
+    following = []
+    for line in matrix.lines:
+        releases = matrix.line(line)
+        if max(release.end_of_basic_support for release in releases) < on:
+            continue
+        newest = max(release.version for release in releases)
+        following.append(Version(newest.major, newest.minor, newest.patch + 1))
+    return {change for change in Change if change.value in changes
+            and len({changes[change.value].applies_to(version) for version in following}) > 1}

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from .. import contract
 from ..errors import UsageError
 
+CHANGES_BY_NAME = {change.value: change for change in contract.Change}
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -229,6 +230,11 @@ class ImageChange:
     since: tuple[Version, ...]
     environment: tuple[tuple[str, str], ...] = ()  # default variables the change sets
 
+    @property
+    def kind(self) -> contract.Change | None:
+        """The change as the templates know it; None for one that only sets default variables."""
+        return CHANGES_BY_NAME.get(self.name)
+
     def applies_to(self, version: Version) -> bool:
         if any(start.major == version.major and start <= version for start in self.since):
             return True
@@ -261,12 +267,13 @@ class Release:
     # release has the slim-variant change, from its line's `slim_packages`.
     slim_packages: tuple[tuple[str, str], ...] = ()
 
-    def has_change(self, name: str) -> bool:
-        return any(change.name == name for change in self.changes)
+    def has(self, change: contract.Change) -> bool:
+        """Whether the release has an image change the templates act on."""
+        return any(found.kind is change for found in self.changes)
 
     @property
     def has_slim(self) -> bool:
-        return self.has_change(contract.Change.SLIM.value)
+        return self.has(contract.Change.SLIM)
 
     @property
     def variants(self) -> tuple[Variant, ...]:
@@ -289,7 +296,7 @@ class Release:
     def ships_bytecode(self, variant: Variant) -> bool:
         """Whether images of `variant` hold their venv's byte-code (slim images do not, from
         `slim-no-bytecode` on: Python compiles a module on its first import in a container)."""
-        return not (variant.is_slim and self.has_change(contract.Change.SLIM_NO_BYTECODE.value))
+        return not (variant.is_slim and self.has(contract.Change.SLIM_NO_BYTECODE))
 
     def environment_of(self, variant: Variant) -> tuple[tuple[str, str], ...]:
         """The default variables an image of `variant` sets: a slim image leaves out those of

@@ -79,7 +79,7 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     if users and flit_core_version is None:
         return None, [Problem("build_tools", "flit_core", f"missing: Runtime {', '.join(users)} build in-house "
                                                           "packages, which needs an exact flit_core version")]
-    testers = [str(r.version) for r in releases if r.has_change(Change.PROJECT_TESTS.value)]
+    testers = [str(r.version) for r in releases if r.has(Change.PROJECT_TESTS)]
     if testers and pytest_version is None:
         return None, [Problem("build_tools", "pytest", f"missing: Runtime {', '.join(testers)} run projects' tests "
                                                        "(project-tests), which needs an exact pytest version")]

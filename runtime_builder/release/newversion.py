@@ -39,7 +39,7 @@ from packaging.version import Version as Pep440
 
 from .. import layout
 from ..errors import BuilderError, UsageError
-from ..generate import feed, render
+from ..generate import feed, frozen, render
 from ..lock import pkgindex
 from ..matrix.load import parse_text
 from ..matrix.model import Channel, Matrix, Release, Version
@@ -316,13 +316,15 @@ class Written:
 
 
 def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_of) -> Written:
-    """Write versions.yaml, the locks (unless lock_writer is None), distributions/ and releases.json.
+    """Write versions.yaml, the locks (unless lock_writer is None), distributions/ and releases.json,
+    and freeze the new release's build context (released-contexts.sha256).
 
-    If any step fails, versions.yaml and releases.json get their previous bytes back and
-    distributions/ is left (or put back) as it was rendered from them.
+    If any step fails, versions.yaml, releases.json and released-contexts.sha256 get their previous
+    bytes back and distributions/ is left (or put back) as it was rendered from them.
     """
-    path, feed_path = root / MATRIX_FILE, layout.Layout(root).feed_file
+    path, feed_path, frozen_path = root / MATRIX_FILE, layout.Layout(root).feed_file, root / layout.RELEASED_CONTEXTS
     before = path.read_bytes()
+    frozen_before = frozen_path.read_bytes() if frozen_path.exists() else None
     if before.decode("utf-8") != plan.source:
         raise NewVersionError(f"{MATRIX_FILE} changed since the new version was planned; nothing was written")
     feed_before = feed_path.read_bytes() if feed_path.exists() else None
@@ -337,15 +339,18 @@ def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_o
         rendering = True  # from here on, distributions/ may hold the new tree
         render.write(root, files)
         feed.write(root, plan.matrix)
+        if plan.matrix.release(str(plan.version)).channel is not Channel.NIGHTLY:
+            frozen.freeze(root, plan.matrix, [str(plan.version)], files)  # released: its context stays as it is
     except BaseException as error:
         if isinstance(error, BuilderError):
             error.args = (f"{error}\nversions.yaml, locks/, distributions/ and releases.json were put back as they "
                           "were; nothing was written",)
         path.write_bytes(before)
-        if feed_before is None:
-            feed_path.unlink(missing_ok=True)
-        else:
-            feed_path.write_bytes(feed_before)
+        for restored, previous in ((feed_path, feed_before), (frozen_path, frozen_before)):
+            if previous is None:
+                restored.unlink(missing_ok=True)
+            else:
+                restored.write_bytes(previous)
         for folder in new_folders:  # the new version's lock files, and its rendered folder
             if folder.exists():
                 shutil.rmtree(folder)

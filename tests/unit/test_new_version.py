@@ -17,7 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
 from runtime_builder.contract import Change
-from runtime_builder.generate import render
+from runtime_builder.generate import frozen, render
 from runtime_builder.lock import pkgindex
 from runtime_builder.lock.locks import LockError, slim_problems, stale_locks, verify
 from runtime_builder.lock.locks import cells as lock_cells
@@ -28,7 +28,8 @@ from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "evidence", "distributions", "releases.json")
+COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "evidence", "distributions", "releases.json",
+          "released-contexts.sha256")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,7 @@ def assert_written(root: Path, original: str, version: str) -> Matrix:
     feed = json.loads((root / "releases.json").read_text())
     assert version in [entry["version"] for entry in feed["releases"]]
     assert render.check(root, render.repository_tree(root, matrix)).clean
+    assert version in frozen.read(root), "a new release's build context is frozen as it is written"
     return matrix
 
 
@@ -618,7 +620,7 @@ def test_a_cut_with_real_locks_locks_every_cell_of_the_new_version(cli, root, be
     assert len(written) == len(new.pythons) * len(new.platforms)
     # Beside the cells: their slim locks, pytest for projects' tests per Python, the in-house
     # pins and digests.
-    extra = (len(written) * new.has_slim + len(new.pythons) * new.has_change(Change.PROJECT_TESTS.value)
+    extra = (len(written) * new.has_slim + len(new.pythons) * new.has(Change.PROJECT_TESTS)
              + 2 * bool(new.in_house))
     assert f"wrote versions.yaml, {len(written) + extra} lock files" in result.out
     for cell in written:

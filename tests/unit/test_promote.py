@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime_builder.generate import frozen
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel
 from runtime_builder.release import newversion, promote
@@ -62,6 +63,7 @@ def test_a_nightly_is_released_with_its_channel_and_date_only(root: Path) -> Non
     released = after.release(version)
     assert (released.channel, released.released) == (Channel.STABLE, day)
     assert after.default_release() == released
+    assert version in frozen.read(root), "released: its build context is frozen"
     assert_old_releases_unchanged(
         type(before)(tuple(r for r in before.releases if str(r.version) != version), before.policy,
                      before.uv_version, before.airflow_pythons, before.flit_core_version, before.pytest_version),

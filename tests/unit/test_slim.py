@@ -62,7 +62,7 @@ def test_slim_images_without_byte_code_name_where_python_keeps_it(committed_matr
     """From slim-no-bytecode on a slim image ships no byte-code and sets PYTHONPYCACHEPREFIX; the
     full images, and the slim images of releases before the change, ship it and do not."""
     releases = [release for release in committed_matrix.releases if release.has_slim]
-    with_change = [release for release in releases if release.has_change(contract.Change.SLIM_NO_BYTECODE.value)]
+    with_change = [release for release in releases if release.has(contract.Change.SLIM_NO_BYTECODE)]
     assert with_change and len(with_change) < len(releases)
     for release in releases:
         changed = release in with_change
@@ -150,7 +150,7 @@ def test_slim_contexts_hold_the_slim_locks_under_the_full_names(committed_matrix
     locks = read_locks(REPO_ROOT)
     tree = render.render_tree(committed_matrix, REPO_ROOT / layout.TEMPLATES, locks)
     folder = PurePosixPath("distributions", str(release.version), f"python-{release.python}")
-    layered = release.has_change(contract.Change.LAYERED_VENV.value)
+    layered = release.has(contract.Change.LAYERED_VENV)
     for platform in release.platforms:
         slim_lock = locks[layout.lock_file(str(release.version), release.python, platform.arch, slim=True)]
         if layered:  # the slim lock split into the venv's layers: every pin of it in one of them

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime_builder.contract import Change
 from runtime_builder.generate import render
 from runtime_builder.in_image import strip
 
@@ -101,4 +102,4 @@ def test_every_context_of_a_release_with_the_change_holds_the_script() -> None:
             for variant in release.variants:
                 folder = REPO_ROOT / "distributions" / str(release.version) / f"python-{python}" / variant.value
                 held = (folder / render.STRIPPER_NAME).exists()
-                assert held == (variant.is_base and release.has_change("stripped-libraries")), folder
+                assert held == (variant.is_base and release.has(Change.STRIPPED_LIBRARIES)), folder

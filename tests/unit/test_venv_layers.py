@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from runtime_builder.contract import Change
 from runtime_builder.generate import render
 from runtime_builder.generate.venv_layers import Copy, Layer, copies, entries, layer_of, split
 from runtime_builder.lock.locks import read_locks
@@ -95,7 +96,7 @@ def test_a_layered_release_context_installs_each_layer_from_its_own_lock_file() 
     its lock, a stage per layer and one COPY per layer; releases without it render as before."""
     matrix = load_matrix(ROOT / "versions.yaml")
     locks = read_locks(ROOT)
-    layered = [r for r in matrix.releases if r.has_change("layered-venv")]
+    layered = [r for r in matrix.releases if r.has(Change.LAYERED_VENV)]
     assert layered, "no release has the layered-venv change"
     release = layered[0]
     python = release.python
@@ -114,7 +115,7 @@ def test_a_layered_release_context_installs_each_layer_from_its_own_lock_file() 
         for layer in layers:
             assert f"AS venv-{layer.value}" in dockerfile
             assert f"COPY --from=venv-{layer.value} " in dockerfile
-    unlayered = next(r for r in matrix.releases if not r.has_change("layered-venv"))
+    unlayered = next(r for r in matrix.releases if not r.has(Change.LAYERED_VENV))
     context = PurePosixPath("distributions", str(unlayered.version), f"python-{unlayered.python}", "base")
     files, layers = render.copy_locks(unlayered, unlayered.python, context, locks)
     assert layers == () and context / "locks" / "amd64.txt" in files
@@ -156,7 +157,7 @@ def test_a_slim_image_without_byte_code_renders_its_copies_and_its_variable() ->
     full image copies it and the slim one does not (so its build never compiles it), and names the
     prefix; its ONBUILD steps install without byte-code."""
     matrix = load_matrix(ROOT / "versions.yaml")
-    release = next(r for r in matrix.releases if r.has_change("slim-no-bytecode"))
+    release = next(r for r in matrix.releases if r.has(Change.SLIM_NO_BYTECODE))
     folder = ROOT / "distributions" / str(release.version) / f"python-{release.python}"
     full, slim = (folder / "base" / "Dockerfile").read_text(), (folder / "slim-base" / "Dockerfile").read_text()
 
