@@ -147,8 +147,15 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from .lock.locks import cells, write_locks
 
     matrix = _matrix(args)
-    selected = cells(matrix, tuple(args.versions), tuple(args.python or ()), tuple(_platforms(args.platform)))
-    with log.step(f"lock {len(selected)} cells with uv"):
+    released = frozen.read(args.root)
+    refused = [version for version in args.versions if version in released]
+    if refused:
+        raise UsageError(f"{', '.join(refused)}: released, and the lock files are part of the frozen build context "
+                         f"({RELEASED_CONTEXTS}); a new lock needs a new release (`new-version`)")
+    selected = [cell for cell in cells(matrix, tuple(args.versions), tuple(args.python or ()),
+                                       tuple(_platforms(args.platform)))
+                if str(cell.release.version) not in released]
+    with log.step(f"lock {len(selected)} cells with uv (released versions' locks are frozen)"):
         written = write_locks(matrix, args.root, selected, jobs=args.jobs, only_stale=args.stale, fresh=args.fresh)
     for path in written:
         print(f"wrote {path}")

@@ -127,3 +127,9 @@ def test_branches_end_with_the_lines_that_need_them(committed_matrix) -> None:
         if any(change.value in {c.name for c in release.changes} for release in committed_matrix.releases)}
     after = date.fromordinal(older_lines_end.toordinal() + 1)
     assert branches_needed(committed_matrix, after) == set(), "one line left: nothing to branch on"
+
+
+def test_a_released_versions_locks_are_not_written_again(frozen_repo: Path, cli) -> None:
+    result = cli("--root", frozen_repo, "lock", "14.0.0")
+    assert result.code == 2 and "14.0.0: released, and the lock files are part of the frozen build context" \
+        in result.err, result.err
