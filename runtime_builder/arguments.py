@@ -180,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
                                                              "released version of the default release's line; "
                                                              "for --major, of the newest line)")
     p.add_argument("--airflow", metavar="A.B.C", help="the new release's Airflow (required with --major)")
+    p.add_argument("--nightly", action="store_true",
+                   help="cut it as a nightly build (built nightly, not frozen) until `--release` releases it")
     p.add_argument("--upgrade-providers", action="store_true",
                    help="move each pin to the newest version the policy allows that resolves with the Airflow")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="the release date (default: today)")

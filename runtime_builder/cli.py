@@ -362,7 +362,8 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     if args.release:
         return _release_nightly(args)
     request = newversion.Request(bump=newversion.Bump(args.bump), released=_day("--date", args.date),
-                                 base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers)
+                                 base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers,
+                                 nightly=args.nightly)
     plan = newversion.plan(newversion.read_source(args.root), request, root=args.root)
     sys.stdout.write(newversion.report(plan))
     if args.dry_run:
@@ -381,8 +382,9 @@ def _release_nightly(args: argparse.Namespace) -> int:
     """`new-version --release X.Y.Z`: a nightly build becomes a stable release."""
     from .release import newversion, promote
 
-    if args.airflow or args.upgrade_providers or args.base:
-        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers and --from do not apply")
+    if args.airflow or args.upgrade_providers or args.base or args.nightly:
+        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers, --from and --nightly "
+                         "do not apply")
     plan = promote.plan(newversion.read_source(args.root), args.release, _day("--date", args.date), root=args.root)
     sys.stdout.write(promote.report(plan))
     if args.dry_run:

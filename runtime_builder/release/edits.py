@@ -65,10 +65,11 @@ def _prefix(lines: list[str], item: yaml.MappingNode) -> str:
 
 def release_lines(prefix: str, column: int, step: int, version: Version, airflow: Version, released: date,
                   packages: Mapping[str, str], spelled: Mapping[str, str],
-                  patches: tuple[Backport, ...] = (), in_house: tuple[str, ...] = ()) -> list[str]:
+                  patches: tuple[Backport, ...] = (), in_house: tuple[str, ...] = (),
+                  channel: Channel = Channel.STABLE) -> list[str]:
     pad = " " * column
     entry = [f"{prefix}version: {version}", f"{pad}airflow: {airflow}", f"{pad}released: {released.isoformat()}",
-             f"{pad}channel: {Channel.STABLE.value}"]
+             f"{pad}channel: {channel.value}"]
     if packages:
         entry += [f"{pad}packages:", *_pin_lines(column + step, packages, spelled)]
     if in_house:
@@ -82,9 +83,10 @@ def release_lines(prefix: str, column: int, step: int, version: Version, airflow
 
 
 def release_edits(source: str, matrix: Matrix, base: Release, version: Version, airflow: Version,
-                  packages: Mapping[str, str], released: date,
-                  patches: tuple[Backport, ...] = ()) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
-    """A new release entry in the base's line; the line's pins follow it (see the module's docstring).
+                  packages: Mapping[str, str], released: date, patches: tuple[Backport, ...] = (),
+                  channel: Channel = Channel.STABLE) -> tuple[list[yamltext.Edit], tuple[str, ...]]:
+    """A new release entry in the base's line; the line's pins follow a release, not a nightly (see
+    the module's docstring), whose entry states the pins that differ.
 
     The base's in-house packages are written into the entry (a release-level list overrides
     the line's, so the new release has exactly the base's)."""
@@ -100,7 +102,7 @@ def release_edits(source: str, matrix: Matrix, base: Release, version: Version, 
     moved = {name: v for name, v in differ.items() if name in pinned}
     edits: list[yamltext.Edit] = []
     overridden: list[str] = []
-    if moved and set(pinned) <= set(packages):
+    if moved and set(pinned) <= set(packages) and channel is not Channel.NIGHTLY:
         # The line's pins become the new release's; the others keep what they inherited.
         edits += [yamltext.Replace(line_pins[name][1], yamltext.quoted(v)) for name, v in sorted(moved.items())]
         nodes = dict(_release_nodes(line))
@@ -115,7 +117,7 @@ def release_edits(source: str, matrix: Matrix, base: Release, version: Version, 
     nodes = _release_nodes(line)
     anchor = max(((v, n) for v, n in nodes if v < version), key=lambda pair: pair[0], default=nodes[-1])[1]
     entry = release_lines(_prefix(lines, anchor), anchor.start_mark.column, step, version, airflow, released,
-                          differ, spelled, patches, tuple(package.name for package in base.in_house))
+                          differ, spelled, patches, tuple(package.name for package in base.in_house), channel)
     edits.append(yamltext.insert_after(anchor, entry))
     return edits, tuple(overridden)
 
@@ -149,7 +151,7 @@ def _copied(lines: list[str], node: yaml.Node) -> str:
 
 
 def major_edits(source: str, base: Release, version: Version, airflow: Version, packages: Mapping[str, str],
-                released: date) -> list[yamltext.Edit]:
+                released: date, channel: Channel = Channel.STABLE) -> list[yamltext.Edit]:
     """A new line after the last one, sharing the base line's values, with one release."""
     lines = source.splitlines()
     doc = yamltext.compose(source)
@@ -175,6 +177,6 @@ def major_edits(source: str, base: Release, version: Version, airflow: Version, 
     first = _release_nodes(line)[0][1]  # where the file puts a release entry
     text.append(f"{pad}releases:")
     text += release_lines(_prefix(lines, first), first.start_mark.column, step, version, airflow, released, {},
-                          spelled, (), tuple(package.name for package in base.in_house))
+                          spelled, (), tuple(package.name for package in base.in_house), channel)
     last = yamltext.get(doc, "lines").value[-1]
     return [yamltext.insert_after(last, text)]

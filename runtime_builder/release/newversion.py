@@ -74,6 +74,11 @@ class Request:
     base: str | None = None  # --from
     airflow: str | None = None  # --airflow
     upgrade_providers: bool = False
+    nightly: bool = False  # --nightly: built nightly until `--release` releases it (not frozen)
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.NIGHTLY if self.nightly else Channel.STABLE
 
 
 # The package-index questions (pkgindex has the real ones, which need the network).
@@ -135,10 +140,11 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     carried = base.patches if airflow == base.airflow else ()
     try:
         if request.bump is Bump.MAJOR:
-            edits, overridden = major_edits(source, base, version, airflow, packages, request.released), ()
+            edits, overridden = major_edits(source, base, version, airflow, packages, request.released,
+                                            request.channel), ()
         else:
             edits, overridden = release_edits(source, previous, base, version, airflow, packages, request.released,
-                                              carried)
+                                              carried, request.channel)
         text = yamltext.apply(source, edits)
     except yamltext.TextEditError as error:
         raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
@@ -199,7 +205,8 @@ def base_release(matrix: Matrix, request: Request) -> Release:
 def refuse_existing(matrix: Matrix, version: Version) -> None:
     for release in matrix.releases:
         if release.version == version:
-            hint = " (a nightly build: to release it, change its channel)" if release.channel is Channel.NIGHTLY else ""
+            hint = (f" (a nightly build: release it with `new-version --release {version}`)"
+                    if release.channel is Channel.NIGHTLY else "")
             raise NewVersionError(f"Runtime {version} already exists in {MATRIX_FILE}, channel "
                                   f"{release.channel.value}{hint}; nothing was written")
     if version.minor == version.patch == 0 and version.major in matrix.lines:

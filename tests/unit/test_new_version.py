@@ -383,17 +383,12 @@ def refused(root: Path, request: Request, index: FakeIndex | None = None) -> str
 
 def test_refuses_a_version_that_exists(root, before):
     day = a_day_for(before, before.default_release().line)
-    first = cut(root, Request(Bump.PATCH, day))
-    # Make the new patch a nightly build: the newest release is the old base again, whose next patch exists.
-    path = root / "versions.yaml"
-    lines = path.read_text().splitlines(keepends=True)
-    at = lines.index(f"      - version: {first.version}\n")
-    assert lines[at + 3] == "        channel: stable\n"
-    lines[at + 3] = "        channel: nightly\n"
-    path.write_text("".join(lines))
+    # A nightly build of the next patch: the newest release is still the base, whose next patch exists.
+    first = cut(root, Request(Bump.PATCH, day, nightly=True))
     message = refused(root, Request(Bump.PATCH, day))
     assert message == (f"Runtime {first.version} already exists in versions.yaml, channel nightly "
-                       "(a nightly build: to release it, change its channel); nothing was written")
+                       f"(a nightly build: release it with `new-version --release {first.version}`); nothing was "
+                       "written")
 
 
 def test_refuses_a_version_that_exists_even_as_a_nightly(root, before):
@@ -420,7 +415,25 @@ def test_refuses_a_version_that_exists_even_as_a_nightly(root, before):
     assert load_matrix(path).release(str(nightly)).channel is Channel.NIGHTLY
     message = refused(root, Request(Bump.MINOR, day, base=str(base.version)))
     assert message == (f"Runtime {nightly} already exists in versions.yaml, channel nightly "
-                       "(a nightly build: to release it, change its channel); nothing was written")
+                       f"(a nightly build: release it with `new-version --release {nightly}`); nothing was written")
+
+
+def test_a_nightly_cut_keeps_the_line_pins_and_is_not_frozen(root, before):
+    """`--nightly`: the entry is channel nightly and states the pins that differ; the line's pins stay
+    its newest release's; its build context renders from the templates until it is released."""
+    base = newest_released(before, before.default_release().line)
+    moves = {name: _next_patch(version) for name, version in base.packages[:1]}
+    original = (root / "versions.yaml").read_text()
+    plan = cut(root, Request(Bump.PATCH, a_day_for(before, base.line), upgrade_providers=True, nightly=True),
+               FakeIndex(moves))
+    after = load_matrix(root / "versions.yaml")
+    new = after.release(str(plan.version))
+    assert new.channel is Channel.NIGHTLY and dict(new.packages) == dict(base.packages) | moves
+    doc = parse((root / "versions.yaml").read_text())
+    assert line(doc, base.line)["packages"] == line(parse(original), base.line)["packages"]
+    assert set(moves) <= set(release(doc, str(plan.version))["packages"])
+    assert str(plan.version) not in frozen.read(root)
+    assert after.default_release() == base
 
 
 def test_refuses_a_major_without_airflow(root, before):

@@ -34,17 +34,11 @@ def root(tmp_path: Path) -> Path:
 
 
 def with_nightly(root: Path) -> tuple[str, date]:
-    """A nightly of the default line's next patch, cut here (the committed matrix may have none)."""
+    """A nightly of the default line's next patch, cut here (`new-version --patch --nightly`)."""
     matrix = load_matrix(root / "versions.yaml")
     base = newest_released(matrix, matrix.default_release().line)
     day = a_day_for(matrix, base.line)
-    plan = cut(root, Request(Bump.PATCH, day))
-    path = root / "versions.yaml"
-    text = path.read_text()
-    entry = f"      - version: {plan.version}\n"
-    at = text.index(entry) + len(entry)
-    start = text.index("        channel: stable\n", at)
-    path.write_text(text[:start] + "        channel: nightly\n" + text[start + len("        channel: stable\n"):])
+    plan = cut(root, Request(Bump.PATCH, day, nightly=True))
     return str(plan.version), day
 
 
