@@ -26,6 +26,10 @@ BYTECODE_STAGING = "/layer-bytecode"
 # writable in every container (a read-only root needs it mounted), so each container compiles a
 # module once, on its first import, and its later processes read that.
 PYCACHE_PREFIX = "/tmp/pycache"
+# From `bytecode-cache-per-uid` on, the image names that folder in this variable instead, and the entry
+# point gives each uid a folder of its own beside it (`<prefix>-<uid>`, mode 0700) as PYTHONPYCACHEPREFIX:
+# a folder every uid could write let one uid leave byte-code that another, root too, then ran.
+PYCACHE_PREFIX_VARIABLE = entrypoint.PYCACHE_VARIABLE
 # Builder stages only, from `stripped-libraries` on: where a venv stage mounts the /usr of the
 # stage that installs Debian's binutils (the strip programs for every target architecture).
 STRIP_TOOLS = "/opt/strip-tools"
@@ -90,6 +94,7 @@ class Change(Enum):
     STRIPPED_LIBRARIES = "stripped-libraries"  # the venv's shared libraries without symbol tables (strip)
     IMAGE_CONTRACT = "airflow-image-contract"  # the official image's /entrypoint, /clean-logs, curl, /opt/airflow
     FAB_AUTH_MANAGER = "fab-auth-manager"  # the FAB provider installed and the default auth manager (airflow.cfg)
+    PYCACHE_PER_UID = "bytecode-cache-per-uid"  # slim images: the entry point makes a byte-code folder per uid
 
 
 # Image changes the templates make only on top of another (the strip runs in the stages of the
@@ -98,7 +103,9 @@ REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV,
             # The entry point leaves naming an arbitrary uid and its home to the image (USER, LOGNAME, HOME).
             Change.IMAGE_CONTRACT: Change.ANY_UID_HOME,
             # The default is written into the airflow.cfg the image ships from `hardened` on.
-            Change.FAB_AUTH_MANAGER: Change.HARDENED}
+            Change.FAB_AUTH_MANAGER: Change.HARDENED,
+            # The entry point that makes the folders is the official image's.
+            Change.PYCACHE_PER_UID: Change.IMAGE_CONTRACT}
 def entrypoint_of(changes: frozenset[Change]) -> str:
     """The program after tini in an image's ENTRYPOINT: the official image's path from the
     airflow-image-contract change on (the older path stays, as another name of it)."""

@@ -27,6 +27,11 @@ Before the command, as Airflow's image documents its entry point (docker-stack, 
 - the Celery broker, for `scheduler`, `celery worker` and `celery flower` with the CeleryExecutor:
   tries a TCP connection to its host and port as many times as the database.
 
+In a slim image (no byte-code shipped), `RUNTIME_PYCACHE_PREFIX` names where byte-code is kept: the
+entry point makes `<prefix>-<uid>` (mode 0700, this uid's) and sets PYTHONPYCACHEPREFIX to it, so no
+uid ever runs byte-code another uid wrote; a folder of that name that another uid made (or a link)
+is left alone for a private one (`mkdtemp`), with a warning.
+
 Then the command: Airflow's sub-commands (AIRFLOW_COMMANDS) run as `airflow <command>` even where a
 program of that name is on PATH (`celery`, `users`); any other program on PATH (bash, python,
 airflow, ...) or path to an executable runs as given; anything else is arguments to `airflow`.
@@ -45,6 +50,7 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -220,6 +226,32 @@ def user_command(environment: Mapping[str, str], password: str) -> list[str]:
     return [*argv, f"--password={password}"]
 
 
+# Where a slim image keeps byte-code (the image sets it; contract.PYCACHE_PREFIX_VARIABLE is this).
+PYCACHE_VARIABLE = "RUNTIME_PYCACHE_PREFIX"
+
+
+def pycache_folder(prefix: str, uid: int) -> str:
+    """The byte-code folder of one uid beside the image's prefix. Pure."""
+    return f"{prefix.rstrip('/')}-{uid}"
+
+
+def own_folder(path: str, uid: int) -> str | None:
+    """`path` made (mode 0700) or found as this uid's own private folder; None when it is not (another
+    uid's, a link, open to others): then nothing there may be trusted."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    private = stat.S_ISDIR(found.st_mode) and found.st_uid == uid and not found.st_mode & 0o077
+    return path if private else None
+
+
 def pip_paths(prefix: str, python: str) -> tuple[str, str]:
     """(site-packages, bin) of a `pip install --prefix` folder for Python `X.Y`."""
     return f"{prefix}/lib/python{python}/site-packages", f"{prefix}/bin"
@@ -316,6 +348,8 @@ def run(argv: Sequence[str], environment: dict[str, str]) -> None:
             _fail(text)
         _say(f"warning: {text}")
     os.umask(0o002)
+    if environment.get(PYCACHE_VARIABLE):
+        _private_pycache(environment)
     try:
         steps = plan(argv, environment, lambda name: "/" in name or shutil.which(name) is not None)
     except ContractError as error:
@@ -346,6 +380,17 @@ def run(argv: Sequence[str], environment: dict[str, str]) -> None:
         os.execvpe(steps.command[0], list(steps.command), environment)
     except OSError as error:
         _fail(f"cannot run {steps.command[0]}: {error.strerror}", 127)
+
+
+def _private_pycache(environment: dict[str, str]) -> None:
+    uid = os.getuid()
+    wanted = pycache_folder(environment[PYCACHE_VARIABLE], uid)
+    folder = own_folder(wanted, uid)
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix=f"{os.path.basename(wanted)}-", dir=os.path.dirname(wanted) or None)
+        _say(f"warning: {wanted} is not a private folder of uid {uid} (another uid made it, or it is a link): "
+             f"byte-code goes to {folder} instead")
+    environment["PYTHONPYCACHEPREFIX"] = folder
 
 
 def _create_user(environment: Mapping[str, str]) -> None:

@@ -301,7 +301,8 @@ class Release:
     def environment_of(self, variant: Variant) -> tuple[tuple[str, str], ...]:
         """The default variables an image of `variant` sets: a slim image leaves out those of
         configuration sections owned by a provider it does not install; one that ships no
-        byte-code names where Python keeps what it compiles."""
+        byte-code names where Python keeps what it compiles (PYTHONPYCACHEPREFIX), or from
+        bytecode-cache-per-uid on the folder beside which the entry point makes one per uid."""
         if not variant.is_slim:
             return self.environment
         installed = {name for name, _ in self.slim_packages}
@@ -309,7 +310,9 @@ class Release:
                      if contract.provider_of(name) in (None, *installed))
         if self.ships_bytecode(variant):
             return kept
-        return tuple(sorted((*kept, ("PYTHONPYCACHEPREFIX", contract.PYCACHE_PREFIX))))
+        variable = (contract.PYCACHE_PREFIX_VARIABLE if self.has(contract.Change.PYCACHE_PER_UID)
+                    else "PYTHONPYCACHEPREFIX")
+        return tuple(sorted((*kept, (variable, contract.PYCACHE_PREFIX))))
 
     @property
     def introduced(self) -> tuple[ImageChange, ...]:

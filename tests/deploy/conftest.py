@@ -70,11 +70,11 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
     for release in dict.fromkeys(releases):
         wanted = executors or ([Executor.CELERY, Executor.LOCAL] if release == default else [Executor.CELERY])
         # Where a release runs as any uid in group 0 (OpenShift), its LocalExecutor deployment runs so.
-        any_uid = all(release.has_change(change.value)
+        any_uid = all(release.has(change)
                       for change in (contract.Change.HARDENED, contract.Change.ANY_UID_COMMANDS))
         # Where the image's default is FAB's auth manager, the LocalExecutor deployment chooses the
         # simple one, so that both are deployed and logged in to.
-        other = AuthManager.SIMPLE if release.has_change(contract.Change.FAB_AUTH_MANAGER.value) else None
+        other = AuthManager.SIMPLE if release.has(contract.Change.FAB_AUTH_MANAGER) else None
         found += [Case(release, executor, Variant.ONBUILD, platform,
                        contract.ARBITRARY_USER if any_uid and executor is Executor.LOCAL else None,
                        other if executor is Executor.LOCAL else None)
@@ -155,7 +155,7 @@ def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
     overrides = {name: value, contract.MONITORING_SCHEDULE_VARIABLE: MONITORING_EVERY_MINUTE}
     # Releases from before `monitoring-dag-on` start it paused: the deployment turns it on, as
     # a managed runtime's control plane does; later ones must run it with no help.
-    unpause = () if release.has_change(contract.Change.MONITORING_DAG_ON.value) else (contract.MONITORING_DAG_ID,)
+    unpause = () if release.has(contract.Change.MONITORING_DAG_ON) else (contract.MONITORING_DAG_ID,)
     spec = DeploymentSpec(tag, service_images, case.executor, environment=overrides, origin=ORIGIN,
                           unpause=unpause, name=f"test-{case.id.replace('.', '-')}", user=case.user,
                           auth_manager=case.auth_manager)

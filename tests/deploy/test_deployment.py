@@ -82,7 +82,7 @@ def test_monitoring_dag_runs_by_itself(deployed: Deployed) -> None:
     """The runtime's own DAG runs on AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL; from the releases with
     `monitoring-dag-on` without anyone turning it on (the deployment unpaused nothing)."""
     release = deployed.case.release
-    if release.has_change(contract.Change.MONITORING_DAG_ON.value):
+    if release.has(contract.Change.MONITORING_DAG_ON):
         assert deployed.deployment.spec.unpause == ()
     dag = deployed.api.wait_for_dag(contract.MONITORING_DAG_ID)
     assert dag["is_paused"] is False, dag
@@ -192,7 +192,7 @@ def test_the_auth_manager_is_the_cases(deployed: Deployed) -> None:
     found = _config_values(deployed, "scheduler", ["AIRFLOW__CORE__AUTH_MANAGER"])["AIRFLOW__CORE__AUTH_MANAGER"]
     if deployed.case.auth_manager is not None:
         wanted = deployed.case.auth_manager
-    elif (deployed.case.release.has_change(contract.Change.FAB_AUTH_MANAGER.value)
+    elif (deployed.case.release.has(contract.Change.FAB_AUTH_MANAGER)
           or deployed.case.release.airflow.major < 3):
         wanted = AuthManager.FAB
     else:

@@ -102,9 +102,9 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
         "PIP_CONSTRAINT": CONSTRAINTS,
         instance: contract.instance_name(runtime),
     }
-    if release.has_change(contract.Change.ANY_UID_COMMANDS.value):  # any uid has the image user's name
+    if release.has(contract.Change.ANY_UID_COMMANDS):  # any uid has the image user's name
         environment |= {"USER": contract.USER, "LOGNAME": contract.USER}
-    if release.has_change(contract.Change.ANY_UID_HOME.value):  # exec'd commands under any uid too
+    if release.has(contract.Change.ANY_UID_HOME):  # exec'd commands under any uid too
         environment |= {"HOME": AIRFLOW_HOME}
     airflow = release.airflow
     locked = pins(lock_text)
@@ -140,7 +140,7 @@ def expected_for(release: Release, python: str, platform: Platform, lock_text: s
                 "org.opencontainers.image.vendor": contract.VENDOR,
                 "org.opencontainers.image.description": contract.description(
                     release.airflow_build_version, python, release.suite.debian, slim=variant.is_slim)}
-               if release.has_change(Change.OCI_LABELS.value) else {}),
+               if release.has(Change.OCI_LABELS) else {}),
         },
     )
 

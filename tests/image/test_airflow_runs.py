@@ -4,12 +4,15 @@ check, and its UI configuration carries the Runtime's instance name."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
 import pytest
+
+from runtime_builder import contract
 
 from .support import Docker, Prober, Target, require_native
 
@@ -44,18 +47,25 @@ def _health_path(major: int) -> str:
 def _serve(image: Target, docker: Docker) -> Server:
     """Start the image's server on SQLite, wait until it is healthy, ask it, and remove it."""
     major = int(image.expected.airflow_version.split(".")[0])
-    if major >= 3:
-        command = f"airflow db migrate && exec airflow api-server --port {PORT}"
-        environment: dict[str, str] = {}
+    login: tuple[str, str] | None = None  # None: the simple auth manager's generated admin
+    if image.expected.has(contract.Change.FAB_AUTH_MANAGER):
+        # FAB's auth manager by default: its admin made as the official image makes one, by the entry point.
+        login = ("admin", secrets.token_urlsafe(12))
+        command = ("api-server", "--port", str(PORT))  # given to the image's ENTRYPOINT, as users do
+        environment: dict[str, str] = {"_AIRFLOW_DB_MIGRATE": "true", "_AIRFLOW_WWW_USER_CREATE": "true",
+                                       "_AIRFLOW_WWW_USER_PASSWORD": login[1]}
+    elif major >= 3:
+        command = ("bash", "-c", f"airflow db migrate && exec airflow api-server --port {PORT}")
+        environment = {}
     else:
-        command = f"airflow db migrate && exec airflow webserver --port {PORT} --workers 1"
+        command = ("bash", "-c", f"airflow db migrate && exec airflow webserver --port {PORT} --workers 1")
         # Airflow 2 shows its configuration through the REST API only when told to.
         environment = {"AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "True",
                        "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.default"}
     options = ["-p", f"127.0.0.1::{PORT}"]
     for name, value in environment.items():
         options += ["-e", f"{name}={value}"]
-    container = docker.start(image.ref, image.platform, "bash", "-c", command, options=tuple(options))
+    container = docker.start(image.ref, image.platform, *command, options=tuple(options))
     try:
         address = docker.run("port", container, f"{PORT}/tcp").stdout.split()[0]
         url = f"http://{address}"
@@ -75,7 +85,7 @@ def _serve(image: Target, docker: Docker) -> Server:
             time.sleep(2)
         health = _get(url + _health_path(major))
         if major >= 3:
-            ui_config = _ui_config(url, container, docker)
+            ui_config = _ui_config(url, container, docker, login)
         else:
             ui_config = _get(url + "/api/v1/config?section=webserver", {"Accept": "application/json"})
         return Server(major, health, ui_config)
@@ -83,14 +93,16 @@ def _serve(image: Target, docker: Docker) -> Server:
         docker.remove(container)
 
 
-def _ui_config(url: str, container: str, docker: Docker) -> tuple[int, str]:
-    """/ui/config as the Simple auth manager's generated admin, as a user of a fresh install logs in;
-    (0, why) when the login fails."""
-    generated = docker.run("exec", container, "bash", "-c",
-                           'cat "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"')
-    if generated.returncode != 0:
-        return 0, f"no generated admin password: {generated.output}"
-    username, password = next(iter(json.loads(generated.stdout).items()))
+def _ui_config(url: str, container: str, docker: Docker, login: tuple[str, str] | None) -> tuple[int, str]:
+    """/ui/config as the admin (`login`, or the simple auth manager's generated one), as a user of a
+    fresh install logs in; (0, why) when the login fails."""
+    if login is None:
+        generated = docker.run("exec", container, "bash", "-c",
+                               'cat "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"')
+        if generated.returncode != 0:
+            return 0, f"no generated admin password: {generated.output}"
+        login = next(iter(json.loads(generated.stdout).items()))
+    username, password = login
     body = json.dumps({"username": username, "password": password}).encode()
     status, answer = _get(url + "/auth/token", {"Content-Type": "application/json"}, body)
     if status not in (200, 201):

@@ -157,3 +157,34 @@ def test_broker_address(url: str, address: tuple[str, int] | None) -> None:
 
 def test_pip_paths() -> None:
     assert entrypoint.pip_paths("/tmp/p", "3.13") == ("/tmp/p/lib/python3.13/site-packages", "/tmp/p/bin")
+
+
+def test_each_uid_gets_a_byte_code_folder_of_its_own(tmp_path) -> None:
+    import os
+
+    uid = os.getuid()
+    prefix = str(tmp_path / "pycache")
+    assert entrypoint.pycache_folder(prefix, 12345) == f"{prefix}-12345"
+    mine = entrypoint.own_folder(entrypoint.pycache_folder(prefix, uid), uid)
+    assert mine == f"{prefix}-{uid}" and oct(os.stat(mine).st_mode & 0o777) == "0o700"
+    assert entrypoint.own_folder(mine, uid) == mine, "found again: it is still this uid's own"
+
+
+def test_a_folder_another_uid_made_is_not_used(tmp_path) -> None:
+    """The plant: another uid made the folder first (to leave byte-code in it), or a link to one."""
+    import os
+
+    uid = os.getuid()
+    theirs = tmp_path / f"pycache-{uid}"
+    theirs.mkdir(mode=0o700)
+    if uid == 0:
+        os.chown(theirs, 50000, 0)
+        assert entrypoint.own_folder(str(theirs), uid) is None
+    open_to_all = tmp_path / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    assert entrypoint.own_folder(str(open_to_all), uid) is None
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    assert entrypoint.own_folder(str(link), uid) is None

@@ -53,7 +53,8 @@ def test_slim_images_leave_out_the_variables_of_providers_they_do_not_install(co
     assert release.environment_of(Variant.BASE) == release.environment
     assert "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE" in full
     assert "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE" not in slim
-    slim.pop("PYTHONPYCACHEPREFIX", None)  # where a slim image without byte-code compiles (checked below)
+    for variable in ("PYTHONPYCACHEPREFIX", contract.PYCACHE_PREFIX_VARIABLE):
+        slim.pop(variable, None)  # where a slim image without byte-code compiles (checked below)
     assert {name: value for name, value in full.items() if contract.provider_of(name) is None} == slim
     assert release.environment_of(Variant.SLIM_BASE) == release.environment_of(Variant.SLIM)
 
@@ -66,11 +67,17 @@ def test_slim_images_without_byte_code_name_where_python_keeps_it(committed_matr
     assert with_change and len(with_change) < len(releases)
     for release in releases:
         changed = release in with_change
+        # From bytecode-cache-per-uid on the image names the prefix for the entry point, which makes
+        # a folder per uid beside it and sets PYTHONPYCACHEPREFIX itself.
+        variable = (contract.PYCACHE_PREFIX_VARIABLE if release.has(contract.Change.PYCACHE_PER_UID)
+                    else "PYTHONPYCACHEPREFIX")
         for variant in Variant:
             ships = release.ships_bytecode(variant)
             assert ships == (not (changed and variant.is_slim)), (release.version, variant)
-            prefix = dict(release.environment_of(variant)).get("PYTHONPYCACHEPREFIX")
-            assert prefix == (None if ships else contract.PYCACHE_PREFIX), (release.version, variant)
+            environment = dict(release.environment_of(variant))
+            assert environment.get(variable) == (None if ships else contract.PYCACHE_PREFIX), (release.version, variant)
+            other = ({"PYTHONPYCACHEPREFIX", contract.PYCACHE_PREFIX_VARIABLE} - {variable}).pop()
+            assert other not in environment, (release.version, variant)
 
 
 def test_provider_of_names_only_provider_owned_sections() -> None:
