@@ -1,7 +1,9 @@
-# The two commands a fresh machine needs. Both set the host up themselves.
+# The two commands a fresh machine needs. Both set the host up first (`build.py setup`, the only
+# command that installs packages or starts daemons).
 .PHONY: image test unit lint
 
-image:  ## build the default images (base, ONBUILD and their slim forms) and run `airflow version` in one
+image:  ## set the host up, build the default images (base, ONBUILD and their slim forms), run `airflow version` in one
+	python3 build.py setup
 	python3 build.py build
 
 test:  ## the whole suite: lint, unit tests, render check, real images, image tests, publish

@@ -38,7 +38,7 @@ from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.lock.locks import cells, write_locks  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--version", help="the release (default: the default release)")
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
-    ensure_host(arm64=Platform.ARM64 in platforms)
+    require(arm64=Platform.ARM64 in platforms)
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.release(args.version) if args.version else matrix.default_release()

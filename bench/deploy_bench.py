@@ -30,8 +30,9 @@ from runtime_builder.deploy.deployment import Deployment, DeploymentSpec  # noqa
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build, log_path  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
+from runtime_builder.layout import LOCAL_REGISTRY, Layout  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Platform, Variant  # noqa: E402
 
@@ -73,14 +74,14 @@ def main() -> None:
     args = parser.parse_args()
     matrix = load_matrix(ROOT / "versions.yaml")
     release = matrix.release(args.version) if args.version else matrix.default_release()
-    ensure_host(arm64=False)
+    require(arm64=False)
     engine = Engine.detect()
     spec = ImageSpec(release, release.python, Variant.ONBUILD, Platform.native())
     tag = project.image_name(PROJECT, str(release.version))
     with for_build(ROOT / "build" / "secrets") as secrets:
         onbuild = build(matrix, ROOT, [spec], engine, BuildOptions(secrets=secrets))[-1].reference
         project.build(engine, PROJECT, onbuild, tag, spec.platform.value, secrets, log_path(ROOT, tag))
-    images = services.ensure_images(engine, "127.0.0.1:5000", ROOT / "build" / "bases")
+    images = services.ensure_images(engine, LOCAL_REGISTRY, Layout(ROOT).bases)
     print(f"\nRuntime {release.version} (Airflow {release.airflow}), {spec.platform.value}, fixture project {tag}")
     print(f"{'executor':<10} {'start':>7} {'services':>9} {'migrate':>8} {'components':>11} {'first task':>11} "
           f"{'task, warm (median)':>20}")

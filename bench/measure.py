@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_registry  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
+from runtime_builder.layout import LOCAL_REGISTRY  # noqa: E402
 from runtime_builder.publish.registry import Registry, Target  # noqa: E402
 
 BENCH_REPOSITORY = "airflow-runtime-bench"  # a throwaway repository of the local registry
@@ -28,7 +29,8 @@ def size(engine: Engine, ref: str) -> int:
 
 def bench_registry() -> Registry:
     """The bench repository of the local registry (started if it is not running)."""
-    return Registry(Target.parse(f"{ensure_registry()}/{BENCH_REPOSITORY}", BENCH_REPOSITORY))
+    require()
+    return Registry(Target.parse(f"{LOCAL_REGISTRY}/{BENCH_REPOSITORY}", BENCH_REPOSITORY))
 
 
 def pushed_layers(engine: Engine, registry: Registry, ref: str, tag: str) -> dict[str, int]:

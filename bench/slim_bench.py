@@ -37,7 +37,7 @@ from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Matrix, Platform, Variant  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> int:
     add_record_argument(parser)
     args = parser.parse_args()
     platforms = [Platform.parse(p) for p in args.platform or ("linux/amd64", "linux/arm64")]
-    ensure_host(arm64=Platform.ARM64 in platforms)
+    require(arm64=Platform.ARM64 in platforms)
     registry = bench_registry()
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")

@@ -27,7 +27,7 @@ from recorded import Figure, add_record_argument, report  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.builder import BuildOptions, build  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 from runtime_builder.matrix.model import Channel, Matrix, Platform, Release, Variant  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> int:
     add_record_argument(parser)
     args = parser.parse_args()
     platform = Platform.parse(args.platform)
-    ensure_host(arm64=platform is Platform.ARM64)
+    require(arm64=platform is Platform.ARM64)
     registry = bench_registry()
     engine = Engine.detect()
     matrix = load_matrix(ROOT / "versions.yaml")

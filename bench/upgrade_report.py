@@ -30,7 +30,7 @@ from runtime_builder.deploy.deployment import DeployError  # noqa: E402
 from runtime_builder.errors import BuilderError  # noqa: E402
 from runtime_builder.generate import upgrade_matrix  # noqa: E402
 from runtime_builder.images.engine import Engine  # noqa: E402
-from runtime_builder.images.host import ensure_host  # noqa: E402
+from runtime_builder.images.host import require  # noqa: E402
 from runtime_builder.images.secrets import for_build  # noqa: E402
 from runtime_builder.matrix.load import load_matrix  # noqa: E402
 
@@ -48,7 +48,7 @@ def main() -> int:
         chosen = upgrade_matrix.chosen(matrix, args.pair or ["all"])
     except BuilderError as error:
         parser.error(str(error))
-    ensure_host(arm64=False)
+    require(arm64=False)
     engine = Engine.detect()
     releases = [release for pair in chosen for release in (pair.source, pair.target)]
     service_images = services.ensure_images(engine, layout.LOCAL_REGISTRY, ROOT / layout.BUILD / "bases")

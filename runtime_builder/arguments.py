@@ -34,6 +34,12 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("validate", help="check versions.yaml against the schema and the versioning rules")
 
+    p = sub.add_parser("setup", help="set this Debian host up: Docker engine, local registry, arm64 emulation; "
+                                     "the only command that installs packages or starts daemons")
+    p.add_argument("--platform", action="append", metavar="PLATFORM",
+                   help="linux/arm64 also sets up emulation (repeatable; default: the host's own platform only)")
+    p.add_argument("--for-tests", action="store_true", help="also what the test suite uses: Compose, Chromium")
+
     p = sub.add_parser("render", help="render templates/ into distributions/")
     p.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
 

@@ -12,11 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 
-import jinja2
-
 from . import log
 from .arguments import parser
-from .errors import BuilderError, UsageError
+from .errors import BuilderError, MatrixError, UsageError
 from .generate import feed, frozen, render
 from .generate.specs import Filters, matrix_row, nightly_releases, select
 from .generate.tags import image_tags
@@ -24,7 +22,6 @@ from .layout import RELEASED_CONTEXTS, Layout
 from .matrix import lifecycle
 from .matrix.load import load_matrix
 from .matrix.model import Channel, Matrix, Platform, Variant
-from .matrix.reader import MatrixError
 
 
 def _matrix(args: argparse.Namespace) -> Matrix:
@@ -54,6 +51,18 @@ def _filters(args: argparse.Namespace) -> Filters:
                    channels=tuple(Channel(c) for c in args.channel or ()),
                    variants=tuple(Variant(v) for v in args.variant or ()), pythons=tuple(args.python or ()),
                    platforms=tuple(_platforms(args.platform)), default_python_only=args.default_python)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Set a Debian host up: the one command that installs packages or starts daemons."""
+    from .images import host
+
+    platforms = _platforms(args.platform)
+    engine = host.setup(arm64=Platform.ARM64 in platforms, tests=args.for_tests)
+    print(f"the host is ready: {engine.client} ({engine.driver} BuildKit), the local registry"
+          f"{', arm64 emulation' if Platform.ARM64 in platforms else ''}"
+          f"{', Compose and Chromium for the tests' if args.for_tests else ''}")
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -172,7 +181,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     platforms = sorted({p.value for p in _platforms(args.platform)}
                        or {p.value for r in matrix.releases for p in r.platforms})
     suites = bootstrap.suites_of(matrix, args.suite or ())
-    engine = host.prepare(arm64=Platform.ARM64.value in platforms)
+    engine = host.require(arm64=Platform.ARM64.value in platforms)
     digests = bootstrap.bootstrap(suites=suites, platforms=platforms, registry=args.registry, engine=engine,
                                   workdir=Layout(args.root).bases, force=args.force)
     for ref, digest in sorted(digests.items()):
@@ -189,7 +198,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                            _platforms(args.platform))
     lifecycle.refuse_end_of_life(builder.releases_of(specs), date.today(), args.force_eol)
     builder.refuse_stale(matrix, args.root, specs)
-    engine = host.prepare(arm64=any(s.platform is Platform.ARM64 for s in specs))
+    engine = host.require(arm64=any(s.platform is Platform.ARM64 for s in specs))
     with for_build(Layout(args.root).secrets, args.cacert, args.index_url, not args.no_secrets) as secrets:
         built = builder.build(matrix, args.root, specs, engine,
                               builder.BuildOptions(args.repository, args.registry, args.python_base, secrets))
@@ -217,7 +226,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         images = [spec.reference(args.repository) for spec in specs]
     if not images:
         raise UsageError("no image selected: give --image REF or matrix filters that match a cell")
-    host.ensure_engine()
+    host.require(registry=False)
     builder.require_built(Engine.detect(), images)
     argv = [sys.executable, "-m", "pytest", str(args.root / "tests" / "image"), "-p", "no:cacheprovider"]
     for image in images:
@@ -262,7 +271,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .images.engine import Engine
     from .publish import runs
 
-    host.ensure_engine()
+    host.require(registry=False)
     record = runs.push(args.root, _matrix(args), Engine.detect(), args.version, args.python, Variant(args.variant),
                        args.platform, args.registry, args.repository, args.result)
     print(f"pushed {record['image']} as {record['pushed']} ({record['digest']})")
@@ -277,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.stop:
         from .images import host
 
-        host.ensure_engine()
+        host.require(registry=False)
         removed = local.stop(args.name)
         print(f"removed {', '.join(removed)}" if removed else "no deployment of `build.py run` is running")
         return 0
@@ -296,17 +305,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_feed(args: argparse.Namespace) -> int:
     """Write releases.json from the matrix (keeping the published digests it holds), or check it."""
     matrix = _matrix(args)
-    published: dict[str, list] = {}
-    for path in sorted(args.merge.rglob("*.json")) if args.merge else ():
-        # What publish jobs recorded (build/feed/<repository>.json), e.g. from CI artifacts.
-        try:
-            for repository, rows in feed.published_rows(json.loads(path.read_text())).items():
-                published.setdefault(repository, []).extend(rows)
-        except (json.JSONDecodeError, KeyError, AttributeError) as error:
-            raise UsageError(f"--merge: {path} is not a release feed ({error})") from error
+    published = feed.merged(args.merge) if args.merge else {}
     path = Layout(args.root).feed_file
     if args.check:
-        if path.exists() and path.read_text() == feed.committed(args.root, matrix):
+        if feed.is_current(args.root, matrix):
             print(f"{path.name} is up to date")
             return 0
         print(f"{path.name} does not match versions.yaml; run `python build.py feed`", file=sys.stderr)
@@ -343,8 +345,7 @@ def cmd_notes(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError(f"no release notes template in {Layout(args.root).templates / render.NOTES_DIR}")
     if args.check:
-        stale = [path for path, rendered in sorted(files.items())
-                 if not (args.root / path).is_file() or (args.root / path).read_bytes() != rendered.content]
+        stale = render.stale(args.root, files)
         for path in stale:
             print(f"{path} is not up to date; run `python build.py render`", file=sys.stderr)
         if not stale:
@@ -398,6 +399,7 @@ def _release_nightly(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "setup": cmd_setup,
     "validate": cmd_validate,
     "render": cmd_render,
     "freeze": cmd_freeze,
@@ -429,10 +431,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuilderError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    except jinja2.TemplateError as error:
-        where = f"{error.name}:{error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else "templates/"
-        print(f"error: rendering failed in {where}: {error}; distributions/ was not changed", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -13,12 +13,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ApiError
+
 TIMEOUT = 30  # seconds for one request's answer (times `patience`: under QEMU the first token took longer)
 FINISHED = {"success", "failed"}
-
-
-class ApiError(RuntimeError):
-    """The API refused a request or did not answer; the message carries its reply."""
 
 
 @dataclass

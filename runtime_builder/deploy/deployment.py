@@ -394,10 +394,10 @@ class Deployment:
         try:
             health.wait_all(checks, timeout, lambda check: self._require_running(check.name, check.what), healthy)
         except health.Unhealthy as error:
-            name = error.check.name
+            name = error.name
             also = f" (also not healthy: {', '.join(error.others)})" if error.others else ""
             raise DeployError(f"{self.name}: {name} did not become healthy within {timeout:.0f} s "
-                              f"(check: {error.check.what}){also}; its last log lines:\n{self.logs(name)}") from None
+                              f"(check: {error.what}){also}; its last log lines:\n{self.logs(name)}") from None
 
     def _require_running(self, name: str, what: str) -> None:
         container = self.containers[name]

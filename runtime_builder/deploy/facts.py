@@ -8,17 +8,13 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from ..errors import BuilderError
+from ..errors import DeployError
 from ..matrix.model import Platform
 
 # How much longer an image of another architecture than the host's takes under QEMU (measured on
 # the 2-core build host, 14.1.0 arm64: every component healthy after 301 s with Celery against
 # 17 s native; the Airflow waits of a deployment are this many times as long for it).
 EMULATED_PATIENCE = 3.0
-
-
-class DeployError(BuilderError):
-    """A deployment could not be started or checked; the message names the component and shows its log."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 
+from ..errors import Unhealthy
+
 POLL_SECONDS = 3.0  # between tries of a check that runs a command in a container
 QUICK_POLL_SECONDS = 0.5  # between tries of a cheap one (an HTTP request, a query, pg_isready)
 SIGN_SECONDS = 30.0  # a check whose cheap sign has not shown by then is tried anyway
@@ -30,14 +32,6 @@ class Health:
     passes: Callable[[], bool]
     every: float = POLL_SECONDS
     sign: Callable[[], bool] | None = None
-
-
-class Unhealthy(Exception):
-    """`check` did not pass within the timeout; `others` had not passed either."""
-
-    def __init__(self, check: Health, others: list[str]) -> None:
-        super().__init__(check.name)
-        self.check, self.others = check, others
 
 
 def wait_all(checks: list[Health], timeout: float, running: Callable[[Health], None],
@@ -59,7 +53,7 @@ def wait_all(checks: list[Health], timeout: float, running: Callable[[Health], N
                 healthy(check.name)
                 return
             if time.monotonic() > deadline:
-                raise Unhealthy(check, sorted(pending - {check.name}))
+                raise Unhealthy(check.name, check.what, sorted(pending - {check.name}))
             stop.wait(check.every if ready else QUICK_POLL_SECONDS)
 
     pool = ThreadPoolExecutor(max_workers=max(len(checks), 1), thread_name_prefix="health")

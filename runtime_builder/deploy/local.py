@@ -149,7 +149,7 @@ def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
     spec = ImageSpec(release, image.python, image.variant, options.platform)
     refuse_stale(matrix, root, [spec])
     try:
-        engine = host.prepare(arm64=options.platform is Platform.ARM64)
+        engine = host.require(arm64=options.platform is Platform.ARM64)
         if options.name and deployment_parts(docker.from_env(), options.name):
             raise UsageError(f"--name {options.name}: a deployment of that name is running; stop it first "
                              f"(`python build.py run --stop --name {options.name}`) or choose another name")

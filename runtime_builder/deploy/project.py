@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import BuilderError, UsageError
+from ..errors import ProjectError, UsageError
 from ..images.engine import BuildError, Engine
 from ..matrix.model import Platform
 from .settings import SETTINGS_FILE
@@ -37,11 +37,6 @@ DAG_CHECK_HINT = ("\nA DAG that reads a Variable or connection when it is import
                   "the check; the deployment's DAG processor then reports what does not import.")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FROM = re.compile(r"^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
-
-
-class ProjectError(BuilderError):
-    """The project's image does not build (a DAG that does not import, a requirement that does not
-    install); the message carries the build's own words. A folder that is not a project is a UsageError."""
 
 
 def check_folder(folder: Path) -> str:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..errors import UsageError
 from ..layout import FEED_FILE as FEED
 from ..layout import Layout
 from ..matrix.model import Matrix, Release
@@ -138,3 +139,25 @@ def write(root: Path, matrix: Matrix, published: Mapping[str, Iterable[Row]] | N
     path = Layout(root).feed_file
     path.write_text(committed(root, matrix, published))
     return path
+
+
+def merged(folder: Path) -> dict[str, list[Row]]:
+    """repository -> rows of every feed under `folder` (what publish jobs recorded,
+    build/feed/<repository>.json, e.g. CI artifacts); UsageError naming a file that is not a feed."""
+    if not folder.is_dir():
+        raise UsageError(f"--merge: {folder} is not a folder of release feeds; nothing was written")
+    published: dict[str, list[Row]] = {}
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            for repository, rows in published_rows(json.loads(path.read_text())).items():
+                published.setdefault(repository, []).extend(rows)
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+            raise UsageError(f"--merge: {path} is not a release feed (JSON with `releases`, each with its "
+                             "`images`); nothing was written") from None
+    return published
+
+
+def is_current(root: Path, matrix: Matrix) -> bool:
+    """Whether releases.json is what `write` would write (with no new publications)."""
+    path = Layout(root).feed_file
+    return path.exists() and path.read_text() == committed(root, matrix)

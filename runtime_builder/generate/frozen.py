@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import layout
-from ..errors import BuilderError
+from ..errors import FrozenContextError
 from ..matrix.model import Channel, Matrix
 
 HEADER = ("# The build context each released Runtime version was released with: the digest of its\n"
@@ -31,10 +31,6 @@ HEADER = ("# The build context each released Runtime version was released with: 
 class RenderedFile:
     content: bytes
     executable: bool
-
-
-class FrozenContextError(BuilderError):
-    """A frozen build context differs from what it was released with, or cannot be read."""
 
 
 def is_context(path: PurePosixPath, version: str) -> bool:

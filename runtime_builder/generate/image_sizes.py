@@ -1,8 +1,8 @@
 """What the images of a release measured: size on disk and compressed pull size, per (release,
 Python, variant, platform), recorded in `evidence/image-sizes.json` (`layout.IMAGE_SIZES`) by
-`bench/slim_bench.py` and shown by the reference tables beside each image's variant.
+`bench/slim_bench.py` and shown by docs/performance.md (bench/report.py).
 
-Like the upgrade results, these are facts of a real build, not of the matrix: render reads the
+Like the upgrade results, these are facts of a real build, not of the matrix: the report reads the
 file, never measures; an image not measured shows as such.
 """
 

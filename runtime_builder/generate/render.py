@@ -12,8 +12,8 @@ files of its release and Python from `locks/` (written by `build.py lock`) into
 `<context>/locks/`; for a release with `patches:`, its patch files from `patches/` and the
 applier (`runtime_builder/in_image/patching.py`) as `apply_patches.py`; for one with
 `in_house:` packages, their sources from `inhouse/`; for one with the stripped-libraries change,
-`runtime_builder/in_image/strip.py` as `strip_libraries.py`. The reference tables show the upgrade
-and rollback results recorded in `evidence/upgrades.json`. It reads nothing a publication wrote.
+`runtime_builder/in_image/strip.py` as `strip_libraries.py`. It reads nothing a publication or a
+benchmark wrote (bench/report.py turns what runs measured into docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -29,11 +29,12 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from .. import contract, layout
+from ..errors import RenderError
 from ..headers import with_header
 from ..in_image import entrypoint, patching, strip
 from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import frozen, image_sizes, notes, upgrade_matrix, venv_layers
+from . import frozen, notes, venv_layers
 from .frozen import RenderedFile
 from .specs import image_name
 from .tables import reference_context
@@ -171,21 +172,24 @@ def environment(templates: Path) -> jinja2.Environment:
 
 
 def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, context: dict) -> RenderedFile:
-    text = env.get_template(template).render(**context)
+    try:
+        text = env.get_template(template).render(**context)
+    except jinja2.TemplateError as error:
+        syntax = isinstance(error, jinja2.TemplateSyntaxError)
+        where = f"{error.name}:{error.lineno}" if syntax else f"templates/{template}"
+        raise RenderError(f"rendering failed in {where}: {error}; distributions/ was not changed") from error
     return RenderedFile(template_header(text, template, path.name).encode(), path.suffix == ".sh")
 
 
 def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
-                upgrades: Sequence[upgrade_matrix.Result] = (), sizes: Sequence[image_sizes.Size] = (),
                 released: Mapping[str, Mapping[PurePosixPath, RenderedFile]] | None = None,
                 ) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
     `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
-    build contexts get copies, the release notes compare them. `upgrades`: the recorded upgrade
-    and rollback results (`evidence/upgrades.json`), which the reference tables show, as they show
-    `sizes`: what the images measured (`evidence/image-sizes.json`). `released`: the frozen build
-    contexts of released versions (`frozen.load`), taken as they are instead of rendered.
+    build contexts get copies, the release notes compare them. `released`: the frozen build
+    contexts of released versions (`frozen.load`), taken as they are instead of rendered. What
+    real runs measured is not rendered here: bench/report.py writes docs/performance.md from it.
     """
     env = environment(templates)
     locks = locks or {}
@@ -220,7 +224,7 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
                     files.update(render_in_house(release, folder))
                 elif test_tools in locks:  # pytest for projects' tests: the ONBUILD images carry it
                     files[folder / layout.TEST_TOOLS] = RenderedFile(locks[test_tools].encode(), False)
-    reference = reference_context(matrix, upgrades, sizes)
+    reference = reference_context(matrix)
     for template in _templates_in(templates, "reference"):
         emit(PurePosixPath(layout.DISTRIBUTIONS, PurePosixPath(template).name.removesuffix(".j2")), template,
              reference)
@@ -322,13 +326,11 @@ def render_in_house(release: Release, context: PurePosixPath) -> dict[PurePosixP
 
 
 def repository_tree(root: Path, matrix: Matrix) -> dict[PurePosixPath, RenderedFile]:
-    """`render_tree` with its inputs read from the repository at `root`: templates, lock files, the
-    recorded upgrade results and image sizes, and the released versions' frozen build contexts."""
+    """`render_tree` with its inputs read from the repository at `root`: templates, lock files and the
+    released versions' frozen build contexts."""
     from ..lock.locks import read_locks
 
-    return render_tree(matrix, layout.Layout(root).templates, read_locks(root),
-                       upgrade_matrix.load(root / layout.UPGRADE_RESULTS), image_sizes.load(root / layout.IMAGE_SIZES),
-                       frozen.load(root, matrix))
+    return render_tree(matrix, layout.Layout(root).templates, read_locks(root), frozen.load(root, matrix))
 
 
 def render_notes(templates: Path, release: Release, since: Release | None,
@@ -379,15 +381,22 @@ def check(root: Path, files: dict[PurePosixPath, RenderedFile], under: tuple[Pur
 
     existing = {path: real for path, real in _existing(root).items() if wanted(path)}
     files = {path: rendered for path, rendered in files.items() if wanted(path)}
-    changed, missing = [], []
-    for path, rendered in sorted(files.items()):
-        on_disk = existing.get(path)
-        if on_disk is None:
-            missing.append(path)
-        elif on_disk.read_bytes() != rendered.content or _executable(on_disk) != rendered.executable:
-            changed.append(path)
+    differing = stale(root, files)
+    missing = [path for path in differing if path not in existing]
+    changed = [path for path in differing if path in existing]
     extra = sorted(p for p in existing if p not in files)
     return Drift(changed, missing, extra)
+
+
+def stale(root: Path, files: Mapping[PurePosixPath, RenderedFile]) -> list[PurePosixPath]:
+    """The files of `files` that the repository lacks or holds otherwise (content or mode)."""
+    found = []
+    for path, rendered in sorted(files.items()):
+        on_disk = root / path
+        if (not on_disk.is_file() or on_disk.read_bytes() != rendered.content
+                or _executable(on_disk) != rendered.executable):
+            found.append(path)
+    return found
 
 
 def _executable(path: Path) -> bool:

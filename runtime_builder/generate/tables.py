@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import groupby
 
 from ..matrix.model import Matrix
-from . import image_sizes, upgrade_matrix
 from .tags import image_tags
 
 
-def reference_context(matrix: Matrix, upgrades: Sequence[upgrade_matrix.Result] = (),
-                      sizes: Sequence[image_sizes.Size] = ()) -> dict:
+def reference_context(matrix: Matrix) -> dict:
     releases = list(reversed(matrix.releases))  # newest first, as users look for them
     return {
         "parity": [
@@ -48,8 +45,6 @@ def reference_context(matrix: Matrix, upgrades: Sequence[upgrade_matrix.Result] 
             for r in releases
             for c in r.constraints
         ],
-        "upgrades": upgrade_matrix.rows(matrix, upgrades),
-        "sizes": image_sizes.rows(matrix, sizes),
         "slim": [{"runtime": str(r.version), "packages": ", ".join(f"{n}=={v}" for n, v in r.slim_packages)}
                  for r in releases if r.has_slim],
         "tags": [

@@ -19,6 +19,7 @@ the same suite (see ``NO_COMPILE_HOOK`` and ``COMPILE_HOOK``).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BuilderError, UsageError
+from ..errors import BootstrapError, UsageError
 from ..layout import is_loopback
 from ..matrix.model import Matrix, Platform
 from .engine import Engine
@@ -110,10 +111,6 @@ COMPILE_SCRIPT = (
     "for path in sys.stdin.read().split():\n"
     '    py_compile.compile("/target" + path, dfile=path, doraise=True)\n'
 )
-
-
-class BootstrapError(BuilderError):
-    """A base image could not be made; the message names the image and the failing tool."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +280,10 @@ def _make_rootfs(image: BaseImage, platform: str, context: Path, engine: Engine)
     else:
         (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
     started = time.monotonic()
+    if shutil.which("mmdebstrap") is None:
+        flag = f" --platform {platform}" if platform != Platform.native().value else ""
+        raise BootstrapError(f"{image.ref} is not in the local registry and making it needs mmdebstrap: run "
+                             f"`python3 build.py setup{flag}`")
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
         raise BootstrapError(f"mmdebstrap for {image.ref} {arch} failed:\n{result.stderr[-3000:]}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import layout, log
 from ..contract import Change
-from ..errors import BuilderError, UsageError
+from ..errors import BuilderError, BuildPlanError, UsageError
 from ..generate import render
 from ..generate.specs import DEFAULT_REPOSITORY, ImageSpec
 from ..lock.locks import LockCell
@@ -28,10 +28,6 @@ from . import bootstrap, sbom
 from .engine import Engine
 
 PROJECT_SOURCE = "https://github.com/airflow-runtime/airflow-runtime"
-
-
-class BuildPlanError(BuilderError):
-    """A build cannot start: something it needs is missing. The message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -20,21 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import faults
-from ..errors import BuilderError
+from ..errors import BuildError, EngineError
 
 # Debian's docker.io ships a 20.10 client here; it may sit behind a newer one on PATH.
 DEBIAN_CLIENT = "/usr/bin/docker"
 LAST_BUILDKIT_WITHOUT_BUILDX = 22
 LOG_TAIL_LINES = 30
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-class EngineError(BuilderError):
-    """A docker command failed or no usable client exists."""
-
-
-class BuildError(EngineError):
-    """An image build failed; the message carries the tail of the build log."""
 
 
 @dataclass(frozen=True)

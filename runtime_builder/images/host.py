@@ -1,8 +1,11 @@
-"""Bring a fresh Debian build host up: packages, engine, QEMU, a local registry.
+"""The build host: what the commands need of it, checked (`require`), and the one step that sets a
+fresh Debian host up (`setup`, `build.py setup`): packages, engine, QEMU, a local registry.
 
-Every function checks first and does nothing when the host is already fine, so CI and a
-developer can call ``ensure_host`` before every build. Each prints one line saying what it
-did and why.
+Only `setup` changes the host. Every other command calls `require`, which changes nothing and
+stops with one message naming what is missing and `python3 build.py setup`. `setup` looks for a
+working engine before it installs one (a laptop's or a CI runner's Docker is used as it is), and
+each of its steps checks first and does nothing when the host is already fine, printing one line
+for what it did and why.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BuilderError
+from ..errors import EngineError, HostError
 from ..in_image.sbom import os_release
 from ..layout import LOCAL_REGISTRY
 from ..matrix.model import Platform
 from .engine import Engine
 
-HOST_PACKAGES = ["docker.io", "docker-registry", "mmdebstrap"]
 # arch-test: mmdebstrap needs it to make a root file system of a foreign architecture.
 EMULATION_PACKAGES = ["qemu-user-static", "binfmt-support", "arch-test"]
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -50,14 +52,13 @@ ENGINE_PID_FILES = {Path("/var/run/docker.pid"): "dockerd",
 PROC = Path("/proc")
 
 
-class HostError(BuilderError):
-    """The host could not be brought into a usable state."""
-
-
 def ensure_packages(names: list[str]) -> None:
     missing = [name for name in names if not _installed(name)]
     if not missing:
         return
+    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
+        raise HostError(f"this host has no apt: install {', '.join(missing)} with its own package manager "
+                        "(the Debian package names), then run the command again")
     print(f"installing {' '.join(missing)} (not installed)")
     _run(["apt-get", "update", "-qq"])
     _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing])
@@ -245,18 +246,63 @@ def ensure_registry(addr: str = LOCAL_REGISTRY, root: Path = Path("/var/lib/runt
     return addr
 
 
-def ensure_host(*, arm64: bool) -> None:
-    ensure_packages(HOST_PACKAGES + (EMULATION_PACKAGES if arm64 else []))
-    ensure_engine()
+SETUP = "python3 build.py setup"
+# What the test suite needs beside what building needs: Compose (the ecosystem's deployments) and
+# a browser (the UI) from Debian's packages.
+TEST_PACKAGES = {"docker-compose": "docker-compose", "chromium": "chromium"}
+
+
+def setup(*, arm64: bool, tests: bool = False) -> Engine:
+    """Bring the host up for building (arm64 too, if asked; the test suite's programs too): the only
+    function that installs packages or starts daemons. Returns the engine."""
+    if not _engine_answers():
+        ensure_packages(["docker.io"])
+        ensure_engine()
+    ensure_packages(["mmdebstrap"] + (EMULATION_PACKAGES if arm64 else [])
+                    + ([] if _registry_answers(LOCAL_REGISTRY) else ["docker-registry"])
+                    + (sorted(TEST_PACKAGES.values()) if tests else []))
     if arm64:
         ensure_qemu()
     ensure_registry()
-
-
-def prepare(*, arm64: bool) -> Engine:
-    """The host set up for building (arm64 too, if asked), and its engine."""
-    ensure_host(arm64=arm64)
     return Engine.detect()
+
+
+def require(*, arm64: bool = False, registry: bool = True, programs: tuple[str, ...] = ()) -> Engine:
+    """The host as a command needs it, changing nothing: an engine that answers, arm64 emulation if
+    asked, the local registry, `programs` on PATH. HostError naming what is missing otherwise."""
+    missing = []
+    try:
+        engine = Engine.detect()
+    except EngineError as error:
+        raise HostError(f"{error}; or run `{SETUP}`, which installs and starts one") from None
+    if not engine.info():
+        missing.append(f"a Docker engine that answers (`{engine.client} info` fails)")
+    if arm64 and Platform.native() is not Platform.ARM64 and not _handler_enabled():
+        missing.append(f"arm64 emulation (the {QEMU_HANDLER} binfmt handler is not enabled)")
+    if registry and not _registry_answers(LOCAL_REGISTRY):
+        missing.append(f"the local registry on {LOCAL_REGISTRY}")
+    missing += [f"`{program}`" for program in programs if shutil.which(program) is None]
+    if missing:
+        flags = " --platform linux/arm64" if arm64 else ""
+        flags += " --for-tests" if any(program in TEST_PACKAGES for program in programs) else ""
+        raise HostError(f"this host lacks {', '.join(missing)}: run `{SETUP}{flags}` (it installs and starts "
+                        "what is missing; nothing else changes the host)")
+    return engine
+
+
+def _engine_answers() -> bool:
+    try:
+        return Engine.detect().info()
+    except EngineError:
+        return False
+
+
+def _handler_enabled() -> bool:
+    handler = BINFMT / QEMU_HANDLER
+    try:
+        return handler.read_text().startswith("enabled")
+    except OSError:
+        return False
 
 
 def _registry_config(addr: str, storage: Path) -> str:

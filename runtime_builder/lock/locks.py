@@ -30,22 +30,12 @@ from pathlib import Path, PurePosixPath
 
 from .. import layout
 from ..contract import Change
-from ..errors import BuilderError
+from ..errors import LockError, StaleLocks
 from ..matrix.model import Matrix, Platform, Release
 from . import inhouse
 from .resolver import ResolutionError, exclude_newer, pins, resolve
 
 BUILD_TOOLS_PYTHON = "3.11"  # the tools are pure Python wheels; any Python resolves them alike
-
-
-class LockError(BuilderError):
-    """uv could not resolve a lock; the message carries its words."""
-
-
-class StaleLocks(LockError):
-    """Locks disagree with versions.yaml or inhouse/: nothing was started; the message says what to run."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

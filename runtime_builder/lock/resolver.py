@@ -19,14 +19,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..errors import BuilderError
+from ..errors import ResolutionError
 from ..matrix.model import Platform
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
-
-
-class ResolutionError(BuilderError):
-    """uv could not resolve (no such version, no compatible versions, or no index); uv's words."""
 
 
 def exclude_newer(released: date) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import MatrixError
 from .model import Matrix
-from .reader import MatrixError, Problem
+from .reader import Problem
 from .rules import check_rules
 from .schema import parse_document
 

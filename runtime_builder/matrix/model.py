@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .. import contract
-from ..errors import UsageError
+from ..errors import UnknownVersion
 
 CHANGES_BY_NAME = {change.value: change for change in contract.Change}
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -49,10 +49,6 @@ class Version:
 
     def __lt__(self, other: Version) -> bool:
         return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
-
-
-class UnknownVersion(UsageError, LookupError):
-    """A version the matrix does not have."""
 
 
 class Channel(Enum):

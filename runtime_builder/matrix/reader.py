@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from ..errors import UsageError
 from .model import Version
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -31,15 +30,6 @@ class Problem:
     def render(self, filename: str) -> str:
         location = " > ".join(part for part in (self.where, self.field) if part)
         return f"{filename}: {location}: {self.message}" if location else f"{filename}: {self.message}"
-
-
-class MatrixError(UsageError):
-    """versions.yaml is not valid; carries one problem per mistake."""
-
-    def __init__(self, filename: str, problems: list[Problem]) -> None:
-        self.filename = filename
-        self.problems = problems
-        super().__init__("\n".join(p.render(filename) for p in problems))
 
 
 class StrictLoader(yaml.SafeLoader):

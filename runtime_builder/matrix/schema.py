@@ -21,10 +21,11 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
 from ..contract import Change
+from ..errors import MatrixError
 from ..layout import PATCHES
 from . import evolution, lifecycle, sources
 from .model import Channel, Matrix, Platform, Policy, Release, Suite
-from .reader import PACKAGE_NAME, MatrixError, Problem, Reader, StrictLoader, describe
+from .reader import PACKAGE_NAME, Problem, Reader, StrictLoader, describe
 
 __all__ = ["MatrixError", "Problem", "parse_document"]  # read through `load`, raised from `reader`
 

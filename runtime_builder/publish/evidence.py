@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BuilderError
+from ..errors import EvidenceError
 from ..generate.specs import ImageSpec
 from ..images import sbom
 from ..images.builder import PROJECT_SOURCE, record_path, sbom_path
@@ -23,10 +23,6 @@ SBOM_TYPE = sbom.MEDIA_TYPE
 PROVENANCE_TYPE = provenance.MEDIA_TYPE
 SBOM_TITLE = "sbom.cdx.json"
 PROVENANCE_TITLE = "provenance.intoto.json"
-
-
-class EvidenceError(BuilderError):
-    """An image has no SBOM or build record to attach; the message says how to make them."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import layout, log
-from ..errors import BuilderError
+from ..errors import PublishError
 from ..generate.specs import ImageSpec
 from ..generate.tags import TagKind
 from ..images.builder import BuildOptions, build, build_args, git_metadata, python_bases, record_path
@@ -51,10 +51,6 @@ from .plan import (
 from .registry import Registry, Target
 
 DEFAULT_TEST_COMMAND = f"{shlex.quote(sys.executable)} build.py test --image {{image}}"
-
-
-class PublishError(BuilderError):
-    """Publishing stopped; the message says where, and that no tag was changed."""
 
 
 # -- build reuse and test records (pure parts) -------------------------------------------------

@@ -37,7 +37,7 @@ from http.client import HTTPMessage, HTTPResponse
 from typing import IO
 
 from .. import faults
-from ..errors import BuilderError
+from ..errors import RegistryError
 from ..layout import is_loopback
 
 TIMEOUT = 60
@@ -50,10 +50,6 @@ EMPTY_CONFIG = b"{}"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 ACCEPT = ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-class RegistryError(BuilderError):
-    """The registry refused a request or could not be reached; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -195,9 +191,14 @@ class Registry:
 
     def put_artifact(self, tag: str, data: bytes, *, artifact_type: str, media_type: str, title: str) -> str:
         """Store one file as an OCI artifact under ``tag`` (what `oras pull` fetches); return its digest."""
+        document = self._artifact(data, artifact_type=artifact_type, media_type=media_type, title=title)
+        return self.put_manifest(tag, Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode()))
+
+    def _artifact(self, data: bytes, *, artifact_type: str, media_type: str, title: str) -> dict:
+        """An OCI artifact manifest of one file (its blobs pushed first): an empty config, one layer."""
         empty = self.put_blob(EMPTY_CONFIG)
         layer = self.put_blob(data)
-        document = {
+        return {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "artifactType": artifact_type,
@@ -205,7 +206,6 @@ class Registry:
             "layers": [{"mediaType": media_type, "digest": layer, "size": len(data),
                         "annotations": {"org.opencontainers.image.title": title}}],
         }
-        return self.put_manifest(tag, Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode()))
 
     def attach(self, subject: Descriptor, data: bytes, *, artifact_type: str, media_type: str, title: str,
                annotations: Mapping[str, str] | None = None) -> str:
@@ -216,15 +216,7 @@ class Registry:
         among them) gets the OCI 1.1 fallback, an index under the tag `sha256-<subject digest>`.
         Attaching the same file twice changes nothing.
         """
-        empty = self.put_blob(EMPTY_CONFIG)
-        layer = self.put_blob(data)
-        document = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty, "size": len(EMPTY_CONFIG)},
-            "layers": [{"mediaType": media_type, "digest": layer, "size": len(data),
-                        "annotations": {"org.opencontainers.image.title": title}}],
+        document = self._artifact(data, artifact_type=artifact_type, media_type=media_type, title=title) | {
             "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
             "annotations": dict(annotations or {}),
         }

@@ -127,7 +127,7 @@ def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Tar
         report = publish_results(images, results, Registry(target), options)
     else:
         refuse_stale_builds(matrix, root, [spec for image in images for spec in image.specs()])
-        engine = host.prepare(arm64=any(Platform.ARM64 in image.platforms for image in images))
+        engine = host.require(arm64=any(Platform.ARM64 in image.platforms for image in images))
         with for_build(layout.Layout(root).secrets, request.cacert, request.index_url, request.secrets) as secrets:
             build_options = BuildOptions(request.repository, request.base_registry, request.python_base, secrets)
             options = PublishOptions(target, build_options, force=request.force, retest=request.retest,

@@ -38,20 +38,15 @@ from typing import Protocol
 from packaging.version import Version as Pep440
 
 from .. import layout
-from ..errors import BuilderError, UsageError
+from ..errors import BuilderError, MatrixError, NewVersionError
 from ..generate import feed, frozen, render
 from ..lock import pkgindex
 from ..matrix.load import parse_text
 from ..matrix.model import Channel, Matrix, Release, Version
-from ..matrix.reader import MatrixError
 from . import yamltext
 from .edits import major_edits, release_edits
 
 MATRIX_FILE = layout.VERSIONS_FILE
-
-
-class NewVersionError(UsageError):
-    """The new version cannot be cut as asked; nothing was written."""
 
 
 class Bump(Enum):

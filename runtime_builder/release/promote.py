@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ..errors import MatrixError
 from ..matrix.model import Channel, Matrix, Release, Version
-from ..matrix.reader import MatrixError
 from . import yamltext
 from .edits import release_node
 from .newversion import MATRIX_FILE, NewVersionError, check_unchanged, newest_released, validate_text

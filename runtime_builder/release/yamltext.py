@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from ..errors import TextEditError
+
 Node = yaml.Node
-
-
-class TextEditError(Exception):
-    """The file is written in a way these edits cannot follow (e.g. flow style)."""
 
 
 def compose(text: str) -> yaml.MappingNode:

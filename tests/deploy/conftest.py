@@ -24,8 +24,9 @@ from runtime_builder.deploy.config import AuthManager, Executor
 from runtime_builder.deploy.deployment import ORIGIN_LABEL, OWNER_LABEL, Deployment, DeploymentSpec, remove_labelled
 from runtime_builder.generate.specs import ImageSpec, nightly_releases
 from runtime_builder.images.engine import Engine
-from runtime_builder.images.host import ensure_host, ensure_registry
+from runtime_builder.images.host import require
 from runtime_builder.images.secrets import build_secrets, host_cacert, host_index_url
+from runtime_builder.layout import LOCAL_REGISTRY, Layout
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix, Platform, Release, Variant
 
@@ -108,9 +109,8 @@ class Deployed:
 
 @pytest.fixture(scope="session")
 def engine(request: pytest.FixtureRequest) -> Engine:
-    # The suite sets the host up itself (QEMU too when it deploys arm64 images), and fails
-    # (never skips) when it cannot.
-    ensure_host(arm64=deploy_platform(request.config) is Platform.ARM64)
+    # `build.py setup` set the host up (QEMU too for arm64 images); a host that is not fails (never skips).
+    require(arm64=deploy_platform(request.config) is Platform.ARM64)
     found = Engine.detect()
     client = docker.from_env()
     # What deployment tests of a run that no longer exists left behind.
@@ -127,8 +127,7 @@ def service_images(request: pytest.FixtureRequest, engine: Engine) -> services.S
     postgres, redis = request.config.getoption("--postgres-image"), request.config.getoption("--redis-image")
     if postgres and redis:
         return services.ServiceImages(postgres=postgres, redis=redis)
-    ensure_registry()
-    return services.ensure_images(engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
+    return services.ensure_images(engine, LOCAL_REGISTRY, Layout(REPO_ROOT).bases)
 
 
 def override_of(release: Release, variant: Variant = Variant.ONBUILD) -> tuple[str, str]:

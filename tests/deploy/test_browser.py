@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime_builder.images.host import ensure_packages
+from runtime_builder.images.host import require
 
 from .conftest import REPORTS, Deployed
 
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    ensure_packages(["chromium"])
+    require(programs=("chromium",))
     with sync_playwright() as playwright:
         found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield found

@@ -30,7 +30,7 @@ from runtime_builder.deploy.config import Keys
 from runtime_builder.deploy.facts import EMULATED_PATIENCE
 from runtime_builder.generate.specs import ImageSpec
 from runtime_builder.images.engine import Engine
-from runtime_builder.images.host import ensure_packages
+from runtime_builder.images.host import require
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Platform, Variant
 
@@ -151,18 +151,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartDeployment]:
-    ensure_packages([COMPOSE])
-    engine = Engine.detect()
+def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine,
+               service_images: services.ServiceImages) -> Iterator[ChartDeployment]:
+    require(programs=(COMPOSE,))
     release = load_matrix(REPO_ROOT / "versions.yaml").default_release()
     platform = deploy_platform(request.config)
     image = ImageSpec(release, release.python, Variant.ONBUILD, platform).reference()
     if engine.image_id(image) is None:
         pytest.fail(f"no image {image}: build it first with `python3 build.py build {release.version} --variant "
                     f"onbuild --platform {platform.value}`", pytrace=False)
-    given = request.config.getoption("--postgres-image"), request.config.getoption("--redis-image")
-    images = services.ServiceImages(*given) if all(given) else services.ensure_images(
-        engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
+    images = service_images
     folder = tmp_path_factory.mktemp("chart")
     repository, _, tag = image.rpartition(":")
     (folder / "airflow.cfg").write_text(chart.airflow_cfg("api-server", repository, tag))

@@ -25,7 +25,7 @@ from runtime_builder.deploy.api import AirflowApi, ApiError
 from runtime_builder.deploy.facts import EMULATED_PATIENCE
 from runtime_builder.generate.specs import ImageSpec
 from runtime_builder.images.engine import Engine
-from runtime_builder.images.host import ensure_packages
+from runtime_builder.images.host import require
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Platform, Variant
 
@@ -123,9 +123,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeProject]:
-    ensure_packages([COMPOSE])
-    engine = Engine.detect()
+def compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine,
+            service_images: services.ServiceImages) -> Iterator[ComposeProject]:
+    require(programs=(COMPOSE,))
     matrix = load_matrix(REPO_ROOT / "versions.yaml")
     release = matrix.default_release()
     platform = deploy_platform(request.config)
@@ -133,9 +133,7 @@ def compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if engine.image_id(image) is None:
         pytest.fail(f"no image {image}: build it first with `python3 build.py build {release.version} --variant "
                     f"onbuild --platform {platform.value}`", pytrace=False)
-    given = request.config.getoption("--postgres-image"), request.config.getoption("--redis-image")
-    images = services.ServiceImages(*given) if all(given) else services.ensure_images(
-        engine, "127.0.0.1:5000", REPO_ROOT / "build" / "bases")
+    images = service_images
     folder = tmp_path_factory.mktemp("compose")
     port = _free_port()
     patience = EMULATED_PATIENCE if platform is not Platform.native() else 1.0

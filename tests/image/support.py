@@ -28,14 +28,14 @@ import pytest
 from runtime_builder import contract
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.secrets import host_cacert, host_index_url
-from runtime_builder.in_image.probe import MARKER
 from runtime_builder.lock.locks import LockCell
 from runtime_builder.matrix.model import Matrix, Platform, Variant
 
 from . import checks
+from .probe import MARKER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROBE = REPO_ROOT / "runtime_builder" / "in_image" / "probe.py"
+PROBE = Path(__file__).resolve().with_name("probe.py")  # piped into containers: standard library only
 PROJECTS = Path(__file__).resolve().parent / "projects"
 TEST_LABEL = "io.airflow-runtime.test"
 OWNER_LABEL = "io.airflow-runtime.test.owner"

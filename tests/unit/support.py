@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from runtime_builder.errors import MatrixError
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix
-from runtime_builder.matrix.reader import MatrixError
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]

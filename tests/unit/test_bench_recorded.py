@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -20,33 +19,43 @@ _spec.loader.exec_module(recorded)
 Figure = recorded.Figure
 
 
-def test_the_committed_file_holds_a_figure_for_every_bench_that_records(tmp_path: Path) -> None:
+def test_the_committed_file_holds_a_run_for_every_bench_that_records(tmp_path: Path) -> None:
     found = recorded.load()
     assert {"build_bench", "deploy_bench", "slim_bench", "test-command", "upgrade_pull_bench"} <= set(found)
-    assert all(entry["run"] and entry["figures"] for entry in found.values())
+    for run in recorded.runs():
+        assert run["bench"] and run["commit"] and run["date"] and run["machine"] and run["run"] and run["figures"], run
     assert found["build_bench"]["figures"]["arm64 / amd64 cold"].endswith("x")
 
 
-def test_a_table_shows_now_target_and_previous(tmp_path: Path) -> None:
+def _two_runs(path: Path) -> None:
+    recorded.record("build_bench", "14.2.0, earlier", [Figure("one pin / cold", "0.12x")], path,
+                    at="abc1234", on="a machine")
+    recorded.record("slim_bench", "slim", [Figure("size", "71%")], path, at="abc1234", on="a machine")
+
+
+def test_a_table_shows_now_target_and_the_last_recorded_run(tmp_path: Path) -> None:
     path = tmp_path / "recorded.json"
-    path.write_text(json.dumps({"build_bench": {"run": "14.2.0, earlier", "figures": {"one pin / cold": "0.12x"}}}))
+    _two_runs(path)
 
     lines = recorded.table("build_bench", [Figure("one pin / cold", "0.11x", "<= 0.35x"), Figure("new", "3 s")], path)
 
-    assert lines[0].endswith("previous (14.2.0, earlier)")
+    assert lines[0].endswith("(14.2.0, earlier, abc1234, " + recorded.date.today().isoformat() + ")")
     assert lines[1].split() == ["one", "pin", "/", "cold", "0.11x", "<=", "0.35x", "0.12x"]
     assert lines[2].split() == ["new", "3", "s", "-", "-"]
 
 
-def test_recording_replaces_one_bench_and_keeps_the_others(tmp_path: Path) -> None:
+def test_recording_appends_a_run_with_its_commit_date_and_machine(tmp_path: Path) -> None:
     path = tmp_path / "recorded.json"
-    path.write_text(json.dumps({"slim_bench": {"run": "old", "figures": {"size": "71%"}},
-                                "build_bench": {"run": "old", "figures": {"cold": "22.9 s", "gone": "1"}}}))
+    _two_runs(path)
 
     recorded.report("build_bench", "new run", [Figure("cold", "21.4 s")], save=True, path=path)
 
-    assert json.loads(path.read_text()) == {"slim_bench": {"run": "old", "figures": {"size": "71%"}},
-                                            "build_bench": {"run": "new run", "figures": {"cold": "21.4 s"}}}
+    found = recorded.runs(path)
+    assert [run["bench"] for run in found] == ["build_bench", "slim_bench", "build_bench"]
+    last = found[-1]
+    assert last["figures"] == {"cold": "21.4 s"} and last["run"] == "new run"
+    assert last["commit"] and last["machine"].count("cores") == 1 and last["date"]
+    assert recorded.load(path)["build_bench"] == last, "the last run of a bench is its previous figures"
     assert not path.with_suffix(".json.new").exists()
 
 
@@ -61,19 +70,12 @@ def test_without_record_nothing_is_written(tmp_path: Path) -> None:
 def test_the_test_command_total_stands_beside_both_targets(capsys: pytest.CaptureFixture[str]) -> None:
     recorded.main(["test-command", "700"])
 
-    rows = {line.split("  ")[0].strip(): line.split() for line in capsys.readouterr().out.splitlines()[2:]}
-    assert rows["all (warm)"][2:6] == ["700", "s", "<=", "900"]
-    assert rows["all (new machine)"][3:7] == ["700", "s", "<=", "2700"]
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.split()[:2] == ["total", "700"] and "<= 900 s warm" in line and "<= 2700 s new machine" in line
 
 
-def test_recording_the_new_machine_total_keeps_the_warm_one_and_both_targets(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "recorded.json"
-    recorded.record("test-command", "each figure's own run", [Figure("all (warm)", "682 s (a warm run)")], path)
-
-    recorded.main(["test-command", "1691", "--record", "new machine", "--run", "a new machine"], path)
-
-    assert recorded.load(path)["test-command"]["figures"] == {
-        "all (warm)": "682 s (a warm run)", "all (new machine)": "1691 s (a new machine)"}
-    out = capsys.readouterr().out
-    assert "<= 900 s" in out and "<= 2700 s" in out
+def test_recording_a_total_needs_what_was_measured(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        recorded.main(["test-command", "1691", "--record"], tmp_path / "recorded.json")
+    recorded.main(["test-command", "1691", "--record", "--run", "a new machine"], tmp_path / "recorded.json")
+    assert recorded.runs(tmp_path / "recorded.json")[-1]["figures"] == {"total": "1691 s"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.images import bootstrap
-from runtime_builder.in_image import probe
+from tests.image import probe
 
 REGISTRY = "127.0.0.1:5000"
 

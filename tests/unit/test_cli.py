@@ -155,7 +155,7 @@ def test_test_without_filters_selects_what_build_builds_and_refuses_missing_imag
     from runtime_builder.images.engine import Engine
     from runtime_builder.matrix.load import load_matrix
 
-    monkeypatch.setattr(host, "ensure_engine", lambda: None)
+    monkeypatch.setattr(host, "require", lambda **_: None)
     monkeypatch.setattr(Engine, "detect", classmethod(lambda cls: _NoImages()))
     wanted = [spec.reference() for spec in builder.select(load_matrix(REPO_ROOT / "versions.yaml"))]
     assert len(wanted) == 4 and all("-python-" in ref for ref in wanted)  # every variant (slim too), default Python

@@ -104,8 +104,8 @@ def test_the_timeout_names_the_check_and_the_others_still_failing() -> None:
                   Health("worker", "celery inspect ping", lambda: False, every=0.01),
                   Health("api-server", "GET /health", lambda: True, every=0.01)], 0.2, running, lambda name: None)
 
-    assert raised.value.check.name in ("scheduler", "worker")
-    assert raised.value.others == sorted({"scheduler", "worker"} - {raised.value.check.name})
+    assert raised.value.name in ("scheduler", "worker")
+    assert raised.value.others == sorted({"scheduler", "worker"} - {raised.value.name})
 
 
 def test_a_stopped_container_fails_the_wait_at_once_with_its_name_and_log() -> None:

@@ -146,3 +146,52 @@ def test_a_new_enough_or_foreign_emulator_is_left_alone(binfmt: Path, tmp_path: 
     host.ensure_fast_qemu(handler)
 
     assert handler.read_text() == before and (binfmt / "register").read_text() == ""
+
+
+class _Engine:
+    client = "/usr/bin/docker"
+    driver = "embedded"
+
+    def __init__(self, answers: bool) -> None:
+        self.answers = answers
+
+    def info(self) -> bool:
+        return self.answers
+
+
+def test_a_command_only_checks_the_host_and_names_setup(monkeypatch) -> None:
+    """No command but `setup` installs or starts anything: a missing part is named, with the command
+    that sets it up."""
+    monkeypatch.setattr(host.Engine, "detect", classmethod(lambda cls: _Engine(answers=False)))
+    monkeypatch.setattr(host, "_registry_answers", lambda addr: False)
+    monkeypatch.setattr(host, "_handler_enabled", lambda: False)
+    monkeypatch.setattr(host.Platform, "native", classmethod(lambda cls: host.Platform.AMD64))
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    installed = []
+    monkeypatch.setattr(host, "ensure_packages", installed.append)
+    with pytest.raises(HostError) as error:
+        host.require(arm64=True, programs=("docker-compose",))
+    message = str(error.value)
+    assert "a Docker engine that answers" in message and "arm64 emulation" in message
+    assert "the local registry on 127.0.0.1:5000" in message and "`docker-compose`" in message
+    assert "python3 build.py setup --platform linux/arm64 --for-tests" in message
+    assert installed == []
+
+
+def test_a_working_engine_is_used_as_it_is(monkeypatch) -> None:
+    """A laptop's or a CI runner's Docker answers: setup installs no docker.io and starts no dockerd."""
+    monkeypatch.setattr(host.Engine, "detect", classmethod(lambda cls: _Engine(answers=True)))
+    monkeypatch.setattr(host, "_registry_answers", lambda addr: True)
+    asked = []
+    monkeypatch.setattr(host, "ensure_packages", lambda names: asked.append(sorted(names)))
+    monkeypatch.setattr(host, "ensure_engine", lambda: asked.append("engine started"))
+    monkeypatch.setattr(host, "ensure_registry", lambda: asked.append("registry"))
+    host.setup(arm64=False)
+    assert asked == [["mmdebstrap"], "registry"], asked
+
+
+def test_without_apt_the_setup_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setattr(host, "_installed", lambda name: False)
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    with pytest.raises(HostError, match="this host has no apt: install docker-compose"):
+        host.ensure_packages(["docker-compose"])

@@ -176,14 +176,14 @@ def eol_repo(repo):
 
 @pytest.fixture
 def no_host_setup(monkeypatch):
-    """Host setup raises instead of installing anything; `calls` records that it was reached."""
+    """The host check raises instead of looking at the host; `calls` records that it was reached."""
     calls = []
 
-    def refuse(*, arm64: bool) -> None:
+    def refuse(*, arm64: bool = False, **_: object) -> None:
         calls.append(arm64)
         raise host.HostError("host setup reached (stopped by the test)")
 
-    monkeypatch.setattr(host, "ensure_host", refuse)
+    monkeypatch.setattr(host, "require", refuse)
     return calls
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from runtime_builder.errors import MatrixError
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Platform, Version
-from runtime_builder.matrix.reader import MatrixError, Problem
+from runtime_builder.matrix.reader import Problem
 from runtime_builder.matrix.schema import parse_document
 
 from .support import edit, fixture_text, line, line_number, load_text, problems, release, replace

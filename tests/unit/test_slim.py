@@ -8,13 +8,13 @@ from pathlib import PurePosixPath
 import pytest
 
 from runtime_builder import contract, layout
+from runtime_builder.errors import MatrixError
 from runtime_builder.generate import render
 from runtime_builder.generate.specs import Filters, all_specs, select
 from runtime_builder.lock.locks import LockCell, read_locks, slim_problems, stale_locks, verify
 from runtime_builder.lock.resolver import pins
 from runtime_builder.matrix.load import parse_text
 from runtime_builder.matrix.model import Matrix, Platform, Variant
-from runtime_builder.matrix.reader import MatrixError
 
 from .support import REPO_ROOT
 

@@ -96,12 +96,23 @@ def test_rows_show_each_pair_with_its_run_or_not_run(matrix: Matrix) -> None:
     assert rows[0]["source"] == "14.0.0 (Airflow 3.3.0)" and rows[0]["detail"] == "ok \\| detail"
 
 
-def test_the_reference_table_renders_the_recorded_results(matrix: Matrix) -> None:
+def test_the_performance_page_shows_the_recorded_results(matrix: Matrix) -> None:
+    """bench/report.py (not render) turns the recorded runs into docs/performance.md."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_report", REPO_ROOT / "bench" / "report.py")
+    assert spec is not None and spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = report
+    spec.loader.exec_module(report)
     pairs = upgrade_matrix.pairs(matrix)
-    files = render.render_tree(matrix, REPO_ROOT / layout.TEMPLATES, upgrades=[result(pairs[0])])
-    text = files[render.PurePosixPath(layout.DISTRIBUTIONS, "README.md")].content.decode()
+    text = report.page([], [], upgrade_matrix.rows(matrix, [result(pairs[0])]))
     assert "| upgrade | 14.0.0 (Airflow 3.3.0) | 14.0.1 (Airflow 3.3.1) | ok | 2026-11-30 | ok \\| detail |" in text
     assert "| rollback | 14.0.1 (Airflow 3.3.1) | 11.1.0 (Airflow 2.10.5) | not run |  |  |" in text
+    readme = render.render_tree(matrix, REPO_ROOT / layout.TEMPLATES)[render.PurePosixPath(layout.DISTRIBUTIONS,
+                                                                                            "README.md")]
+    assert "docs/performance.md" in readme.content.decode() and "| ok |" not in readme.content.decode()
 
 
 def test_every_promised_pair_of_the_committed_matrix_has_a_real_run(committed_matrix: Matrix) -> None:
