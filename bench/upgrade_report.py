@@ -7,8 +7,8 @@ For each pair (see runtime_builder/generate/upgrade_matrix.py): the fixture proj
 (tests/deploy/project) is built on both releases' ONBUILD images (built first when missing),
 release A is deployed on PostgreSQL with the LocalExecutor and given history, the database
 moves to release B, and what survived is checked. Results are merged into
-evidence/upgrades.json (commit it, then `python3 build.py render` shows them in
-distributions/README.md); a table and the seconds each pair took are printed. A step Airflow
+evidence/upgrades.json (commit it, then `python3 bench/report.py` shows them in
+docs/performance.md); a table and the seconds each pair took are printed. A step Airflow
 refuses for want of a package it names is tried again with the package added to the project
 (`needs`). The exit status is 1 when a pair failed (a refusal by Airflow is a result, not a
 failure).

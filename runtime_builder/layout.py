@@ -23,9 +23,9 @@ INHOUSE = "inhouse"
 FEED_FILE = "releases.json"
 # The build context each released version was released with (generate/frozen.py; `build.py freeze`).
 RELEASED_CONTEXTS = "released-contexts.sha256"
-# What real upgrade and rollback runs showed (bench/upgrade_report.py writes it, render reads it).
+# What real upgrade and rollback runs showed (bench/upgrade_report.py writes it, bench/report.py shows it).
 UPGRADE_RESULTS = "evidence/upgrades.json"
-# What the images measured (bench/slim_bench.py writes it, render reads it).
+# What the images measured (bench/slim_bench.py writes it, bench/report.py shows it).
 IMAGE_SIZES = "evidence/image-sizes.json"
 BUILD = "build"
 

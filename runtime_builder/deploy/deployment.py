@@ -1,4 +1,5 @@
-"""One Airflow deployment of an image, through the Docker SDK: start, wait until healthy, remove.
+"""One Airflow deployment of an image, through the engine adapter (images/engine.py): start, wait until healthy,
+remove.
 
     with Deployment(DeploymentSpec(image, services, Executor.CELERY)) as deployment:
         deployment.start()          # network, volumes, PostgreSQL, Redis, migrate, components
@@ -13,7 +14,6 @@ that failed and the last lines of its log.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -26,12 +26,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import docker
-import docker.errors
-from docker.models.containers import Container
-from docker.types import EndpointConfig
-
 from .. import contract
+from ..errors import EngineError
+from ..images.engine import ContainerSpec, Engine
 from . import health, services
 from .config import (
     ADMIN_USER,
@@ -50,7 +47,7 @@ from .config import (
     health_path,
     users_command,
 )
-from .facts import DeployError, client, image_facts
+from .facts import DeployError, image_facts
 from .health import POLL_SECONDS, QUICK_POLL_SECONDS, Health
 from .services import ServiceImages
 from .settings import AirflowSettings
@@ -84,16 +81,16 @@ class DeploymentSpec:
 
 
 class Deployment:
-    def __init__(self, spec: DeploymentSpec, engine: docker.DockerClient | None = None,
+    def __init__(self, spec: DeploymentSpec, engine: Engine | None = None,
                  keys: Keys | None = None) -> None:
         self.spec = spec
-        self.docker = engine or client()
+        self.engine = engine or Engine.detect()
         self.keys = keys or Keys()
         self.name = spec.name or f"airflow-{uuid.uuid4().hex[:8]}"
-        self.facts = image_facts(self.docker, spec.image)
+        self.facts = image_facts(self.engine, spec.image)
         self.components = components(self.facts.airflow_major, spec.executor)
         self.environment = self._airflow_environment()
-        self.containers: dict[str, Container] = {}
+        self.containers: dict[str, str] = {}  # its parts' names (network alias -> container)
         self.port: int | None = None
         self._network: str | None = None
         self._volumes: list[str] = []
@@ -127,14 +124,14 @@ class Deployment:
 
     def start(self, progress: Callable[[str], None] = print) -> None:
         """Bring every part up in order and wait until each is healthy; raise DeployError otherwise."""
-        taken = sorted(deployment_parts(self.docker, self.name))
+        taken = sorted(deployment_parts(self.engine, self.name))
         if taken:
             # Another deployment's: leave it alone (remove() too removes only what this one made).
             raise DeployError(f"a deployment named {self.name} is already there ({', '.join(taken)}); "
                               "choose another name, or remove that one first")
         self._owned = True
         started = self._started = time.monotonic()
-        self._network = self.docker.networks.create(self.name, driver="bridge", labels=self.labels).name
+        self._network = self.engine.create_network(self.name, self.labels)
         self._start_services()
         self._wait([self._service_ready("postgres", services.POSTGRES_READY)]
                    + ([self._service_ready("redis", services.REDIS_READY)] if self._celery else []), 120.0)
@@ -171,7 +168,7 @@ class Deployment:
         for component in self.components:
             container = self.containers.pop(component.name, None)
             if container is not None:
-                container.remove(force=True, v=True)
+                self.engine.remove(container)
         self.port = None
 
     def switch(self, image: str, progress: Callable[[str], None] = print) -> None:
@@ -179,7 +176,7 @@ class Deployment:
         stop the components, migrate the database with the new image, start it everywhere."""
         self.stop_airflow()
         self.spec = replace(self.spec, image=image)
-        self.facts = image_facts(self.docker, image)
+        self.facts = image_facts(self.engine, image)
         self.components = components(self.facts.airflow_major, self.spec.executor)
         self.environment = self._airflow_environment()
         self._started = time.monotonic()
@@ -193,11 +190,11 @@ class Deployment:
         self.stop_airflow()
         command = ["airflow", "db", "downgrade", "--to-version", airflow_version, "--yes"]
         container = self._run_airflow("downgrade", command, image=image)
-        status = container.wait(timeout=MIGRATE_TIMEOUT * self.facts.patience)
-        output = container.logs().decode(errors="replace")
-        container.remove(v=True)
+        status = self.engine.wait(container, MIGRATE_TIMEOUT * self.facts.patience)
+        output = self.engine.logs(container)
+        self.engine.remove(container)
         del self.containers["downgrade"]
-        return int(status.get("StatusCode", -1)), output
+        return status, output
 
     def sql(self, query: str) -> list[list[str]]:
         """Rows of a query on the metadata database (psql in the PostgreSQL container)."""
@@ -210,7 +207,7 @@ class Deployment:
         """Remove every container, volume and the network of this deployment (idempotent); nothing
         when it never started (its name may be another deployment's)."""
         if self._owned:
-            remove_labelled(self.docker, {LABEL: self.name})
+            remove_labelled(self.engine, {LABEL: self.name})
         self.containers.clear()
 
     # -- what users and tests read ---------------------------------------------------------------
@@ -227,18 +224,14 @@ class Deployment:
     def exec(self, component: str, argv: list[str], environment: Mapping[str, str] | None = None,
              user: str | None = None) -> tuple[int, str]:
         """Run a command in a running component (as the image's user); (exit code, stdout + stderr)."""
-        container = self.containers[component]
-        result = container.exec_run(argv, environment=dict(environment or {}), user=user or "", demux=False)
-        return result.exit_code, (result.output or b"").decode(errors="replace")
+        return self.engine.exec(self.containers[component], argv, environment, user)
 
     def airflow(self, component: str, *args: str, environment: Mapping[str, str] | None = None) -> tuple[int, str]:
         return self.exec(component, ["airflow", *args], environment)
 
     def logs(self, component: str, lines: int = LOG_LINES) -> str:
         container = self.containers.get(component)
-        if container is None:
-            return "(no container)"
-        return container.logs(tail=lines).decode(errors="replace")
+        return self.engine.logs(container, lines) if container else "(no container)"
 
     def unpause(self, dag_id: str, timeout: float | None = None) -> None:
         """Turn a DAG on once it is parsed, with the CLI of the scheduler's container."""
@@ -261,39 +254,27 @@ class Deployment:
 
     def _volume(self, purpose: str) -> str:
         name = f"{self.name}-{purpose}"
-        self.docker.volumes.create(name, labels=self.labels)
+        self.engine.create_volume(name, self.labels)
         self._volumes.append(name)
         return name
 
     def _run(self, alias: str, image: str, command: Iterable[str], *, user: str | None = None,
              environment: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
-             ports: Mapping[str, tuple[str, int | None]] | None = None,
-             files: bytes | None = None) -> Container:
+             ports: Mapping[str, tuple[str, int | None]] | None = None, files: bytes | None = None) -> str:
         """Start a container on the deployment's network; `files` (a tar, unpacked at /) are put into
         it before it starts (not in its environment, where `docker inspect` shows them)."""
         assert self._network is not None
-        options = dict(
-            name=f"{self.name}-{alias}", hostname=alias, user=user, environment=dict(environment or {}),
-            labels=self.labels, volumes={name: {"bind": path, "mode": "rw"} for name, path in (volumes or {}).items()},
-            ports=dict(ports or {}), network=self._network,
-            networking_config={self._network: EndpointConfig(self.docker.api.api_version, aliases=[alias])},
-        )
+        spec = ContainerSpec(image, tuple(command), f"{self.name}-{alias}", hostname=alias, user=user,
+                             environment=dict(environment or {}), labels=self.labels, volumes=dict(volumes or {}),
+                             ports=dict(ports or {}), network=self._network, aliases=(alias,))
+        self.containers[alias] = spec.name
         try:
-            try:
-                container = self.docker.containers.create(image, list(command), **options)
-            except docker.errors.ImageNotFound:  # as `docker run` does: a service image only in the registry
-                self.docker.images.pull(image)
-                container = self.docker.containers.create(image, list(command), **options)
-            self.containers[alias] = container
-            if files:
-                container.put_archive("/", files)
-            container.start()
-        except docker.errors.DockerException as error:
-            raise DeployError(f"{self.name}: cannot start {alias} from {image}: {error}") from error
-        return container
+            return self.engine.start(spec, files)
+        except EngineError as error:
+            raise DeployError(f"{self.name}: {error}") from error
 
     def _run_airflow(self, alias: str, command: Iterable[str], *, image: str | None = None,
-                     files: bytes | None = None, **extra: Any) -> Container:
+                     files: bytes | None = None, **extra: Any) -> str:
         """An Airflow container of the deployment: its image (or `image`), user and environment."""
         return self._run(alias, image or self.spec.image, command, user=self.spec.user,
                          environment=self.environment, files=files, **extra)
@@ -324,15 +305,14 @@ class Deployment:
         """Run a command to its end in a container of the image; its output (DeployError if it fails)."""
         container = self._run_airflow(alias, command, files=files)
         try:
-            status = container.wait(timeout=timeout)
-        except Exception as error:  # requests' ReadTimeout: the SDK does not wrap it
+            status = self.engine.wait(container, timeout)
+        except EngineError as error:
             raise DeployError(f"{self.name}: `{' '.join(command[:3])}` did not finish in {timeout:.0f} s:\n"
                               f"{self.logs(alias)}") from error
-        if status.get("StatusCode") != 0:
-            raise DeployError(f"{self.name}: `{' '.join(command[:3])}` failed (exit {status.get('StatusCode')})"
-                              f":\n{self.logs(alias)}")
-        output = container.logs().decode(errors="replace")
-        container.remove(v=True)
+        if status != 0:
+            raise DeployError(f"{self.name}: `{' '.join(command[:3])}` failed (exit {status}):\n{self.logs(alias)}")
+        output = self.engine.logs(container)
+        self.engine.remove(container)
         del self.containers[alias]
         return output
 
@@ -341,11 +321,9 @@ class Deployment:
         container = self._run_airflow(component.name, component.command,
                                       volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports)
         if component.serves_ui:
-            container.reload()
-            bound = container.attrs["NetworkSettings"]["Ports"].get(f"{API_PORT}/tcp") or []
-            if not bound:
+            self.port = self.engine.host_port(container, API_PORT)
+            if self.port is None:
                 raise DeployError(f"{self.name}: {component.name} got no host port for {API_PORT}")
-            self.port = int(bound[0]["HostPort"])
 
     # -- health -------------------------------------------------------------------------------
 
@@ -400,44 +378,27 @@ class Deployment:
                               f"(check: {error.what}){also}; its last log lines:\n{self.logs(name)}") from None
 
     def _require_running(self, name: str, what: str) -> None:
-        container = self.containers[name]
-        container.reload()
-        if container.status in ("exited", "dead"):
-            code = container.attrs.get("State", {}).get("ExitCode")
+        status, code = self.engine.state(self.containers[name])
+        if status in ("exited", "dead", "gone"):
             raise DeployError(f"{self.name}: {name} stopped (exit {code}) before it was healthy (check: {what}); "
                               f"its last log lines:\n{self.logs(name)}")
 
 
-def remove_labelled(engine: docker.DockerClient, labels: Mapping[str, str]) -> list[str]:
+def remove_labelled(engine: Engine, labels: Mapping[str, str]) -> list[str]:
     """Remove the containers, volumes and networks carrying `labels`; return the deployments removed."""
-    selector = [f"{key}={value}" for key, value in labels.items()]
-    names = set()
-    for container in engine.containers.list(all=True, filters={"label": selector}):
-        names.add(container.labels.get(LABEL, ""))
-        with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True, v=True)
-    for volume in engine.volumes.list(filters={"label": selector}):
-        with contextlib.suppress(docker.errors.NotFound):
-            volume.remove(force=True)
-    for network in engine.networks.list(filters={"label": selector}):
-        names.add(network.attrs.get("Labels", {}).get(LABEL, ""))
-        with contextlib.suppress(docker.errors.NotFound):
-            network.remove()
-    return sorted(name for name in names if name)
+    removed = engine.remove_labelled([f"{key}={value}" for key, value in labels.items()])
+    return sorted({part.labels.get(LABEL, "") for part in removed} - {""})
 
 
-def deployment_parts(engine: docker.DockerClient, name: str) -> list[str]:
+def deployment_parts(engine: Engine, name: str) -> list[str]:
     """The containers, volumes and networks of the deployment called `name`, whoever made them."""
-    selector = {"label": [f"{LABEL}={name}"]}
-    return ([c.name for c in engine.containers.list(all=True, filters=selector)]
-            + [v.name for v in engine.volumes.list(filters=selector)]
-            + [n.name for n in engine.networks.list(filters=selector)])
+    return [part.name for part in engine.labelled([f"{LABEL}={name}"])]
 
 
-def deployments(engine: docker.DockerClient, origin: str | None = None) -> dict[str, list[str]]:
+def deployments(engine: Engine, origin: str | None = None) -> dict[str, list[str]]:
     """Running deployments (by name) and their containers, optionally only those one origin started."""
-    selector = [LABEL] + ([f"{ORIGIN_LABEL}={origin}"] if origin else [])
     found: dict[str, list[str]] = {}
-    for container in engine.containers.list(all=True, filters={"label": selector}):
-        found.setdefault(container.labels[LABEL], []).append(container.name)
+    for part in engine.labelled([LABEL] + ([f"{ORIGIN_LABEL}={origin}"] if origin else [])):
+        if part.kind == "container":
+            found.setdefault(part.labels[LABEL], []).append(part.name)
     return found

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import docker
-import docker.errors
-
 from ..errors import DeployError
+from ..images.engine import Engine
 from ..matrix.model import Platform
 
-# How much longer an image of another architecture than the host's takes under QEMU (measured on
-# the 2-core build host, 14.1.0 arm64: every component healthy after 301 s with Celery against
-# 17 s native; the Airflow waits of a deployment are this many times as long for it).
+# How much longer an image of another architecture than the host's takes under QEMU (the Airflow
+# waits of a deployment are this many times as long for it; what deployments measured under QEMU
+# is in docs/performance.md).
 EMULATED_PATIENCE = 3.0
 
 
@@ -33,24 +31,13 @@ class ImageFacts:
         return int(self.airflow_version.split(".")[0])
 
 
-def image_facts(client: docker.DockerClient, image: str) -> ImageFacts:
+def image_facts(engine: Engine, image: str) -> ImageFacts:
     """What a deployment needs to know of an image, from its labels."""
-    try:
-        found = client.images.get(image)
-    except docker.errors.ImageNotFound as error:
-        raise DeployError(f"no image {image}: build it first") from error
-    labels = found.labels or {}
+    found = engine.image_facts(image)
+    if found is None:
+        raise DeployError(f"no image {image}: build it first")
+    labels, architecture = found
     version, airflow = labels.get("io.airflow-runtime.version"), labels.get("io.airflow-runtime.airflow-version")
     if not version or not airflow:
         raise DeployError(f"{image} has no io.airflow-runtime.version / airflow-version labels: not a Runtime image")
-    architecture = found.attrs.get("Architecture") or Platform.native().arch
-    return ImageFacts(version, airflow, emulated=architecture != Platform.native().arch)
-
-
-def client() -> docker.DockerClient:
-    try:
-        found = docker.from_env()
-        found.ping()
-    except docker.errors.DockerException as error:
-        raise DeployError(f"no Docker engine answers: {error}") from error
-    return found
+    return ImageFacts(version, airflow, emulated=(architecture or Platform.native().arch) != Platform.native().arch)

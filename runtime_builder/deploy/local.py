@@ -15,14 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-
 from .. import contract, layout
 from ..errors import BuilderError, UsageError
 from ..generate.specs import ImageSpec
 from ..generate.tags import image_of_tag
 from ..images import host
 from ..images.builder import BuildOptions, build, log_path, refuse_stale
+from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import project, services, settings
@@ -150,7 +149,7 @@ def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
     refuse_stale(matrix, root, [spec])
     try:
         engine = host.require(arm64=options.platform is Platform.ARM64)
-        if options.name and deployment_parts(docker.from_env(), options.name):
+        if options.name and deployment_parts(engine, options.name):
             raise UsageError(f"--name {options.name}: a deployment of that name is running; stop it first "
                              f"(`python build.py run --stop --name {options.name}`) or choose another name")
         paths = layout.Layout(root)
@@ -187,7 +186,7 @@ def _deploy(tag: str, version: str, images: ServiceImages, options: RunOptions, 
         say(f"Airflow Runtime {version} ({options.executor.value} executor) is running: {deployment.url}")
         say(f"  log in as {user} with password {password}")
         say(f"  the project's DAGs are in {contract.AIRFLOW_HOME}/dags of every component; containers: "
-            f"{', '.join(c.name for c in deployment.containers.values())}")
+            f"{', '.join(deployment.containers.values())}")
         if options.detach:
             say(f"  stop it with `python build.py run --stop --name {deployment.name}`")
             return 0
@@ -207,11 +206,11 @@ def stop(name: str | None = None) -> list[str]:
     labels = {ORIGIN_LABEL: ORIGIN}
     if name:
         labels[LABEL] = name
-    return remove_labelled(docker.from_env(), labels)
+    return remove_labelled(Engine.detect(), labels)
 
 
 def running() -> dict[str, list[str]]:
-    return deployments(docker.from_env(), ORIGIN)
+    return deployments(Engine.detect(), ORIGIN)
 
 
 def _failed(deployment: Deployment) -> bool:
@@ -225,10 +224,9 @@ def _watch(deployment: Deployment) -> None:
     while True:
         time.sleep(WATCH_SECONDS)
         for name, container in deployment.containers.items():
-            container.reload()
-            if container.status in ("exited", "dead"):
-                raise DeployError(f"{name} stopped (exit {container.attrs['State'].get('ExitCode')}):\n"
-                                  f"{deployment.logs(name)}")
+            status, code = deployment.engine.state(container)
+            if status in ("exited", "dead", "gone"):
+                raise DeployError(f"{name} stopped (exit {code}):\n{deployment.logs(name)}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,4 +1,4 @@
-"""The evidence files under evidence/ (what real runs measured, which render shows): a JSON
+"""The evidence files under evidence/ (what real runs measured, which bench/report.py shows): a JSON
 document `{"schema": 1, <key>: [entries]}`, read into dataclasses and written back whole,
 merged by each entry's key (the newest wins) and replaced atomically."""
 

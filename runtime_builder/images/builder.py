@@ -233,8 +233,7 @@ def _record(root: Path, image: BuiltImage, args: dict[str, str]) -> None:
 def smoke(engine: Engine, built: Sequence[BuiltImage]) -> str:
     """Run `airflow version` in the first -base image built, as a user would; what it printed."""
     image = next(b for b in built if b.spec.variant.is_base)
-    result = subprocess.run([engine.client, "run", "--rm", "--platform", image.spec.platform.value,
-                             image.reference, "airflow", "version"], capture_output=True, text=True, check=False)
+    result = engine.oneshot(image.reference, ["airflow", "version"], platform=image.spec.platform.value)
     printed = result.stdout.strip()
     expected = image.spec.release.airflow_build_version
     if result.returncode != 0 or printed != expected:

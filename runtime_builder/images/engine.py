@@ -1,4 +1,7 @@
-"""One thin adapter over the Docker engine: build, inspect, tag, push.
+"""The one adapter over the Docker engine: every build, image, container, network and volume of the
+package goes through `Engine` (as cibuildwheel's OCIContainer): builds, pushes and one-shot runs
+with the docker client; the long-lived containers of a deployment, their networks and volumes
+through the Docker SDK, one client per process, behind the same class.
 
 Two drivers, same Dockerfiles:
 - ``buildx``: ``docker buildx build --load`` where a buildx plugin exists (laptops, CI).
@@ -9,6 +12,8 @@ Two drivers, same Dockerfiles:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shutil
@@ -16,8 +21,13 @@ import subprocess
 import tempfile
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import docker
+import docker.errors
+import docker.types
+from docker.models.containers import Container
 
 from .. import faults
 from ..errors import BuildError, EngineError
@@ -137,6 +147,118 @@ class Engine:
         """What `command` prints in a throwaway container of `ref` (EngineError when it fails)."""
         return self._run(["run", "--rm", ref, *command]).stdout
 
+    def oneshot(self, ref: str, command: Sequence[str], *, platform: str | None = None, entrypoint: str | None = None,
+                input: str | None = None, network: str | None = None) -> subprocess.CompletedProcess[str]:
+        """A throwaway container of `ref` run to its end: its exit status and output, whatever they are."""
+        argv = ["run", "--rm", *(["-i"] if input is not None else [])]
+        argv += [*(["--platform", platform] if platform else []), *(["--network", network] if network else [])]
+        argv += [*(["--entrypoint", entrypoint] if entrypoint else []), ref, *command]
+        return subprocess.run([self.client, *argv], input=input, capture_output=True, text=True, env=self._env())
+
+    # -- containers, networks and volumes (the Docker SDK) ------------------------------------
+
+    def start(self, spec: ContainerSpec, files: bytes | None = None) -> str:
+        """Create a container (pulling its image when only the registry has it, as `docker run`
+        does), put `files` (a tar, at /) into it before it starts, start it; its name."""
+        api = _api()
+        options = dict(name=spec.name, hostname=spec.hostname, user=spec.user, environment=dict(spec.environment),
+                       labels=dict(spec.labels), ports=dict(spec.ports), entrypoint=spec.entrypoint,
+                       volumes={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()})
+        if spec.network:
+            options |= {"network": spec.network, "networking_config": {
+                spec.network: docker.types.EndpointConfig(api.api.api_version, aliases=list(spec.aliases))}}
+        try:
+            try:
+                container = api.containers.create(spec.image, list(spec.command), **options)
+            except docker.errors.ImageNotFound:
+                api.images.pull(spec.image)
+                container = api.containers.create(spec.image, list(spec.command), **options)
+            if files:
+                container.put_archive("/", files)
+            container.start()
+        except docker.errors.DockerException as error:
+            raise EngineError(f"cannot start {spec.name} from {spec.image}: {error}") from error
+        return spec.name
+
+    def exec(self, name: str, argv: Sequence[str], environment: Mapping[str, str] | None = None,
+             user: str | None = None) -> tuple[int, str]:
+        """Run a command in a running container; (exit status, its output)."""
+        result = self._container(name).exec_run(list(argv), environment=dict(environment or {}), user=user or "")
+        return result.exit_code, (result.output or b"").decode(errors="replace")
+
+    def logs(self, name: str, lines: int | None = None) -> str:
+        try:
+            container = self._container(name)
+        except EngineError:
+            return "(no container)"
+        return container.logs(**({"tail": lines} if lines else {})).decode(errors="replace")
+
+    def wait(self, name: str, timeout: float) -> int:
+        """The container's exit status once it ends; EngineError when it runs longer than `timeout`."""
+        try:
+            return int(self._container(name).wait(timeout=timeout).get("StatusCode", -1))
+        except Exception as error:  # requests' ReadTimeout: the SDK does not wrap it
+            raise EngineError(f"{name} did not end within {timeout:.0f} s") from error
+
+    def state(self, name: str) -> tuple[str, int | None]:
+        """(status, exit code): `running`, `exited`, ... ; ("gone", None) for a container that is not there."""
+        try:
+            container = self._container(name)
+        except EngineError:
+            return "gone", None
+        return container.status, container.attrs.get("State", {}).get("ExitCode")
+
+    def host_port(self, name: str, port: int) -> int | None:
+        """The host port a container's `port` is published on."""
+        bound = (self._container(name).attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+        return int(bound[0]["HostPort"]) if bound else None
+
+    def remove(self, name: str) -> None:
+        """Remove a container and its anonymous volumes (nothing when it is gone)."""
+        with contextlib.suppress(EngineError, docker.errors.NotFound):
+            self._container(name).remove(force=True, v=True)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        return _api().networks.create(name, driver="bridge", labels=dict(labels)).name
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
+        return _api().volumes.create(name, labels=dict(labels)).name
+
+    def labelled(self, labels: Sequence[str]) -> list[Labelled]:
+        """The containers, volumes and networks carrying every `key=value` (or `key`) of `labels`."""
+        api, selector = _api(), {"label": list(labels)}
+        return ([Labelled("container", c.name, c.labels) for c in api.containers.list(all=True, filters=selector)]
+                + [Labelled("volume", v.name, v.attrs.get("Labels") or {}) for v in api.volumes.list(filters=selector)]
+                + [Labelled("network", n.name, n.attrs.get("Labels") or {})
+                   for n in api.networks.list(filters=selector)])
+
+    def remove_labelled(self, labels: Sequence[str]) -> list[Labelled]:
+        """Remove what carries `labels` (containers first, then volumes and networks); what it removed."""
+        api, found = _api(), self.labelled(labels)
+        for part in found:
+            with contextlib.suppress(docker.errors.NotFound):
+                if part.kind == "container":
+                    api.containers.get(part.name).remove(force=True, v=True)
+                elif part.kind == "volume":
+                    api.volumes.get(part.name).remove(force=True)
+                else:
+                    api.networks.get(part.name).remove()
+        return found
+
+    def image_facts(self, ref: str) -> tuple[dict[str, str], str] | None:
+        """(labels, architecture) of a local image; None when there is none."""
+        try:
+            found = _api().images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        return dict(found.labels or {}), found.attrs.get("Architecture") or ""
+
+    def _container(self, name: str) -> Container:
+        try:
+            return _api().containers.get(name)
+        except docker.errors.NotFound as error:
+            raise EngineError(f"no container {name}") from error
+
     def tag(self, src: str, dst: str) -> None:
         self._run(["tag", src, dst])
 
@@ -176,6 +298,42 @@ class Engine:
         if check and result.returncode != 0:
             raise EngineError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
         return result
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container to start: what `Engine.start` creates."""
+
+    image: str
+    command: tuple[str, ...]
+    name: str
+    hostname: str | None = None
+    user: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> path in the container
+    ports: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)  # "8080/tcp" -> (host address, port)
+    network: str | None = None
+    aliases: tuple[str, ...] = ()  # names on the network
+    entrypoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Labelled:
+    kind: str  # container, volume, network
+    name: str
+    labels: Mapping[str, str]
+
+
+@functools.cache
+def _api() -> docker.DockerClient:
+    """The Docker SDK's client, once per process (the engine the docker client talks to)."""
+    try:
+        found = docker.from_env()
+        found.ping()
+    except docker.errors.DockerException as error:
+        raise EngineError(f"no Docker engine answers: {error}; `python3 build.py setup` starts one") from error
+    return found
 
 
 def _succeeds(argv: list[str], env: Mapping[str, str] | None = None) -> bool:

@@ -32,9 +32,7 @@ from .engine import Engine
 EMULATION_PACKAGES = ["qemu-user-static", "binfmt-support", "arch-test"]
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 QEMU_HANDLER = "qemu-aarch64"
-# Debian 12's QEMU (7.2) runs CPython about 4x slower than Debian 13's (10.0): measured
-# 2026-12-01 on the 2-core build host, the arm64 image probe (Airflow and every provider module
-# imported) 95 s against 22 s, `docker run IMAGE version` 49 s against 11 s. Debian 13's
+# Debian 12's QEMU (7.2) runs CPython about 4x slower than Debian 13's (10.0). Debian 13's
 # qemu-user is statically linked and depends on nothing, so its emulator runs on Debian 12: an
 # older one is replaced by it as the handler (the host's own packages stay as they are).
 QEMU_MINIMUM = (10, 0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,9 +96,8 @@ def document(facts: Mapping, lock_text: str, image: Mapping[str, str], created: 
 
 def collect(engine: Engine, reference: str, platform: str) -> dict:
     """What the image holds, read from inside a container of it (its own Python, no network)."""
-    result = subprocess.run([engine.client, "run", "--rm", "-i", "--network", "none", "--platform", platform,
-                             "--entrypoint", "python", reference, "-"], input=COLLECTOR.read_text(),
-                            capture_output=True, text=True, check=False)
+    result = engine.oneshot(reference, ["-"], platform=platform, entrypoint="python", input=COLLECTOR.read_text(),
+                            network="none")
     if result.returncode != 0:
         raise BuilderError(f"the SBOM of {reference} could not be collected:\n{result.stderr[-2000:]}")
     try:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
 import pytest
 
 from runtime_builder import contract
@@ -112,12 +111,11 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     # `build.py setup` set the host up (QEMU too for arm64 images); a host that is not fails (never skips).
     require(arm64=deploy_platform(request.config) is Platform.ARM64)
     found = Engine.detect()
-    client = docker.from_env()
     # What deployment tests of a run that no longer exists left behind.
-    for container in client.containers.list(all=True, filters={"label": [f"{ORIGIN_LABEL}={ORIGIN}"]}):
-        _host, _, pid = container.labels.get(OWNER_LABEL, "").rpartition(":")
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            remove_labelled(client, {ORIGIN_LABEL: ORIGIN, OWNER_LABEL: container.labels[OWNER_LABEL]})
+    for part in found.labelled([f"{ORIGIN_LABEL}={ORIGIN}"]):
+        _host, _, pid = part.labels.get(OWNER_LABEL, "").rpartition(":")
+        if part.kind == "container" and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_labelled(found, {ORIGIN_LABEL: ORIGIN, OWNER_LABEL: part.labels[OWNER_LABEL]})
     return found
 
 

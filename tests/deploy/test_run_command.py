@@ -24,6 +24,7 @@ from runtime_builder.deploy import services
 from runtime_builder.deploy.config import health_path
 from runtime_builder.deploy.deployment import LABEL, ORIGIN_LABEL, deployment_parts
 from runtime_builder.deploy.project import PROJECT_REPOSITORY
+from runtime_builder.images.engine import Engine
 from runtime_builder.matrix.load import load_matrix
 
 from .conftest import PROJECT, REPO_ROOT
@@ -90,7 +91,7 @@ def _parsed(postgres, dag_id: str, timeout: float = 180.0) -> bool:
 
 def _left(name: str) -> list[str]:
     """What of deployment `name` is still there: containers, volumes, networks."""
-    return deployment_parts(docker.from_env(), name)
+    return deployment_parts(Engine.detect(), name)
 
 
 def _health(url: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -15,26 +15,46 @@ from runtime_builder.deploy.api import AirflowApi, ApiError
 from runtime_builder.deploy.deployment import DeployError, Deployment
 from runtime_builder.deploy.facts import EMULATED_PATIENCE, image_facts
 from runtime_builder.deploy.health import Health, Unhealthy, wait_all
+from runtime_builder.images.engine import Labelled
 from runtime_builder.matrix.model import Platform
 
 
 @dataclass
-class FakeContainer:
-    status: str = "running"
-    attrs: dict = field(default_factory=lambda: {"State": {"ExitCode": 0}})
+class FakeEngine:
+    """The engine adapter as waiting and removing use it: containers by name, each with a state;
+    labelled parts another deployment made."""
 
-    def reload(self) -> None:
-        pass
+    def __init__(self, states: dict[str, tuple[str, int | None]] | None = None,
+                 labelled: list[Labelled] | None = None) -> None:
+        self.states = states or {}
+        self.parts = labelled or []
+        self.removed: list[str] = []
+        self.created: list[str] = []
 
-    def logs(self, tail: int) -> bytes:
-        return b"last line of the log\n"
+    def state(self, name: str) -> tuple[str, int | None]:
+        return self.states.get(name, ("running", None))
+
+    def logs(self, name: str, lines: int | None = None) -> str:
+        return "last line of the log\n"
+
+    def labelled(self, labels: list[str]) -> list[Labelled]:
+        return self.parts
+
+    def remove_labelled(self, labels: list[str]) -> list[Labelled]:
+        self.removed += [part.name for part in self.parts]
+        return self.parts
+
+    def create_network(self, name: str, labels: object) -> str:
+        self.created.append(name)
+        return name
 
 
-def deployment(names: list[str]) -> Deployment:
-    """A Deployment with only what waiting reads: its name, containers and clock."""
+def deployment(names: list[str], engine: FakeEngine | None = None) -> Deployment:
+    """A Deployment with only what waiting reads: its name, containers, engine and clock."""
     found = Deployment.__new__(Deployment)
     found.name = "airflow-test"
-    found.containers = {name: FakeContainer() for name in names}
+    found.containers = {name: f"airflow-test-{name}" for name in names}
+    found.engine = engine or FakeEngine()
     found.timings = {}
     found._started = time.monotonic()
     return found
@@ -109,8 +129,7 @@ def test_the_timeout_names_the_check_and_the_others_still_failing() -> None:
 
 
 def test_a_stopped_container_fails_the_wait_at_once_with_its_name_and_log() -> None:
-    found = deployment(["scheduler", "api-server"])
-    found.containers["scheduler"] = FakeContainer("exited", {"State": {"ExitCode": 3}})
+    found = deployment(["scheduler", "api-server"], FakeEngine({"airflow-test-scheduler": ("exited", 3)}))
     started = time.monotonic()
 
     with pytest.raises(DeployError, match=r"scheduler stopped \(exit 3\) before it was healthy "
@@ -138,22 +157,13 @@ def test_a_deployment_names_the_check_that_timed_out_the_others_and_its_log() ->
 # -- an image of another architecture: the waits for Airflow are longer ------------------------
 
 @dataclass
-class FakeImage:
-    labels: dict
-    attrs: dict
-
-
 class FakeImages:
-    def __init__(self, image: FakeImage) -> None:
-        self.image = image
+    """The engine adapter as image_facts asks it: an image's labels and architecture."""
 
-    def get(self, reference: str) -> FakeImage:
-        return self.image
+    architecture: str
 
-
-@dataclass
-class FakeClient:
-    images: FakeImages
+    def image_facts(self, reference: str) -> tuple[dict[str, str], str]:
+        return RUNTIME_LABELS, self.architecture
 
 
 RUNTIME_LABELS = {"io.airflow-runtime.version": "14.1.0", "io.airflow-runtime.airflow-version": "3.3.2"}
@@ -161,9 +171,7 @@ RUNTIME_LABELS = {"io.airflow-runtime.version": "14.1.0", "io.airflow-runtime.ai
 
 @pytest.mark.parametrize("platform", list(Platform), ids=lambda p: p.arch)
 def test_an_image_of_another_architecture_is_waited_for_longer(platform: Platform) -> None:
-    client = FakeClient(FakeImages(FakeImage(RUNTIME_LABELS, {"Architecture": platform.arch})))
-
-    facts = image_facts(client, "airflow-runtime:14.1.0")  # type: ignore[arg-type]
+    facts = image_facts(FakeImages(platform.arch), "airflow-runtime:14.1.0")  # type: ignore[arg-type]
 
     emulated = platform is not Platform.native()
     assert facts.emulated is emulated
@@ -204,47 +212,19 @@ def test_each_request_waits_by_the_apis_patience(monkeypatch: pytest.MonkeyPatch
 
 # -- a name another deployment has --------------------------------------------------------------
 
-@dataclass
-class FakePart:
-    name: str
-    removed: bool = False
-
-    def remove(self, **options: object) -> None:
-        self.removed = True
-
-
-class FakeParts:
-    def __init__(self, parts: list[FakePart]) -> None:
-        self.parts = parts
-        self.created: list[str] = []
-
-    def list(self, **options: object) -> list[FakePart]:
-        return self.parts
-
-    def create(self, name: str, **options: object) -> FakePart:
-        self.created.append(name)
-        return FakePart(name)
-
-
-@dataclass
-class FakeEngine:
-    containers: FakeParts
-    volumes: FakeParts
-    networks: FakeParts
-
-
 def test_a_deployment_leaves_another_of_its_name_alone() -> None:
     """Starting under a name that labels another deployment's parts fails before anything is made,
     and removing the failed deployment removes none of them (`run --name` twice must not wipe out
     the first one's database)."""
-    theirs = [FakePart("twin-postgres"), FakePart("twin-database"), FakePart("twin")]
-    engine = FakeEngine(FakeParts(theirs[:1]), FakeParts(theirs[1:2]), FakeParts(theirs[2:]))
-    found = deployment([])
-    found.name, found.docker, found._owned = "twin", engine, False
+    theirs = [Labelled("container", "twin-postgres", {}), Labelled("volume", "twin-database", {}),
+              Labelled("network", "twin", {})]
+    engine = FakeEngine(labelled=theirs)
+    found = deployment([], engine)
+    found.name, found._owned = "twin", False
 
     with pytest.raises(DeployError, match=r"a deployment named twin is already there \(twin, twin-database, "
                                           r"twin-postgres\)"):
         found.start(progress=lambda line: None)
     found.remove()
 
-    assert engine.networks.created == [] and not any(part.removed for part in theirs)
+    assert engine.created == [] and engine.removed == []
