@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from measure import bench_registry, mb, pushed_layers, size  # noqa: E402
 from recorded import Figure, add_record_argument, report  # noqa: E402
 
+from runtime_builder import contract  # noqa: E402
 from runtime_builder.generate import render  # noqa: E402
 from runtime_builder.generate.specs import ImageSpec  # noqa: E402
 from runtime_builder.images.bootstrap import BaseImage  # noqa: E402
@@ -96,9 +96,10 @@ def bump_one_pin(root: Path, version: str) -> str:
 
 
 def venv_size(engine: Engine, ref: str, platform: str) -> int:
-    out = subprocess.run([engine.client, "run", "--rm", "--platform", platform, "--entrypoint", "du", ref,
-                          "-sb", "/opt/runtime/venv"], capture_output=True, text=True, check=True).stdout
-    return int(out.split()[0])
+    done = engine.oneshot(ref, ["-sb", contract.VENV], platform=platform, entrypoint="du")
+    if done.returncode != 0:
+        raise SystemExit(f"du in {ref} failed: {done.stderr.strip()}")
+    return int(done.stdout.split()[0])
 
 
 def main() -> int:
@@ -127,7 +128,7 @@ def main() -> int:
         for platform in platforms:
             spec = ImageSpec(release, release.python, Variant.BASE, platform)
             if not args.no_prune:
-                subprocess.run([engine.client, "builder", "prune", "-af"], capture_output=True, check=True)
+                engine.prune_build_cache()
             cold, _ = timed_build(ROOT, spec, engine, options)
             ref = spec.reference(options.repository)
             first = pushed_layers(engine, registry, ref, f"cold-{platform.arch}")
@@ -145,7 +146,7 @@ def main() -> int:
             # Reproducible layers: the same commit built again from an emptied cache.
             again = first
             if not args.no_prune:
-                subprocess.run([engine.client, "builder", "prune", "-af"], capture_output=True, check=True)
+                engine.prune_build_cache()
                 timed_build(ROOT, spec, engine, options)
                 again = pushed_layers(engine, registry, ref, f"cold-again-{platform.arch}")
             same = [digest for digest in again if digest in first]

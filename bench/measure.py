@@ -3,7 +3,6 @@ folder first on sys.path): sizes from the engine, compressed layers from a regis
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,10 +20,7 @@ BENCH_REPOSITORY = "airflow-runtime-bench"  # a throwaway repository of the loca
 def size(engine: Engine, ref: str) -> int:
     """The image's size as the engine reports it (uncompressed bytes); pulled first when the engine
     does not have it (a base image builds use by digest is not kept under its tag)."""
-    inspect = [engine.client, "image", "inspect", "--format", "{{.Size}}", ref]
-    if subprocess.run(inspect, capture_output=True, check=False).returncode != 0:
-        subprocess.run([engine.client, "pull", ref], capture_output=True, check=True)
-    return int(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout)
+    return engine.image_size(ref)
 
 
 def bench_registry() -> Registry:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ TARGETS = {"size": 0.60, "build": 0.70}  # issue 14: slim / full
 
 def cold_build(matrix: Matrix, spec: ImageSpec, engine: Engine, options: BuildOptions, prune: bool) -> float:
     if prune:
-        subprocess.run([engine.client, "builder", "prune", "-af"], capture_output=True, check=True)
+        engine.prune_build_cache()
     started = time.monotonic()
     build(matrix, ROOT, [spec], engine, options)
     return time.monotonic() - started

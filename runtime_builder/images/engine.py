@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -258,6 +259,28 @@ class Engine:
             return _api().containers.get(name)
         except docker.errors.NotFound as error:
             raise EngineError(f"no container {name}") from error
+
+    def inspect_image(self, ref: str) -> dict[str, Any] | None:
+        """The engine's whole record of a local image (`docker image inspect`); None when there is none."""
+        try:
+            return dict(_api().images.get(ref).attrs)
+        except docker.errors.ImageNotFound:
+            return None
+
+    def image_size(self, ref: str) -> int:
+        """The image's size as the engine reports it (uncompressed bytes), pulled first when the
+        engine does not have it (a base a build used by digest is not kept under its tag)."""
+        found = self.inspect_image(ref)
+        if found is None:
+            self._run(["pull", ref])
+            found = self.inspect_image(ref)
+        if found is None:
+            raise EngineError(f"no image {ref}, even after pulling it")
+        return int(found["Size"])
+
+    def prune_build_cache(self) -> None:
+        """Empty the builder's cache (for cold-build measurements)."""
+        self._run(["builder", "prune", "-af"])
 
     def tag(self, src: str, dst: str) -> None:
         self._run(["tag", src, dst])

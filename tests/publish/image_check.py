@@ -33,15 +33,16 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from runtime_builder.images.engine import Engine
 
-    client = Engine.detect().client
-    inspect = subprocess.run([client, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", ref],
-                             capture_output=True, text=True, check=True)
-    platform = inspect.stdout.strip()
+    inspect = Engine.detect().inspect_image(ref)
+    if inspect is None:
+        print(f"no image {ref}", file=sys.stderr)
+        return 1
+    platform = f"{inspect['Os']}/{inspect['Architecture']}"
     if os.environ.get("PUBLISH_E2E_FAIL_PLATFORM") == platform:
         print(f"FAILED (injected by PUBLISH_E2E_FAIL_PLATFORM): image tests of {ref} ({platform})", file=sys.stderr)
         return 1
     if args.labels_only:
-        return labels_only(client, ref)
+        return labels_only(inspect, ref)
     selection = os.environ.get("PUBLISH_E2E_TESTS", QUICK)
     argv = [sys.executable, "build.py", "test", "--image", ref, "--", "-q"]
     if selection != "all":
@@ -49,16 +50,12 @@ def main() -> int:
     return subprocess.run(argv, cwd=ROOT, check=False).returncode
 
 
-def labels_only(client: str, ref: str) -> int:
+def labels_only(inspect: dict, ref: str) -> int:
     """0 when the image's labels name a release of versions.yaml, one of its Pythons, and a kind
     of image it has (told apart by the title label, as the image tests tell them apart)."""
-    import json
-
     from runtime_builder import contract
     from runtime_builder.matrix.load import load_matrix
 
-    inspect = json.loads(subprocess.run([client, "image", "inspect", ref], capture_output=True, text=True,
-                                        check=True).stdout)[0]
     config = inspect.get("Config") or {}
     labels = config.get("Labels") or {}
     release = load_matrix(ROOT / "versions.yaml").release(labels.get("io.airflow-runtime.version", ""))
