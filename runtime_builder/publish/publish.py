@@ -50,6 +50,10 @@ from .plan import (
 )
 from .registry import Registry, Target
 
+# The gate every image passes before a tag moves: the repository's image test suite (tests/image,
+# through `build.py test`), run as a separate process on the built image. Publishing depends on the
+# test tree only through this command line (the import graph has no edge from here to tests/);
+# `--test-command` replaces it, e.g. with a quicker selection or another suite.
 DEFAULT_TEST_COMMAND = f"{shlex.quote(sys.executable)} build.py test --image {{image}}"
 
 
