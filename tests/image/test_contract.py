@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import testinfra
@@ -43,6 +44,11 @@ def test_python_and_pip_are_the_venv(host: testinfra.host.Host) -> None:
     assert host.check_output("command -v airflow") == f"{checks.VENV}/bin/airflow"
 
 
+# Seconds the entrypoint may take before it exec's the command (its start-up runs Python, which
+# under QEMU emulation takes several seconds on a busy host).
+ENTRYPOINT_SETTLES = 60
+
+
 def _program_argv(cmdline: list[str]) -> list[str]:
     """A process's own argv: under QEMU (binfmt with the P flag) /proc shows the emulator, the
     program's path and then its original argv; the emulator and the path are not the program's."""
@@ -54,11 +60,18 @@ def _program_argv(cmdline: list[str]) -> list[str]:
 def test_tini_is_pid_1(target: Target, host: testinfra.host.Host) -> None:
     init = _program_argv(host.file("/proc/1/cmdline").content_string.split("\0"))
     assert init[:3] == list(target.expected.entrypoint), f"PID 1 is {init}"
-    # The entrypoint exec'd the command given to `docker run`, as tini's child.
-    listing = host.check_output(
-        "for d in /proc/[0-9]*; do echo \"$(cut -d' ' -f4 $d/stat) $(tr '\\0' ' ' < $d/cmdline)\"; done")
-    children = [_program_argv(line.split()[1:]) for line in listing.splitlines() if line.split()[0] == "1"]
-    assert ["sleep", "infinity"] in children, f"tini's children: {children}"
+    # The entrypoint exec's the command given to `docker run`, as tini's child. Until it has done
+    # its work (slowly, under emulation) tini's child is still the entrypoint itself: wait for the
+    # exec, but never accept an entrypoint that stays.
+    deadline = time.monotonic() + ENTRYPOINT_SETTLES
+    while True:
+        listing = host.check_output(
+            "for d in /proc/[0-9]*; do echo \"$(cut -d' ' -f4 $d/stat) $(tr '\\0' ' ' < $d/cmdline)\"; done")
+        children = [_program_argv(line.split()[1:]) for line in listing.splitlines() if line.split()[0] == "1"]
+        if ["sleep", "infinity"] in children or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert ["sleep", "infinity"] in children, f"tini's children after {ENTRYPOINT_SETTLES} s: {children}"
 
 
 def test_entrypoint_passes_bash_and_python_through(target: Target, docker: Docker) -> None:
