@@ -18,13 +18,12 @@ from pathlib import Path
 from .. import contract, layout
 from ..errors import BuilderError, UsageError
 from ..generate.specs import ImageSpec
-from ..generate.tags import image_of_tag
 from ..images import host
 from ..images.builder import BuildOptions, build, log_path, refuse_stale
 from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import project, services, settings
+from . import from_line, project, services, settings
 from .config import Executor, wiring
 from .deployment import (
     LABEL,
@@ -46,7 +45,7 @@ WATCH_SECONDS = 10
 @dataclass(frozen=True)
 class RunOptions:
     folder: Path
-    executor: Executor = Executor.CELERY
+    executor: Executor = Executor.LOCAL
     port: int | None = None
     detach: bool = False
     name: str | None = None
@@ -71,28 +70,15 @@ class ProjectImage:
 def project_image(matrix: Matrix, folder: Path, version: str | None,
                   repository: str = layout.DEFAULT_REPOSITORY) -> ProjectImage:
     """VERSION's ONBUILD image (its default Python) when one is asked for; else the image the
-    project's FROM line names, when it names one of ours by a tag of the tag function
-    (`airflow-runtime:12.1.1`, `...:14.1-slim`, `...:latest-python-3.12`); else the default
-    release's. A FROM of ours with a tag no image has is refused."""
+    project's FROM line means (from_line.choose: a tag of ours or of a managed runtime's image
+    name, or an apache/airflow version); a FROM naming none of ours is refused, naming the
+    nearest releases."""
     if version:
         release = matrix.release(version)
         return ProjectImage(release, release.python, Variant.ONBUILD, f"Runtime {release.version}, as asked")
     reference = project.check_folder(folder)
-    tag = project.tag_in(reference, repository)
-    if tag is None:
-        release = matrix.default_release()
-        return ProjectImage(release, release.python, Variant.ONBUILD,
-                            f"the default release, {release.version} (its FROM, {reference}, is not an "
-                            f"{repository} image)")
-    found = image_of_tag(matrix, tag)
-    if found is None:
-        raise UsageError(f"{folder / 'Dockerfile'}: FROM {reference}: no image of versions.yaml has the tag "
-                         f"{tag!r} (`python build.py tags VERSION` lists an image's tags); fix the FROM line or "
-                         "name a version: `run VERSION --project ...`")
-    release, python, variant = found
-    return ProjectImage(release, python, variant.onbuild,
-                        f"Runtime {release.version}, Python {python}{', slim' if variant.is_slim else ''} "
-                        f"(its FROM names {reference})")
+    chosen = from_line.choose(matrix, reference, repository, str(folder / "Dockerfile"))
+    return ProjectImage(chosen.release, chosen.python, chosen.variant, chosen.why)
 
 
 def check_port(port: int) -> None:

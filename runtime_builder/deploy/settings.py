@@ -151,7 +151,11 @@ def parse(text: str, source: str) -> AirflowSettings:
 
 def load(folder: Path) -> AirflowSettings:
     """The project's settings; none when it has no `airflow_settings.yaml`."""
-    path = folder / SETTINGS_FILE
+    return load_file(folder / SETTINGS_FILE)
+
+
+def load_file(path: Path) -> AirflowSettings:
+    """The settings of a file in this format; none when there is no such file."""
     if not path.is_file():
         return AirflowSettings()
     return parse(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))

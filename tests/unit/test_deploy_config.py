@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime_builder.deploy import project
+from runtime_builder.deploy import from_line, project
 from runtime_builder.deploy.config import (
     AuthManager,
     Check,
@@ -187,28 +187,6 @@ def test_one_project_built_on_two_images_makes_two_images() -> None:
     assert len(names) == len(release.pythons) * (2 if Variant.SLIM in release.variants else 1)
 
 
-def test_a_projects_env_file_is_read_as_compose_reads_it():
-    text = ("# local settings\n\nAIRFLOW_VAR_GREETING=hello = world\nexport AIRFLOW__CORE__PARALLELISM=8\n"
-            "QUOTED=\"two words\"\nSINGLE='x'\nEMPTY=\n  SPACED = kept inside  \nHALF=\"open\n")
-    assert project.parse_environment(text, "p/.env") == {
-        "AIRFLOW_VAR_GREETING": "hello = world", "AIRFLOW__CORE__PARALLELISM": "8", "QUOTED": "two words",
-        "SINGLE": "x", "EMPTY": "", "SPACED": "kept inside", "HALF": "\"open",
-    }
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("A=1\nJUST_A_NAME\n", "p/.env line 2: no `=`: a line is NAME=value"),
-    ("1X=2\n", "p/.env line 1: '1X' is not a variable name"),
-    ("A B=secret\n", "p/.env line 1: 'A B' is not a variable name"),
-    ("=secret\n", "p/.env line 1: '' is not a variable name"),
-    ("A=1\n# again\nA=2\n", "p/.env line 3: A is set again (first on line 1)"),
-])
-def test_a_bad_env_file_is_refused_naming_the_line(text, message):
-    with pytest.raises(UsageError) as caught:
-        project.parse_environment(text, "p/.env")
-    assert message in str(caught.value) and "secret" not in str(caught.value)
-
-
 def test_a_project_without_env_file_has_no_variables(tmp_path: Path):
     assert project.environment(tmp_path) == {}
     (tmp_path / ".env").write_text("A=1\n")
@@ -254,21 +232,21 @@ def test_run_refuses_an_env_file_that_sets_the_deployments_wiring(cli, tmp_path:
     assert f"{folder}/.env: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `run` sets this itself" in result.err, result.err
     (folder / ".env").write_text("AIRFLOW_VAR_X=1\nNOT A LINE\n")
     result = cli("--root", REPO_ROOT, "run", "--project", folder)
-    assert result.code == 2 and f"{folder}/.env line 2: no `=`" in result.err, result.err
+    assert result.code == 2 and f"{folder}/.env line 2: " in result.err, result.err
 
 
 # -- which image `run` builds a project on ------------------------------------------------------
 
-@pytest.mark.parametrize(("reference", "tag"), [
-    ("airflow-runtime:12.1.1", "12.1.1"),
-    ("127.0.0.1:5000/airflow-runtime:14.1-slim", "14.1-slim"),
-    ("quay.io/org/airflow-runtime:latest-python-3.12@sha256:" + "0" * 64, "latest-python-3.12"),
-    ("127.0.0.1:5000/airflow-runtime", "latest"),
-    ("quay.io/astronomer/astro-runtime:12.1.1", None),
-    ("${RUNTIME_IMAGE}", None),
+@pytest.mark.parametrize(("reference", "split"), [
+    ("airflow-runtime:12.1.1", ("airflow-runtime", "12.1.1")),
+    ("127.0.0.1:5000/airflow-runtime:14.1-slim", ("127.0.0.1:5000/airflow-runtime", "14.1-slim")),
+    ("quay.io/org/airflow-runtime:latest-python-3.12@sha256:" + "0" * 64,
+     ("quay.io/org/airflow-runtime", "latest-python-3.12")),
+    ("127.0.0.1:5000/airflow-runtime", ("127.0.0.1:5000/airflow-runtime", "latest")),
+    ("quay.io/astronomer/astro-runtime:12.1.1", ("quay.io/astronomer/astro-runtime", "12.1.1")),
 ])
-def test_the_tag_of_a_projects_from_line(reference, tag):
-    assert project.tag_in(reference, "airflow-runtime") == tag
+def test_the_repository_and_tag_of_a_projects_from_line(reference, split):
+    assert from_line.split(reference) == split
 
 
 def _project_from(tmp_path: Path, image: str) -> Path:
@@ -290,8 +268,16 @@ def test_run_builds_on_the_image_the_projects_from_line_names(tmp_path: Path):
                                                                 f"{default.version.minor_line}-slim-base"), None)
     assert (found.release, found.python, found.variant) == (default, default.python, Variant.SLIM)
 
+    # A managed runtime's image name with our tag: an Airflow 2 project stays on Airflow 2.
     found = project_image(matrix, _project_from(tmp_path / "c", "quay.io/astronomer/astro-runtime:12.1.1"), None)
-    assert (found.release, found.variant) == (default, Variant.ONBUILD) and "is not an airflow-runtime" in found.why
+    assert (str(found.release.version), found.variant) == ("12.1.1", Variant.ONBUILD)
+    assert found.release.airflow.major == 2 and "astro-runtime:12.1.1" in found.why
+
+    # Apache Airflow's own image: the newest release shipping that Airflow (and Python).
+    found = project_image(matrix, _project_from(tmp_path / "e", "apache/airflow:2.11.2-python3.12"), None)
+    newest = max((r for r in matrix.releases if str(r.airflow) == "2.11.2" and not r.is_yanked),
+                 key=lambda r: r.version)
+    assert (found.release, found.python) == (newest, "3.12")
 
     # A version asked for wins over the FROM line.
     found = project_image(matrix, _project_from(tmp_path / "d", "airflow-runtime:12.1.1"), "13.1.0")
@@ -308,6 +294,35 @@ def test_run_refuses_a_from_line_of_ours_that_names_no_image(cli, tmp_path: Path
 
 def test_run_refuses_a_slim_project_with_the_celery_executor(cli, tmp_path: Path):
     folder = _project_from(tmp_path, "airflow-runtime:latest-slim")
-    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    result = cli("--root", REPO_ROOT, "run", "--project", folder, "--executor", "celery")
     assert result.code == 2, result.err
     assert "slim images have no Celery provider; run it with --executor local" in result.err, result.err
+
+
+@pytest.mark.parametrize(("image", "names"), [
+    # A line we do not have: the newest release of the lines either side, never a silent default.
+    ("quay.io/astronomer/astro-runtime:10.1.0", ["11.1.0 (Airflow 2.10.5)"]),
+    # A release of a line we have that we never cut: that line's nearest.
+    ("quay.io/astronomer/astro-runtime:12.3.0", ["12.1.1 (Airflow 2.11.2)"]),
+    ("airflow-runtime:15.0.0-python-3.13", ["14.2.1 (Airflow 3.3.2)"]),
+])
+def test_a_from_line_naming_a_release_we_do_not_have_names_the_nearest(cli, tmp_path: Path, image, names):
+    folder = _project_from(tmp_path, image)
+    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    assert result.code == 2, result.err
+    assert f"{folder}/Dockerfile: FROM {image}: no image of versions.yaml has the tag" in result.err, result.err
+    assert "the nearest releases here: " in result.err
+    for name in names:
+        assert name in result.err, result.err
+
+
+@pytest.mark.parametrize("image", ["python:3.12-slim", "${RUNTIME_IMAGE}", "apache/airflow:2.9.3"])
+def test_a_from_line_naming_no_runtime_image_is_refused(cli, tmp_path: Path, image):
+    folder = _project_from(tmp_path, image)
+    result = cli("--root", REPO_ROOT, "run", "--project", folder)
+    assert result.code == 2, result.err
+    assert f"{folder}/Dockerfile: FROM {image}" in result.err, result.err
+    if image.startswith("apache/airflow"):
+        assert "no Runtime release ships Airflow 2.9.3; the nearest of Airflow 2: " in result.err, result.err
+    else:
+        assert "is not an Airflow Runtime image" in result.err, result.err
