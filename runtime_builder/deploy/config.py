@@ -161,15 +161,17 @@ def wiring(airflow_major: int, executor: Executor) -> frozenset[str]:
     return frozenset(airflow_environment(airflow_major, executor, Keys())) - USER_SETTABLE
 
 
-def users_command(keys: Keys) -> tuple[str, ...]:
+def users_command(keys: Keys, airflow_major: int = 3) -> tuple[str, ...]:
     """FAB: the admin and the viewer a deployment's users log in as, created after migrating, in one
-    container (a user that exists is left as it is). The passwords are the script's arguments."""
+    container (a user that exists is left as it is). The passwords are the script's arguments.
+    Airflow 2's FAB has only the Admin and Public roles until `sync-perm` makes the others."""
     def create(user: str, role: str, argument: str) -> str:
         # `--password=<value>` in one word: a generated password may start with `-` (token_urlsafe's
         # alphabet has it), which argparse would read as the next option and refuse.
         return (f'airflow users create --username {user} --password="{argument}" --role {role} '
                 f"--firstname Runtime --lastname {role} --email {user}@example.invalid")
-    script = f"{create(ADMIN_USER, 'Admin', '$1')} && {create(VIEWER_USER, 'Viewer', '$2')}"
+    script = (f"{'airflow sync-perm && ' if airflow_major < 3 else ''}"
+              f"{create(ADMIN_USER, 'Admin', '$1')} && {create(VIEWER_USER, 'Viewer', '$2')}")
     return ("bash", "-c", script, "users", keys.admin_password, keys.viewer_password)
 
 

@@ -78,6 +78,9 @@ class DeploymentSpec:
     settings: AirflowSettings = field(default_factory=AirflowSettings)
     # Who logs users in (Airflow 3); None: the image's default (Airflow 2 has FAB's only).
     auth_manager: AuthManager | None = None
+    # Host folders every Airflow component sees, read-only (a project's dags/, plugins/, include/).
+    binds: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # more labels for every part (who it is for)
 
 
 class Deployment:
@@ -110,7 +113,8 @@ class Deployment:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL: self.name, ORIGIN_LABEL: self.spec.origin, OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+        return {**self.spec.labels, LABEL: self.name, ORIGIN_LABEL: self.spec.origin,
+                OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
 
     @property
     def url(self) -> str:
@@ -124,6 +128,13 @@ class Deployment:
 
     def start(self, progress: Callable[[str], None] = print) -> None:
         """Bring every part up in order and wait until each is healthy; raise DeployError otherwise."""
+        self.start_services()
+        progress(f"{self.name}: PostgreSQL{' and Redis' if self._celery else ''} ready; migrating the database")
+        self._logs = self._volume("logs")
+        self._start_airflow(progress, import_settings=True)
+
+    def start_services(self) -> None:
+        """The network, PostgreSQL (and Redis, for Celery), ready; no Airflow component yet."""
         taken = sorted(deployment_parts(self.engine, self.name))
         if taken:
             # Another deployment's: leave it alone (remove() too removes only what this one made).
@@ -136,9 +147,11 @@ class Deployment:
         self._wait([self._service_ready("postgres", services.POSTGRES_READY)]
                    + ([self._service_ready("redis", services.REDIS_READY)] if self._celery else []), 120.0)
         self.timings["services"] = time.monotonic() - started
-        progress(f"{self.name}: PostgreSQL{' and Redis' if self._celery else ''} ready; migrating the database")
-        self._logs = self._volume("logs")
-        self._start_airflow(progress, import_settings=True)
+
+    def oneshot(self, alias: str, command: tuple[str, ...], timeout: float, files: bytes | None = None) -> str:
+        """Run a command to its end in a container of the deployment's image, on its network and
+        database; its output (DeployError with the output when it fails)."""
+        return self._oneshot(alias, command, timeout * self.facts.patience, files)
 
     def _start_airflow(self, progress: Callable[[str], None], import_settings: bool = False) -> None:
         """Migrate the database with the image (and import the settings, on a new database), then
@@ -147,7 +160,7 @@ class Deployment:
         self._oneshot("migrate", ("airflow", "db", "migrate"), MIGRATE_TIMEOUT * patience)
         self.auth = self._auth_manager(300.0 * patience)
         if self.auth is AuthManager.FAB:
-            self._oneshot("users", users_command(self.keys), 300.0 * patience)
+            self._oneshot("users", users_command(self.keys, self.facts.airflow_major), 300.0 * patience)
         self.timings["migrate"] = time.monotonic() - self._started
         if import_settings and self.spec.settings:
             progress(f"{self.name}: importing {self.spec.settings.summary()}")
@@ -260,13 +273,14 @@ class Deployment:
 
     def _run(self, alias: str, image: str, command: Iterable[str], *, user: str | None = None,
              environment: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
-             ports: Mapping[str, tuple[str, int | None]] | None = None, files: bytes | None = None) -> str:
+             ports: Mapping[str, tuple[str, int | None]] | None = None, files: bytes | None = None,
+             binds: Mapping[str, str] | None = None) -> str:
         """Start a container on the deployment's network; `files` (a tar, unpacked at /) are put into
         it before it starts (not in its environment, where `docker inspect` shows them)."""
         assert self._network is not None
         spec = ContainerSpec(image, tuple(command), f"{self.name}-{alias}", hostname=alias, user=user,
                              environment=dict(environment or {}), labels=self.labels, volumes=dict(volumes or {}),
-                             ports=dict(ports or {}), network=self._network, aliases=(alias,))
+                             binds=dict(binds or {}), ports=dict(ports or {}), network=self._network, aliases=(alias,))
         self.containers[alias] = spec.name
         try:
             return self.engine.start(spec, files)
@@ -319,7 +333,8 @@ class Deployment:
     def _start_component(self, component: Component, logs_volume: str) -> None:
         ports = {f"{API_PORT}/tcp": ("127.0.0.1", self.spec.port)} if component.serves_ui else None
         container = self._run_airflow(component.name, component.command,
-                                      volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports)
+                                      volumes={logs_volume: f"{contract.AIRFLOW_HOME}/logs"}, ports=ports,
+                                      binds=self.spec.binds)
         if component.serves_ui:
             self.port = self.engine.host_port(container, API_PORT)
             if self.port is None:

@@ -141,7 +141,10 @@ def project_with(matrix: Matrix, root: Path, engine: Engine, secrets: Mapping[st
                                 encoding="utf-8")
         project.build(engine, copy, reference, tag, onbuild.platform.value, secrets, log_path(root, tag))
     script = f"import importlib.metadata as m; print(m.version({package!r}))"
-    version = engine.run(tag, ["python", "-c", script]).strip().splitlines()[-1]
+    done = engine.oneshot(tag, ["python", "-c", script])
+    if done.returncode != 0:
+        raise DeployError(f"cannot read the Airflow version of {tag}: {done.stderr.strip()[-1000:]}")
+    version = done.stdout.strip().splitlines()[-1]
     return tag, version
 
 

@@ -18,9 +18,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,10 +145,6 @@ class Engine:
         faults.wrote(f"push {ref}")
         return _last_digest(output, ref)
 
-    def run(self, ref: str, command: Sequence[str]) -> str:
-        """What `command` prints in a throwaway container of `ref` (EngineError when it fails)."""
-        return self._run(["run", "--rm", ref, *command]).stdout
-
     def oneshot(self, ref: str, command: Sequence[str], *, platform: str | None = None, entrypoint: str | None = None,
                 input: str | None = None, network: str | None = None) -> subprocess.CompletedProcess[str]:
         """A throwaway container of `ref` run to its end: its exit status and output, whatever they are."""
@@ -164,7 +161,8 @@ class Engine:
         api = _api()
         options = dict(name=spec.name, hostname=spec.hostname, user=spec.user, environment=dict(spec.environment),
                        labels=dict(spec.labels), ports=dict(spec.ports), entrypoint=spec.entrypoint,
-                       volumes={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()})
+                       volumes={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()}
+                       | {host: {"bind": path, "mode": "ro"} for host, path in spec.binds.items()})
         if spec.network:
             options |= {"network": spec.network, "networking_config": {
                 spec.network: docker.types.EndpointConfig(api.api.api_version, aliases=list(spec.aliases))}}
@@ -182,10 +180,13 @@ class Engine:
         return spec.name
 
     def exec(self, name: str, argv: Sequence[str], environment: Mapping[str, str] | None = None,
-             user: str | None = None) -> tuple[int, str]:
-        """Run a command in a running container; (exit status, its output)."""
-        result = self._container(name).exec_run(list(argv), environment=dict(environment or {}), user=user or "")
-        return result.exit_code, (result.output or b"").decode(errors="replace")
+             user: str | None = None, stdout_only: bool = False) -> tuple[int, str]:
+        """Run a command in a running container; (exit status, its output: stdout and stderr, or only
+        stdout)."""
+        result = self._container(name).exec_run(list(argv), environment=dict(environment or {}), user=user or "",
+                                                 demux=stdout_only)
+        output = (result.output[0] if stdout_only else result.output) or b""
+        return result.exit_code, output.decode(errors="replace")
 
     def logs(self, name: str, lines: int | None = None) -> str:
         try:
@@ -218,6 +219,46 @@ class Engine:
         """Remove a container and its anonymous volumes (nothing when it is gone)."""
         with contextlib.suppress(EngineError, docker.errors.NotFound):
             self._container(name).remove(force=True, v=True)
+
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        """Stop a running container (SIGTERM, then SIGKILL after `timeout` s); it stays, with its state."""
+        with contextlib.suppress(docker.errors.NotFound):
+            self._container(name).stop(timeout=int(timeout))
+
+    def resume(self, name: str) -> None:
+        """Start a stopped container again, as it was created."""
+        try:
+            self._container(name).start()
+        except docker.errors.DockerException as error:
+            raise EngineError(f"cannot start {name} again: {error}") from error
+
+    def container_facts(self, name: str) -> tuple[str, str, dict[str, str]]:
+        """(image reference it was created from, image id, labels) of a container."""
+        attrs = self._container(name).attrs
+        return attrs["Config"]["Image"], attrs["Image"], dict(attrs["Config"].get("Labels") or {})
+
+    def follow(self, name: str, lines: int | None = None) -> Iterator[str]:
+        """A container's log as it grows, line by line, from its last `lines` (all: None) until it stops."""
+        stream = self._container(name).logs(stream=True, follow=True, tail=lines if lines is not None else "all")
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.decode(errors="replace")
+        if pending:
+            yield pending.decode(errors="replace")
+
+    def interactive(self, name: str, argv: Sequence[str]) -> int:
+        """Run a command in a running container attached to this terminal (a TTY when there is one),
+        as `docker exec -it` does; its exit status."""
+        flags = ["-i", *(["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else [])]
+        return subprocess.run([self.client, "exec", *flags, name, *argv], env=self._env(), check=False).returncode
+
+    def copy(self, source: str, path: str, target: str, folder: str) -> None:
+        """Copy a file or folder of one container into a folder of another (`docker cp` twice)."""
+        stream, _ = self._container(source).get_archive(path)
+        self._container(target).put_archive(folder, b"".join(stream))
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         return _api().networks.create(name, driver="bridge", labels=dict(labels)).name
@@ -282,6 +323,10 @@ class Engine:
         """Empty the builder's cache (for cold-build measurements)."""
         self._run(["builder", "prune", "-af"])
 
+    def image_tags(self, prefix: str) -> list[str]:
+        """The local image references (repository:tag) that start with `prefix`."""
+        return sorted(tag for image in _api().images.list() for tag in image.tags if tag.startswith(prefix))
+
     def tag(self, src: str, dst: str) -> None:
         self._run(["tag", src, dst])
 
@@ -335,6 +380,7 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> path in the container
+    binds: Mapping[str, str] = field(default_factory=dict)  # host folder -> path in the container, read-only
     ports: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)  # "8080/tcp" -> (host address, port)
     network: str | None = None
     aliases: tuple[str, ...] = ()  # names on the network
