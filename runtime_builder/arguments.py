@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .dev import commands as dev_commands
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY
 from .matrix.model import Channel, Variant
@@ -144,7 +145,8 @@ def parser() -> argparse.ArgumentParser:
                                                 "dags/; a .env's NAME=value lines go to every Airflow container, "
                                                 "an airflow_settings.yaml's connections, pools and Variables to "
                                                 "its database)")
-    p.add_argument("--executor", choices=["celery", "local"], default="celery")
+    p.add_argument("--executor", choices=["local", "celery"], default="local",
+                   help="local (default: one machine, as local development runs) or celery (adds Redis and a worker)")
     p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--detach", action="store_true", help="leave it running and return")
     p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
@@ -158,6 +160,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-dag-check", action="store_true",
                    help="build the project without the DAG import check (RUNTIME_CHECK_DAGS=false): for DAGs that "
                         "read a Variable or connection of .env or airflow_settings.yaml when imported")
+
+    dev_commands.add_parser(sub)
 
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")

@@ -14,6 +14,7 @@ from datetime import date
 
 from . import log
 from .arguments import parser
+from .dev import commands as dev_commands
 from .errors import BuilderError, MatrixError, UsageError
 from .generate import feed, frozen, render
 from .generate.specs import Filters, matrix_row, nightly_releases, select
@@ -412,6 +413,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "publish": cmd_publish,
     "push": cmd_push,
     "run": cmd_run,
+    "dev": lambda args: dev_commands.run(args),
     "feed": cmd_feed,
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,
@@ -419,8 +421,25 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def split_passed(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`build.py ... -- CMD ARGS`: the arguments before the first `--` (ours) and those after it
+    (the command's, never read as ours: `dev exec -- ls` runs `ls` in the default component). Pure."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, passed = split_passed(list(sys.argv[1:] if argv is None else argv))
+    args, extra = top.parse_known_args(args)
+    if extra or passed:
+        # `dev pytest -k x`, `dev airflow dags list -o json`, `dev exec -- ls -l`: what follows goes
+        # to the command run.
+        if args.command != "dev" or args.dev_command not in dev_commands.PASSES_ARGUMENTS:
+            top.error(f"unrecognized arguments: {' '.join([*extra, *passed])}")
+        args.argv = [*extra, *args.argv, *passed]
     try:
         return COMMANDS[args.command](args)
     except MatrixError as error:

@@ -57,12 +57,18 @@ def deploy_platform(config: pytest.Config) -> Platform:
     return Platform.parse(config.getoption("--deploy-platform") or Platform.native().value)
 
 
-def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
+def asked_releases(config: pytest.Config, matrix: Matrix) -> list[Release]:
+    """The releases `--deploy-version` asks for (`lines`: the newest of each line), default: the default release."""
     asked = config.getoption("--deploy-version") or [str(matrix.default_release().version)]
     releases: list[Release] = []
     for version in asked:
         releases += nightly_releases(matrix, newest_of_each_line=True) if version == "lines" \
             else [matrix.release(version)]
+    return list(dict.fromkeys(releases))
+
+
+def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
+    releases = asked_releases(config, matrix)
     executors = [Executor(e) for e in config.getoption("--deploy-executor")]
     platform = deploy_platform(config)
     default = matrix.default_release()
@@ -162,3 +168,20 @@ def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
         api = AirflowApi(deployment.url, deployment.facts.airflow_major, user, password, deployment.facts.patience)
         yield Deployed(case, deployment, tag, api, overrides)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Root needs --no-sandbox; the rest keeps Chromium off a network this host does not have.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    require(programs=("chromium",))
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield found
+        found.close()

@@ -3,31 +3,11 @@ finds the Runtime's name on the page. The screenshot goes to build/reports/ for 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-
-from runtime_builder.images.host import require
 
 from .conftest import REPORTS, Deployed
 
 pytestmark = pytest.mark.deploy
-
-CHROMIUM = "/usr/bin/chromium"
-# Root needs --no-sandbox; the rest keeps Chromium off a network this host does not have.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    require(programs=("chromium",))
-    with sync_playwright() as playwright:
-        found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield found
-        found.close()
 
 
 def test_ui_logs_in_and_shows_the_runtime(deployed: Deployed, browser) -> None:
