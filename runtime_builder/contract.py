@@ -6,6 +6,7 @@ deployment harness read them from here, so a fact changes in one line.
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 
 from .in_image import entrypoint
@@ -60,6 +61,18 @@ ARBITRARY_USER = f"12345:{GID}"
 MONITORING_DAG_ID = "runtime_monitoring"
 MONITORING_SCHEDULE = "*/5 * * * *"  # the monitoring DAG's schedule unless the variable below says otherwise
 MONITORING_SCHEDULE_VARIABLE = "AIRFLOW_MONITORING_DAG_SCHEDULE_INTERVAL"
+# From monitoring-guarded on, the monitoring DAG is the runtime's, not the project's: root's file in
+# a DAG bundle of its own (a project's dags/ mounted over AIRFLOW_HOME/dags does not hide it).
+MONITORING_DAGS = f"{RUNTIME_DIR}/dags"
+MONITORING_BUNDLE = "airflow-runtime"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+def dag_bundles() -> str:
+    """`[dag_processor] dag_bundle_config_list` of an image with monitoring-guarded: Airflow's own
+    default (the DAG folder) and the runtime's bundle, as one line of JSON."""
+    return json.dumps([{"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                       {"name": MONITORING_BUNDLE, "classpath": LOCAL_BUNDLE, "kwargs": {"path": MONITORING_DAGS}}])
 RUNTIME_VERSION_VARIABLE = "AIRFLOW_RUNTIME_VERSION"
 
 
@@ -95,6 +108,7 @@ class Change(Enum):
     IMAGE_CONTRACT = "airflow-image-contract"  # the official image's /entrypoint, /clean-logs, curl, /opt/airflow
     FAB_AUTH_MANAGER = "fab-auth-manager"  # the FAB provider installed and the default auth manager (airflow.cfg)
     PYCACHE_PER_UID = "bytecode-cache-per-uid"  # slim images: the entry point makes a byte-code folder per uid
+    MONITORING_GUARDED = "monitoring-guarded"  # the monitoring DAG in a bundle of its own, guarded, its health reported
 
 
 # Image changes the templates make only on top of another (the strip runs in the stages of the
@@ -105,7 +119,10 @@ REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV,
             # The default is written into the airflow.cfg the image ships from `hardened` on.
             Change.FAB_AUTH_MANAGER: Change.HARDENED,
             # The entry point that makes the folders is the official image's.
-            Change.PYCACHE_PER_UID: Change.IMAGE_CONTRACT}
+            Change.PYCACHE_PER_UID: Change.IMAGE_CONTRACT,
+            # Its file is staged with the official image's (under /tmp/root), its bundle configured in
+            # the airflow.cfg the image ships from `hardened` on (which every release with the contract has).
+            Change.MONITORING_GUARDED: Change.IMAGE_CONTRACT}
 def entrypoint_of(changes: frozenset[Change]) -> str:
     """The program after tini in an image's ENTRYPOINT: the official image's path from the
     airflow-image-contract change on (the older path stays, as another name of it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 
 import pytest
 import yaml
@@ -90,6 +91,57 @@ def test_monitoring_dag_runs_by_itself(deployed: Deployed) -> None:
     tasks = deployed.api.task_instances(contract.MONITORING_DAG_ID, run["dag_run_id"])
     log = deployed.api.task_log(contract.MONITORING_DAG_ID, run["dag_run_id"], tasks[0]["task_id"])
     assert f"Airflow Runtime {release.version} alive on {deployed.task_host}" in log, log[-2000:]
+
+
+def _monitoring_health(deployed: Deployed) -> dict:
+    return deployed.api.request("GET", "/monitor/health")[contract.MONITORING_DAG_ID]
+
+
+def _dashboard_alerts(deployed: Deployed) -> list[str]:
+    request = urllib.request.Request(deployed.deployment.url + "/ui/config",
+                                     headers={"Authorization": deployed.api.authorization()})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return [alert["text"] for alert in json.load(response).get("dashboard_alert") or []]
+
+
+def _until(check, seconds: float):
+    deadline = time.monotonic() + seconds
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(2)
+    return found
+
+
+def test_the_monitoring_dag_cannot_be_paused_and_its_failures_are_seen(deployed: Deployed) -> None:
+    """monitoring-guarded: the API (the UI's toggle) refuses to pause it, a pause made another way
+    (the CLI) is undone, and two failed runs in a row make the health endpoint and the UI's
+    dashboard report it unhealthy, until a run succeeds again."""
+    if not deployed.case.release.has(contract.Change.MONITORING_GUARDED):
+        pytest.skip(f"Runtime {deployed.case.release.version} was released before "
+                    f"{contract.Change.MONITORING_GUARDED.value}")
+    dag_id, api = contract.MONITORING_DAG_ID, deployed.api
+    api.wait_for_dag(dag_id)
+    with pytest.raises(ApiError, match=r"HTTP 403.*cannot be paused"):
+        api.request("PATCH", f"/dags/{dag_id}", {"is_paused": True})
+    assert api.request("GET", f"/dags/{dag_id}")["is_paused"] is False
+    code, output = deployed.deployment.exec("scheduler", ["airflow", "dags", "pause", dag_id])
+    assert code == 0, output
+    assert _until(lambda: api.request("GET", f"/dags/{dag_id}")["is_paused"] is False, 120), \
+        "a pause made with the CLI was not undone"
+
+    # Two failed runs, newest: unhealthy until a run after them succeeds. A scheduled run (every
+    # minute here) that ends between them and the look hides them: try again.
+    for _ in range(3):
+        for _ in range(2):
+            run_id = api.trigger(dag_id)
+            api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", {"state": "failed"})
+        if unhealthy := _until(lambda: _monitoring_health(deployed)["status"] == "unhealthy", 45):
+            break
+    assert unhealthy, _monitoring_health(deployed)
+    assert "runs of runtime_monitoring failed" in _monitoring_health(deployed)["detail"]
+    assert any("Airflow Runtime monitoring:" in text for text in _dashboard_alerts(deployed))
+    assert _until(lambda: _monitoring_health(deployed)["status"] == "healthy", SCHEDULED_WAIT), \
+        f"still unhealthy after a scheduled run: {_monitoring_health(deployed)}"
+    assert not any("Airflow Runtime monitoring:" in text for text in _dashboard_alerts(deployed))
 
 
 # Reads each AIRFLOW__SECTION__KEY variable named in argv as `airflow config get-value section key`

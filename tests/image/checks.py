@@ -656,6 +656,17 @@ def check_monitoring_dag(expected: Expected, facts: Mapping) -> list[str]:
     if not unpaused and monitoring.get("paused_upon_creation") is False:
         problems.append(f"{MONITORING_DAG} starts unpaused, but Runtime {expected.runtime_version} was released "
                         "before monitoring-dag-on: a released image changed")
+    # From `monitoring-guarded` it is root's file in a bundle of its own, out of the project's dags/.
+    if Change.MONITORING_GUARDED.value in expected.changes:
+        if not monitoring["fileloc"].startswith(contract.MONITORING_DAGS + "/"):
+            problems.append(f"{MONITORING_DAG} is {monitoring['fileloc']}, not in {contract.MONITORING_DAGS}/ "
+                            f"(the {contract.MONITORING_BUNDLE} bundle)")
+        if (monitoring.get("owner"), monitoring.get("mode")) != (0, "0o644"):
+            problems.append(f"{monitoring['fileloc']} is uid {monitoring.get('owner')}, mode {monitoring.get('mode')}: "
+                            "the image's user could edit the runtime's monitoring DAG (expected root's, 0644)")
+    elif not monitoring["fileloc"].startswith(dags["dags_folder"] + "/"):
+        problems.append(f"{MONITORING_DAG} is {monitoring['fileloc']}, outside {dags['dags_folder']}: "
+                        "a released image changed")
     return problems
 
 

@@ -371,15 +371,24 @@ def dags_facts(request: dict) -> dict:
     from airflow.configuration import conf
 
     folder = conf.get("core", "dags_folder")
-    facts: dict = {"dags_folder": folder}
-    dagbag = _dagbag(folder)
-    facts["dag_ids"] = sorted(dagbag.dag_ids)
-    facts["import_errors"] = {str(path): str(error)[-OUTPUT_LIMIT:] for path, error in dagbag.import_errors.items()}
+    # The DAG folder and every other local bundle's folder (Airflow 3; monitoring-guarded has its own).
+    bundles = json.loads(conf.get("dag_processor", "dag_bundle_config_list", fallback="[]") or "[]")
+    folders = [folder, *(b["kwargs"]["path"] for b in bundles if (b.get("kwargs") or {}).get("path"))]
+    facts: dict = {"dags_folder": folder, "bundle_folders": folders[1:], "dag_ids": [], "import_errors": {}}
+    dags: dict = {}
+    for each in dict.fromkeys(folders):
+        dagbag = _dagbag(each)
+        dags.update(dagbag.dags)
+        facts["dag_ids"] = sorted({*facts["dag_ids"], *dagbag.dag_ids})
+        facts["import_errors"].update({str(path): str(error)[-OUTPUT_LIMIT:]
+                                       for path, error in dagbag.import_errors.items()})
     dag_id = request.get("monitoring_dag")
-    dag = dagbag.dags.get(dag_id) if dag_id else None
+    dag = dags.get(dag_id) if dag_id else None
     if dag is None:
         return facts
-    facts["monitoring"] = {"fileloc": dag.fileloc, "schedule": _schedule(dag),
+    stat = os.stat(dag.fileloc)
+    facts["monitoring"] = {"fileloc": dag.fileloc, "schedule": _schedule(dag), "owner": stat.st_uid,
+                           "mode": oct(stat.st_mode & 0o7777),
                            "paused_upon_creation": getattr(dag, "is_paused_upon_creation", None)}
     override = request.get("schedule_override")
     if override:

@@ -47,6 +47,7 @@ class Where:
     provider_dir: str  # its package's folder
     variable: str  # a default AIRFLOW__* variable of the release
     value: str  # its default value
+    monitoring_dag: str  # the monitoring DAG's file
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ BREAKAGES = [
         f"USER root\nRUN mkdir -p /usr/share/man/man1 && echo page > /usr/share/man/man1/runtime-test.1\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_slim_floor(f), ("filesystem",)),
     Breakage("monitoring-dag-syntax-error", lambda w: (
-        f"RUN echo 'def broken(:' >> {checks.AIRFLOW_HOME}/dags/{checks.MONITORING_DAG}.py"),
+        f"USER root\nRUN echo 'def broken(:' >> {w.monitoring_dag}\nUSER {USER}"),
         "probe", checks.check_monitoring_dag, ("dags",)),
     Breakage("constraint-unset", lambda w: "ENV PIP_CONSTRAINT=", "probe", checks.check_constraint, ("pip",)),
     Breakage("ca-bundle-copied", lambda w: "COPY cacert /usr/local/share/ca-certificates/build-proxy.crt",
@@ -133,7 +134,11 @@ def where(target: Target, facts: dict) -> Where:
     site_packages = facts["distributions"]["site_packages"]
     variable, value = next((name, value) for name, value in sorted(expected.environment.items())
                            if checks.config_option(name))
-    return Where(site_packages, provider, f"{site_packages}/{package.replace('.', '/')}", variable, value)
+    # From monitoring-guarded it is root's file in the runtime's own DAG bundle.
+    folder = contract.MONITORING_DAGS if expected.has(contract.Change.MONITORING_GUARDED) \
+        else f"{checks.AIRFLOW_HOME}/dags"
+    return Where(site_packages, provider, f"{site_packages}/{package.replace('.', '/')}", variable, value,
+                 f"{folder}/{checks.MONITORING_DAG}.py")
 
 
 def _facts(kind: str, ref: str, target: Target, docker: Docker, prober: Prober, sections: tuple[str, ...]):

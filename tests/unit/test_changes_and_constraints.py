@@ -69,9 +69,7 @@ def test_a_release_s_own_environment_wins_over_a_change(tmp_path):
 @pytest.mark.parametrize(("entry", "expected"), [
     pytest.param({**MONITORING_ON, "name": "monitoring-dag-onn"},
                  "versions.yaml: image_changes[0] > name: 'monitoring-dag-onn' is not a change the templates know "
-                 "and sets no environment; known: airflow-image-contract, any-uid-airflow-commands, any-uid-home, "
-                 "bytecode-cache-per-uid, dag-check-default, entrypoint-airflow-commands, fab-auth-manager, "
-                 "hardened, layered-venv, monitoring-dag-on, oci-labels, onbuild-strict-packages, project-tests",
+                 "and sets no environment; known: " + ", ".join(sorted(change.value for change in contract.Change)),
                  id="unknown-name"),
     pytest.param({**MONITORING_ON, "since": ["14.0.9"]},
                  "versions.yaml: image_changes[0] (monitoring-dag-on) > since: 14.0.9 is not a release",
