@@ -189,8 +189,17 @@ def nightlies_ahead(root: Path, matrix: Matrix, runtime: int, names: list[str]) 
     base = newest_released(matrix, runtime)
     for nightly in (r for r in matrix.line(runtime) if r.channel is Channel.NIGHTLY):
         at = lines.index(f"      - version: {nightly.version}\n") + 1
-        lines[at:at] = ["        packages:\n", *(f'          {name}: "{_next_patch(base.package_version(name))}"\n'
-                                                 for name in names)]
+        end = next((i for i in range(at, len(lines)) if lines[i].startswith("      - version:")
+                    or not lines[i].startswith("        ")), len(lines))
+        pins = [f'          {name}: "{_next_patch(base.package_version(name))}"\n' for name in names]
+        if "        packages:\n" in lines[at:end]:  # the nightly pins some already: add to them
+            at = lines.index("        packages:\n", at) + 1
+            lines[at:at] = pins
+            end += len(pins)
+            lines[at + len(pins):end] = [entry for entry in lines[at + len(pins):end]
+                                         if not any(entry.startswith(f"          {name}:") for name in names)]
+        else:
+            lines[at:at] = ["        packages:\n", *pins]
     path.write_text("".join(lines))
     return load_matrix(path)
 
@@ -423,6 +432,7 @@ def test_a_nightly_cut_keeps_the_line_pins_and_is_not_frozen(root, before):
     its newest release's; its build context renders from the templates until it is released."""
     base = newest_released(before, before.default_release().line)
     moves = {name: _next_patch(version) for name, version in base.packages[:1]}
+    before = nightlies_ahead(root, before, base.line, list(moves))  # a nightly minor may be ahead already
     original = (root / "versions.yaml").read_text()
     plan = cut(root, Request(Bump.PATCH, a_day_for(before, base.line), upgrade_providers=True, nightly=True),
                FakeIndex(moves))
