@@ -52,6 +52,9 @@ from .health import POLL_SECONDS, QUICK_POLL_SECONDS, Health
 from .services import ServiceImages
 from .settings import AirflowSettings
 
+# A job whose last heartbeat is older than this is not alive (Airflow's scheduler threshold is 30 s).
+JOB_ALIVE_SECONDS = 30
+
 LABEL = "io.airflow-runtime.deployment"
 ORIGIN_LABEL = "io.airflow-runtime.deployment.origin"
 OWNER_LABEL = "io.airflow-runtime.deployment.owner"
@@ -351,24 +354,27 @@ class Deployment:
             path = health_path(self.facts.airflow_major)
             return Health(name, f"GET {path}", lambda: self._http_healthy(path), QUICK_POLL_SECONDS)
         if component.check is Check.JOB:
-            argv = ["airflow", "jobs", "check", "--job-type", str(component.job_type), "--hostname", name]
-            return Health(name, " ".join(argv), lambda: self.exec(name, argv)[0] == 0,
-                          sign=lambda: self._job_running(str(component.job_type), name))
+            job_type, since = str(component.job_type), self.engine.started_at(self.containers[name])
+            return Health(name, f"a live {job_type} of {name}, started with its container (what `airflow jobs "
+                                "check` asks of the metadata database)",
+                          lambda: self._job_alive(job_type, name, since))
         argv = ["celery", "--app", CELERY_APP, "inspect", "ping", "-d", f"celery@{name}"]
         return Health(name, " ".join(argv), lambda: self.exec(name, argv)[0] == 0,
                       sign=lambda: f"celery@{name} ready." in self.logs(name, lines=200))
 
-    def _job_running(self, job_type: str, hostname: str) -> bool:
-        """The metadata database has a running job of this type from this host (what `airflow jobs
-        check` looks for, asked of PostgreSQL directly: a tenth of a second, no Airflow import)."""
-        if not re.fullmatch(r"[A-Za-z]+", job_type) or not re.fullmatch(r"[a-z][a-z0-9-]*", hostname):
-            return True  # not names of ours (config.components): leave it to the check itself
-        try:
-            query = (f"SELECT count(*) FROM job WHERE job_type = '{job_type}' "  # noqa: S608 (checked above)
-                     f"AND hostname = '{hostname}' AND state = 'running'")
-            rows = self.sql(query)
-        except DeployError:
-            return True  # no such table or columns in this Airflow: leave it to the check itself
+    def _job_alive(self, job_type: str, hostname: str, since: str) -> bool:
+        """The metadata database has a running job of this type from this host that started after its
+        container did and heartbeats: what `airflow jobs check` looks for, asked of PostgreSQL
+        directly (a tenth of a second, where the command imports Airflow: seconds of a core each
+        try, while the components start on the same cores). A job left `running` by a container
+        stopped before is older than the container: it does not count."""
+        started = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,6})?\d*Z", since)
+        if not (started and re.fullmatch(r"[A-Za-z]+", job_type) and re.fullmatch(r"[a-z][a-z0-9-]*", hostname)):
+            argv = ["airflow", "jobs", "check", "--job-type", job_type, "--hostname", hostname]
+            return self.exec(hostname, argv)[0] == 0  # not names of ours (config.components): Airflow's own check
+        rows = self.sql(f"SELECT count(*) FROM job WHERE job_type = '{job_type}' AND hostname = '{hostname}' "  # noqa: S608
+                        f"AND state = 'running' AND start_date >= '{started.group(1)}{started.group(2) or ''}Z' "
+                        f"AND latest_heartbeat > now() - interval '{JOB_ALIVE_SECONDS} seconds'")
         return bool(rows) and rows[0][0] != "0"
 
     def _http_healthy(self, path: str) -> bool:

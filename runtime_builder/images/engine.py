@@ -210,6 +210,10 @@ class Engine:
             return "gone", None
         return container.status, container.attrs.get("State", {}).get("ExitCode")
 
+    def started_at(self, name: str) -> str:
+        """When a container last started (the engine's RFC 3339 time, UTC)."""
+        return str(self._container(name).attrs.get("State", {}).get("StartedAt", ""))
+
     def host_port(self, name: str, port: int) -> int | None:
         """The host port a container's `port` is published on."""
         bound = (self._container(name).attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
