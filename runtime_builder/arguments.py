@@ -198,3 +198,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the change to versions.yaml; write nothing")
     p.add_argument("--no-lock", action="store_true", help="write no lock files (offline); lock and render later")
     return top
+
+
+def split_passed(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`build.py ... -- CMD ARGS`: the arguments before the first `--` (ours) and those after it
+    (the command's, never read as ours: `dev exec -- ls` runs `ls` in the default component). Pure."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1:]

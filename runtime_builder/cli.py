@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from . import log
-from .arguments import parser
+from .arguments import parser, split_passed
 from .dev import commands as dev_commands
 from .errors import BuilderError, MatrixError, UsageError
 from .generate import feed, frozen, render
@@ -419,15 +419,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "notes": cmd_notes,
     "new-version": cmd_new_version,
 }
-
-
-def split_passed(argv: list[str]) -> tuple[list[str], list[str]]:
-    """`build.py ... -- CMD ARGS`: the arguments before the first `--` (ours) and those after it
-    (the command's, never read as ours: `dev exec -- ls` runs `ls` in the default component). Pure."""
-    if "--" not in argv:
-        return argv, []
-    at = argv.index("--")
-    return argv[:at], argv[at + 1:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

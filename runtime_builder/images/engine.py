@@ -181,8 +181,7 @@ class Engine:
 
     def exec(self, name: str, argv: Sequence[str], environment: Mapping[str, str] | None = None,
              user: str | None = None, stdout_only: bool = False) -> tuple[int, str]:
-        """Run a command in a running container; (exit status, its output: stdout and stderr, or only
-        stdout)."""
+        """Run a command in a running container; (exit status, its stdout and stderr, or stdout only)."""
         result = self._container(name).exec_run(list(argv), environment=dict(environment or {}), user=user or "",
                                                  demux=stdout_only)
         output = (result.output[0] if stdout_only else result.output) or b""
@@ -190,10 +189,9 @@ class Engine:
 
     def logs(self, name: str, lines: int | None = None) -> str:
         try:
-            container = self._container(name)
+            return self._container(name).logs(**({"tail": lines} if lines else {})).decode(errors="replace")
         except EngineError:
             return "(no container)"
-        return container.logs(**({"tail": lines} if lines else {})).decode(errors="replace")
 
     def wait(self, name: str, timeout: float) -> int:
         """The container's exit status once it ends; EngineError when it runs longer than `timeout`."""
@@ -210,8 +208,7 @@ class Engine:
             return "gone", None
         return container.status, container.attrs.get("State", {}).get("ExitCode")
 
-    def started_at(self, name: str) -> str:
-        """When a container last started (the engine's RFC 3339 time, UTC)."""
+    def started_at(self, name: str) -> str:  # when a container last started: RFC 3339, UTC
         return str(self._container(name).attrs.get("State", {}).get("StartedAt", ""))
 
     def host_port(self, name: str, port: int) -> int | None:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime_builder import contract
-from runtime_builder.arguments import parser
-from runtime_builder.cli import split_passed
+from runtime_builder.arguments import parser, split_passed
 from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.local import ProjectImage
 from runtime_builder.deploy.settings import AirflowSettings
