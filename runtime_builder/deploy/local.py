@@ -24,7 +24,7 @@ from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import from_line, project, services, settings
-from .config import Executor, wiring
+from .config import Executor
 from .deployment import (
     LABEL,
     ORIGIN_LABEL,
@@ -95,27 +95,6 @@ def check_port(port: int) -> None:
             raise UsageError(f"--port {port}: cannot listen on it: {error}") from error
 
 
-def project_inputs(release: Release, options: RunOptions) -> tuple[dict[str, str], settings.AirflowSettings]:
-    """The project's `.env` variables and `airflow_settings.yaml`, refused with what is wrong in them
-    before anything is built or started."""
-    project.check_folder(options.folder)
-    environment = project.environment(options.folder)
-    refused = sorted(set(environment) & wiring(release.airflow.major, options.executor))
-    if refused:
-        raise UsageError(f"{options.folder / project.ENV_FILE}: {', '.join(refused)}: `run` sets "
-                         f"{'these' if len(refused) > 1 else 'this'} itself, to connect the deployment's "
-                         "parts (its PostgreSQL, Redis, keys, executor: --executor chooses that one); "
-                         "remove it from the file")
-    airflow_settings = settings.load(options.folder)
-    hidden = {name: what for name, what in airflow_settings.environment_names().items() if name in environment}
-    if hidden:
-        raise UsageError(f"{options.folder / settings.SETTINGS_FILE}: "
-                         f"{', '.join(sorted(hidden.values()))} would be hidden by "
-                         f"{', '.join(sorted(hidden))} in {options.folder / project.ENV_FILE} (Airflow reads "
-                         "the environment first); define each in one of the files")
-    return environment, airflow_settings
-
-
 def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
         say: Callable[[str], None] = print) -> int:
     """Build the project on `image` and deploy it until Ctrl-C (or detached).
@@ -123,7 +102,7 @@ def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
     Refuses bad input before anything starts; a failure after that removes whatever started.
     """
     release = image.release
-    environment, airflow_settings = project_inputs(release, options)
+    environment, airflow_settings = project.inputs(options.folder, release.airflow.major, options.executor, "`run`")
     if image.variant.is_slim and options.executor is Executor.CELERY:
         raise UsageError(f"{image.why}: slim images have no Celery provider; run it with --executor local")
     if options.name is not None and not NAME.fullmatch(options.name):

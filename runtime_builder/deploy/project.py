@@ -23,7 +23,8 @@ from pathlib import Path
 from ..errors import ProjectError, UsageError
 from ..images.engine import BuildError, Engine
 from ..matrix.model import Platform
-from . import envfile
+from . import envfile, settings
+from .config import Executor, wiring
 from .settings import SETTINGS_FILE
 
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
@@ -70,6 +71,32 @@ def environment(folder: Path, env_file: Path | None = None) -> dict[str, str]:
     """The project's `.env` variables (or `env_file`'s), read with Docker Compose's rules
     (envfile.py; `${NAME}` from this process's environment first); none when there is no file."""
     return envfile.read(env_file or folder / ENV_FILE, os.environ)
+
+
+def inputs(folder: Path, airflow_major: int, executor: Executor, who: str, env_file: Path | None = None,
+           settings_file: Path | None = None) -> tuple[dict[str, str], settings.AirflowSettings]:
+    """The project's `.env` variables and `airflow_settings.yaml` (or the files given), refused with
+    what is wrong in them before anything is built or started, never showing a value (both hold
+    secrets): a variable `who` (the command) sets itself to connect the deployment, or a setting
+    a variable would hide."""
+    check_folder(folder)
+    env_path, settings_path = env_file or folder / ENV_FILE, settings_file or folder / SETTINGS_FILE
+    for path, option in ((env_file, "--env-file"), (settings_file, "--settings-file")):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{option} {path}: no such file")
+    variables = environment(folder, env_file)
+    refused = sorted(set(variables) & wiring(airflow_major, executor))
+    if refused:
+        raise UsageError(f"{env_path}: {', '.join(refused)}: {who} sets {'these' if len(refused) > 1 else 'this'} "
+                         "itself, to connect the deployment's parts (its PostgreSQL, Redis, keys, executor: "
+                         "--executor chooses that one); remove it from the file")
+    airflow_settings = settings.load_file(settings_path)
+    hidden = {name: what for name, what in airflow_settings.environment_names().items() if name in variables}
+    if hidden:
+        raise UsageError(f"{settings_path}: {', '.join(sorted(hidden.values()))} would be hidden by "
+                         f"{', '.join(sorted(hidden))} in {env_path} (Airflow reads the environment first); "
+                         "define each in one of the files")
+    return variables, airflow_settings
 
 
 def ignore_file(folder: Path, leave_out: tuple[str, ...] = ()) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .. import contract, layout
 from ..deploy import project, services, settings
-from ..deploy.config import Executor, wiring
+from ..deploy.config import Executor
 from ..deploy.deployment import LABEL, ORIGIN_LABEL, DeploymentSpec, remove_labelled
 from ..deploy.local import NAME, ProjectImage, check_port
 from ..deploy.persistent import CONFIG_LABEL, PersistentDeployment
@@ -98,24 +98,8 @@ def deployment_name(folder: Path) -> str:
 def inputs(options: DevOptions, airflow_major: int, executor: Executor) -> tuple[dict[str, str],
                                                                               settings.AirflowSettings]:
     """The `.env` variables and the settings, refused with what is wrong in them before anything
-    is built or started (never a value: both hold secrets)."""
-    project.check_folder(options.folder)
-    for path, what in ((options.env_file, "--env-file"), (options.settings_file, "--settings-file")):
-        if path is not None and not path.is_file():
-            raise UsageError(f"{what} {path}: no such file")
-    environment = project.environment(options.folder, options.env_path)
-    refused = sorted(set(environment) & wiring(airflow_major, executor))
-    if refused:
-        raise UsageError(f"{options.env_path}: {', '.join(refused)}: the deployment sets "
-                         f"{'these' if len(refused) > 1 else 'this'} itself (its database, broker, keys, executor: "
-                         "--executor chooses that one); remove it from the file")
-    airflow_settings = settings.load_file(options.settings_path)
-    hidden = {name: what for name, what in airflow_settings.environment_names().items() if name in environment}
-    if hidden:
-        raise UsageError(f"{options.settings_path}: {', '.join(sorted(hidden.values()))} would be hidden by "
-                         f"{', '.join(sorted(hidden))} in {options.env_path} (Airflow reads the environment "
-                         "first); define each in one of the files")
-    return environment, airflow_settings
+    is built or started (project.inputs)."""
+    return project.inputs(options.folder, airflow_major, executor, "`dev`", options.env_file, options.settings_file)
 
 
 def readable_problems(folder: Path) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,3 +186,23 @@ def browser() -> Iterator[object]:
         found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield found
         found.close()
+
+
+@contextmanager
+def logged_in(browser, url: str, user: str, password: str, showing: str, screenshot: str) -> Iterator[object]:
+    """A page of the UI at `url`, logged in as `user`, once it shows `showing`; its screenshot in
+    build/reports/`screenshot`.png. Closed afterwards."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(url + "/", wait_until="networkidle")
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", password)
+        page.keyboard.press("Enter")
+        page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=showing,
+                               timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(REPORTS / f"{screenshot}.png"))
+        yield page
+    finally:
+        page.close()

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import REPORTS, Deployed
+from .conftest import Deployed, logged_in
 
 pytestmark = pytest.mark.deploy
 
 
 def test_ui_logs_in_and_shows_the_runtime(deployed: Deployed, browser) -> None:
     user, password = deployed.deployment.login()
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    try:
-        page.goto(deployed.deployment.url + "/", wait_until="networkidle")
-        page.fill("input[name=username]", user)
-        page.fill("input[name=password]", password)
-        page.keyboard.press("Enter")
-        expected = f"Airflow Runtime {deployed.case.release.version}"
-        page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=expected,
-                               timeout=60_000)
-        page.wait_for_load_state("networkidle")
-        REPORTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(REPORTS / f"ui-{deployed.case.id}.png"))
+    expected = f"Airflow Runtime {deployed.case.release.version}"
+    with logged_in(browser, deployed.deployment.url, user, password, expected, f"ui-{deployed.case.id}") as page:
         body = page.inner_text("body")
         assert "/login" not in page.url, f"still on the login page: {body[:2000]}"
         assert expected in page.title() or expected in body
-    finally:
-        page.close()

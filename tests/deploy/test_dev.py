@@ -29,7 +29,7 @@ from runtime_builder.images.engine import Engine
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Release
 
-from .conftest import PROJECT, REPO_ROOT, REPORTS, asked_releases
+from .conftest import PROJECT, REPO_ROOT, asked_releases, logged_in
 
 pytestmark = pytest.mark.deploy
 
@@ -148,20 +148,9 @@ def test_the_ui_shows_the_runtime_version_and_the_image_tag(project: DevProject,
     tag = session.image_label(deployment.spec.image)
     assert re.search(r":\S+-\d{8}T\d{6}$", tag), tag  # each build's own tag
     user, password = deployment.login()
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    try:
-        page.goto(deployment.url + "/", wait_until="networkidle")
-        page.fill("input[name=username]", user)
-        page.fill("input[name=password]", password)
-        page.keyboard.press("Enter")
-        expected = f"Airflow Runtime {project.release_version} · {tag}"
-        page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=expected,
-                               timeout=60_000)
-        REPORTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(REPORTS / f"ui-dev-{project.release_version}.png"))
+    expected = f"Airflow Runtime {project.release_version} · {tag}"
+    with logged_in(browser, deployment.url, user, password, expected, f"ui-dev-{project.release_version}") as page:
         assert "/login" not in page.url
-    finally:
-        page.close()
 
 
 def test_a_new_and_an_edited_dag_are_picked_up_without_a_rebuild(project: DevProject) -> None:

@@ -61,7 +61,7 @@ def test_the_image_label_is_the_repositorys_last_part_and_the_tag() -> None:
 def test_env_variables_the_deployment_sets_itself_are_refused(tmp_path: Path) -> None:
     folder = _project(tmp_path / "p")
     (folder / ".env").write_text("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:////tmp/x.db\nMINE=1\n")
-    with pytest.raises(UsageError, match="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: the deployment sets this itself"):
+    with pytest.raises(UsageError, match="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `dev` sets this itself"):
         session.inputs(session.DevOptions(folder), 3, Executor.LOCAL)
 
 
