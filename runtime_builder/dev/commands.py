@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..deploy.config import Executor
 from ..deploy.local import project_image
+from ..deploy.services import ServiceImages
 from ..deploy.settings_export import SECTIONS
 from ..errors import UsageError
 from ..layout import LOCAL_REGISTRY
@@ -56,6 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
         p.add_argument("--platform", help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
         p.add_argument("--force-eol", action="store_true", help="use a version even if it is end of life")
+        p.add_argument("--postgres-image", metavar="REF", help="PostgreSQL's image where a registry serves one, "
+                                                              "e.g. postgres:15-bookworm (with --redis-image; "
+                                                              "default: made here from Debian's packages)")
+        p.add_argument("--redis-image", metavar="REF", help="Redis's image (with --postgres-image)")
 
     for name, text in (("start", "build the project and start its deployment (again, after stop)"),
                        ("restart", "build what changed and restart the deployment, keeping its database")):
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         settings_file=_path(getattr(args, "settings_file", None)), repository=args.repository,
         registry=getattr(args, "registry", LOCAL_REGISTRY), cacert=getattr(args, "cacert", None),
         index_url=getattr(args, "index_url", None),
-        platform=Platform.parse(args.platform) if getattr(args, "platform", None) else Platform.native())
+        platform=Platform.parse(args.platform) if getattr(args, "platform", None) else Platform.native(),
+        services=_service_images(args))
     if options.name is not None and not session.NAME.fullmatch(options.name):
         raise UsageError(f"--name {options.name!r}: letters, digits, `_`, `.` and `-`, starting with a letter or digit")
     command = args.dev_command
@@ -170,6 +176,14 @@ def _image(args: argparse.Namespace, folder: Path):  # -> (Matrix, ProjectImage)
     image = project_image(matrix, folder, args.version, args.repository)
     lifecycle.refuse_end_of_life([image.release], date.today(), args.force_eol)
     return matrix, image
+
+
+def _service_images(args: argparse.Namespace) -> ServiceImages | None:
+    postgres, redis = getattr(args, "postgres_image", None), getattr(args, "redis_image", None)
+    if bool(postgres) != bool(redis):
+        raise UsageError("--postgres-image and --redis-image go together: give both, or neither (both are then "
+                         "made here from Debian's packages)")
+    return ServiceImages(postgres, redis) if postgres and redis else None
 
 
 def _path(path: Path | None) -> Path | None:

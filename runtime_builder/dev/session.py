@@ -73,6 +73,7 @@ class DevOptions:
     cacert: Path | None = None
     index_url: str | None = None
     platform: Platform = field(default_factory=Platform.native)
+    services: services.ServiceImages | None = None  # None: made here from Debian's packages (ensure_images)
 
     @property
     def deployment(self) -> str:
@@ -211,7 +212,7 @@ def start(root: Path, matrix: Matrix, image: ProjectImage, options: DevOptions, 
         say(f"warning: the containers cannot read {', '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}"
             " (not readable by others): `chmod o+rX` them")
     built = build_image(root, matrix, image, options, engine, say, keep=current.spec.image if current else None)
-    images = services.ensure_images(engine, options.registry, layout.Layout(root).bases)
+    images = service_images(root, options, engine)
     spec = spec_for(options, built.tag, str(release.version), images, executor, port, release.airflow.major,
                     environment, airflow_settings)
     if current is None:
@@ -233,6 +234,11 @@ def start(root: Path, matrix: Matrix, image: ProjectImage, options: DevOptions, 
                       f"or `dev kill` to remove the deployment",)
         raise
     return deployment
+
+
+def service_images(root: Path, options: DevOptions, engine: Engine) -> services.ServiceImages:
+    """PostgreSQL's and Redis's images: those given, else made here (once per host)."""
+    return options.services or services.ensure_images(engine, options.registry, layout.Layout(root).bases)
 
 
 def refuse_going_back(current: PersistentDeployment, image: ProjectImage) -> None:

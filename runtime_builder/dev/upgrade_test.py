@@ -28,14 +28,12 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from ..deploy import services
 from ..deploy.config import POSTGRES_HOST, Executor, Keys
 from ..deploy.deployment import DeployError, Deployment, DeploymentSpec
 from ..deploy.local import ProjectImage
 from ..errors import BuilderError, ResolutionError, UsageError
 from ..images import host
 from ..images.engine import Engine
-from ..layout import Layout
 from ..lock import resolver
 from ..lock.locks import LockCell
 from ..matrix.model import Matrix, Platform, Release, Variant
@@ -204,7 +202,7 @@ def _database(root: Path, engine: Engine, options: session.DevOptions, current_t
     """Migrate a copy of the project's database with the target image on a scratch PostgreSQL."""
     own = session.reopen(options)
     keys = own.keys if own else Keys()
-    images = services.ensure_images(engine, options.registry, Layout(root).bases)
+    images = session.service_images(root, options, engine)
     spec = DeploymentSpec(current_tag, images, Executor.LOCAL, name=f"{options.deployment}-upgrade-db", origin="dev")
     scratch = Deployment(spec, engine, keys)
     try:

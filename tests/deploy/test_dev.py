@@ -79,10 +79,13 @@ def test_fails_on_purpose():
 class DevProject:
     folder: Path
     release_version: str
+    services: tuple[str, ...] = ()  # --postgres-image/--redis-image, as the run was given them
 
     def dev(self, *args: str, check: bool = True, timeout: float = 1200.0, stdin: str | None = None,
             ) -> subprocess.CompletedProcess:
         command, rest = args[0], args[1:]
+        if command in ("start", "restart", "upgrade-test"):
+            rest = (*self.services, *rest)
         argv = [sys.executable, str(REPO_ROOT / "build.py"), "dev", command, "--project", str(self.folder), *rest]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
         if check:
@@ -116,7 +119,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(dev_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProject]:
+def project(dev_release: Release, request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProject]:
     release = dev_release
     folder = tmp_path_factory.mktemp(f"dev-{release.version}") / "my-project"
     shutil.copytree(PROJECT, folder)
@@ -124,7 +128,9 @@ def project(dev_release: Release, tmp_path_factory: pytest.TempPathFactory) -> I
     # stays on Airflow 2).
     (folder / "Dockerfile").write_text(f"FROM quay.io/astronomer/astro-runtime:{release.version}\n")
     (folder / ".env").write_text("AIRFLOW_VAR_DEV_LOOP_TARGET=from-env  # the parse test reads it\n")
-    found = DevProject(folder, str(release.version))
+    postgres, redis = request.config.getoption("--postgres-image"), request.config.getoption("--redis-image")
+    found = DevProject(folder, str(release.version),
+                       ("--postgres-image", postgres, "--redis-image", redis) if postgres and redis else ())
     yield found
     found.dev("kill", check=False)
 

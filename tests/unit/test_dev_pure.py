@@ -12,8 +12,9 @@ from runtime_builder import contract
 from runtime_builder.arguments import parser, split_passed
 from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.local import ProjectImage
+from runtime_builder.deploy.services import ServiceImages
 from runtime_builder.deploy.settings import AirflowSettings
-from runtime_builder.dev import checks, session, upgrade_test
+from runtime_builder.dev import checks, commands, session, upgrade_test
 from runtime_builder.errors import UsageError
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Variant
@@ -135,3 +136,11 @@ def test_the_upgrade_test_keeps_a_python_the_from_line_chose_else_takes_the_targ
     assert upgrade_test.target_python(by_default, new) == new.python
     chosen = next(p for p in old.pythons if p != old.python and p in new.pythons)
     assert upgrade_test.target_python(ProjectImage(old, chosen, Variant.ONBUILD, ""), new) == chosen
+
+
+def test_the_service_images_go_together() -> None:
+    arguments, _ = parser().parse_known_args(["dev", "start", "--postgres-image", "postgres:15-bookworm"])
+    with pytest.raises(UsageError, match="--postgres-image and --redis-image go together"):
+        commands._service_images(arguments)
+    arguments, _ = parser().parse_known_args(["dev", "start", "--postgres-image", "p:1", "--redis-image", "r:1"])
+    assert commands._service_images(arguments) == ServiceImages("p:1", "r:1")
