@@ -184,8 +184,11 @@ def _failed(deployment: Deployment) -> bool:
 
 
 def _watch(deployment: Deployment) -> None:
-    """Block until Ctrl-C (or SIGTERM); stop early, with its log, when a component exits."""
+    """Block until Ctrl-C (or SIGTERM); stop early, with its log, when a component exits. Ctrl-C
+    works even where the parent ignored SIGINT (a background job of a shell without job control
+    starts with it ignored, and Python then installs no handler)."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     while True:
         time.sleep(WATCH_SECONDS)
         for name, container in deployment.containers.items():
