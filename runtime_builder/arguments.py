@@ -207,3 +207,20 @@ def split_passed(argv: list[str]) -> tuple[list[str], list[str]]:
         return argv, []
     at = argv.index("--")
     return argv[:at], argv[at + 1:]
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The command line. `dev pytest -k x`, `dev airflow dags list -o json`, `dev exec -- ls -l`:
+    what follows a dev command that runs something goes to it (after `--`, all of it); another
+    command's `--` is its own (`test ... -- PYTEST ARGS`)."""
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    passed: list[str] = []
+    if args.command == "dev" and "--" in argv:
+        ours, passed = split_passed(list(argv))
+        args, extra = top.parse_known_args(ours)
+    if extra or passed:
+        if args.command != "dev" or args.dev_command not in dev_commands.PASSES_ARGUMENTS:
+            top.error(f"unrecognized arguments: {' '.join([*extra, *passed])}")
+        args.argv = [*extra, *args.argv, *passed]
+    return args

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from . import log
-from .arguments import parser, split_passed
+from .arguments import parse_arguments
 from .dev import commands as dev_commands
 from .errors import BuilderError, MatrixError, UsageError
 from .generate import feed, frozen, render
@@ -422,15 +422,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    top = parser()
-    args, passed = split_passed(list(sys.argv[1:] if argv is None else argv))
-    args, extra = top.parse_known_args(args)
-    if extra or passed:
-        # `dev pytest -k x`, `dev airflow dags list -o json`, `dev exec -- ls -l`: what follows goes
-        # to the command run.
-        if args.command != "dev" or args.dev_command not in dev_commands.PASSES_ARGUMENTS:
-            top.error(f"unrecognized arguments: {' '.join([*extra, *passed])}")
-        args.argv = [*extra, *args.argv, *passed]
+    args = parse_arguments(list(sys.argv[1:] if argv is None else argv))
     try:
         return COMMANDS[args.command](args)
     except MatrixError as error:

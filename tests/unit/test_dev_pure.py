@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime_builder import contract
-from runtime_builder.arguments import parser, split_passed
+from runtime_builder.arguments import parse_arguments, parser, split_passed
 from runtime_builder.deploy.config import Executor
 from runtime_builder.deploy.local import ProjectImage
 from runtime_builder.deploy.services import ServiceImages
@@ -144,3 +144,12 @@ def test_the_service_images_go_together() -> None:
         commands._service_images(arguments)
     arguments, _ = parser().parse_known_args(["dev", "start", "--postgres-image", "p:1", "--redis-image", "r:1"])
     assert commands._service_images(arguments) == ServiceImages("p:1", "r:1")
+
+
+def test_another_commands_double_dash_is_its_own() -> None:
+    """`build.py test IMAGE -- -q -k x` (what publish runs) keeps its pytest arguments."""
+    arguments = parse_arguments(["test", "--image", "airflow-runtime:14.2.1-python-3.13-base-amd64", "--", "-q",
+                                 "-k", "test_labels"])
+    assert arguments.command == "test" and arguments.pytest_args[-3:] == ["-q", "-k", "test_labels"]
+    dev = parse_arguments(["dev", "exec", "--", "ls", "-l"])
+    assert (dev.component, dev.argv) == (None, ["ls", "-l"])
