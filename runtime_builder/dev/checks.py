@@ -48,10 +48,21 @@ def settings_environment(airflow_settings: settings.AirflowSettings) -> dict[str
     return found
 
 
-def _scratch_environment(airflow_major: int) -> dict[str, str]:
-    home = contract.AIRFLOW_HOME
-    return {"AIRFLOW__CORE__DAGS_FOLDER": f"{home}/dags", "AIRFLOW__CORE__PLUGINS_FOLDER": f"{home}/plugins",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+# What a throwaway container of the project's image runs with, beside .env and the settings.
+SCRATCH_ENVIRONMENT = {"AIRFLOW__CORE__DAGS_FOLDER": f"{contract.AIRFLOW_HOME}/dags",
+                       "AIRFLOW__CORE__PLUGINS_FOLDER": f"{contract.AIRFLOW_HOME}/plugins",
+                       "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+
+
+def _prepared(root: Path, matrix: Matrix, image: ProjectImage,
+              options: session.DevOptions) -> tuple[Engine, str, dict[str, str]]:
+    """What parse and pytest both need: the engine, the inputs checked (refused before any build),
+    the project's image (the deployment's when a build makes it again) and the containers'
+    environment."""
+    engine = host.require(registry=False)
+    environment, airflow_settings = session.inputs(options, image.release.airflow.major, session.Executor.LOCAL)
+    built = session.build_image(root, matrix, image, options, engine, lambda _: None, keep=_latest(engine, options))
+    return engine, built.tag, SCRATCH_ENVIRONMENT | settings_environment(airflow_settings) | environment
 
 
 def _run(engine: Engine, image: str, script: str, args: list[str], binds: Mapping[str, str],
@@ -71,27 +82,21 @@ def _run(engine: Engine, image: str, script: str, args: list[str], binds: Mappin
 def parse(root: Path, matrix: Matrix, image: ProjectImage, options: session.DevOptions,
           write: Callable[[str], None] = print) -> int:
     """Import the project's DAGs in its image; 0 when every file imports, 1 when one does not."""
-    engine = host.require(registry=False)
-    environment, airflow_settings = session.inputs(options, image.release.airflow.major, session.Executor.LOCAL)
-    built = session.build_image(root, matrix, image, options, engine, lambda _: None, keep=_latest(engine, options))
+    engine, tag, env = _prepared(root, matrix, image, options)
     binds = session.binds(options.folder) | {str(PARSE_SCRIPT.parent): TOOLS}
     script = (f'export AIRFLOW_HOME="$(mktemp -d)"; cd "{contract.AIRFLOW_HOME}" && '
               f'python {TOOLS}/{PARSE_SCRIPT.name} "{contract.AIRFLOW_HOME}/dags"')
-    env = _scratch_environment(image.release.airflow.major) | settings_environment(airflow_settings) | environment
-    return _run(engine, built.tag, script, [], binds, env, f"{options.deployment}-parse", write)
+    return _run(engine, tag, script, [], binds, env, f"{options.deployment}-parse", write)
 
 
 def pytest(root: Path, matrix: Matrix, image: ProjectImage, options: session.DevOptions, args: list[str],
            write: Callable[[str], None] = print) -> int:
     """The project's tests with pytest in its image; pytest's exit status, said in words after its summary."""
-    engine = host.require(registry=False)
     if not (options.folder / TESTS).is_dir() and not args:
         raise UsageError(f"{options.folder}: no {TESTS}/ folder; write tests there, or name what to run: "
                          "`dev pytest PATH`")
-    environment, airflow_settings = session.inputs(options, image.release.airflow.major, session.Executor.LOCAL)
-    lock = test_tools(root, matrix, image)
-    wheels = fetch_wheels(root, lock)
-    built = session.build_image(root, matrix, image, options, engine, lambda _: None, keep=_latest(engine, options))
+    wheels = fetch_wheels(root, test_tools(root, matrix, image))
+    engine, tag, env = _prepared(root, matrix, image, options)
     home = contract.AIRFLOW_HOME
     binds = session.binds(options.folder) | {str(wheels): TOOLS}
     if (options.folder / TESTS).is_dir():
@@ -107,8 +112,7 @@ cd "{home}"
 set +e
 PYTHONPATH="$scratch/pytest${{PYTHONPATH:+:$PYTHONPATH}}" python -m pytest -p no:cacheprovider -rfE "$@"
 """
-    env = _scratch_environment(image.release.airflow.major) | settings_environment(airflow_settings) | environment
-    status = _run(engine, built.tag, script, args or [TESTS], binds, env, f"{options.deployment}-pytest", write)
+    status = _run(engine, tag, script, args or [TESTS], binds, env, f"{options.deployment}-pytest", write)
     write(f"pytest exited {status}: {PYTEST_EXIT.get(status, 'an error')}")
     return status
 
