@@ -81,6 +81,13 @@ def project_image(matrix: Matrix, folder: Path, version: str | None,
     return ProjectImage(chosen.release, chosen.python, chosen.variant, chosen.why)
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on now (the system's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def check_port(port: int) -> None:
     """Refuse a UI port that something already listens on, before anything is built."""
     if not 0 < port < 65536:

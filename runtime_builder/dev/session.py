@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from .. import contract, layout
 from ..deploy import project, services, settings
 from ..deploy.config import Executor
 from ..deploy.deployment import LABEL, ORIGIN_LABEL, DeploymentSpec, remove_labelled
-from ..deploy.local import NAME, ProjectImage, check_port
+from ..deploy.local import NAME, ProjectImage, check_port, free_port
 from ..deploy.persistent import CONFIG_LABEL, PersistentDeployment
 from ..errors import BuilderError, UsageError
 from ..generate import frozen
@@ -130,12 +129,6 @@ def image_label(tag: str) -> str:
     """What the UI shows of a dev image's reference: its repository's last part and its tag
     (`dev-myproject-1a2b3c:14.2.1-python-3.13-20261206T193125`). Pure."""
     return tag.rsplit("/", 1)[-1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the image ------------------------------------------------------------------------------------

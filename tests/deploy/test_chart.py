@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -28,6 +27,7 @@ from runtime_builder.deploy import services
 from runtime_builder.deploy.api import AirflowApi
 from runtime_builder.deploy.config import Keys
 from runtime_builder.deploy.facts import EMULATED_PATIENCE
+from runtime_builder.deploy.local import free_port
 from runtime_builder.generate.specs import ImageSpec
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.host import require
@@ -144,12 +144,6 @@ class ChartDeployment:
             time.sleep(2)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine,
                service_images: services.ServiceImages) -> Iterator[ChartDeployment]:
@@ -168,7 +162,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     (folder / "pod_template_file.yaml").write_text(chart.pod_template(image))
     for path in folder.iterdir():
         path.chmod(0o644)
-    port = _free_port()
+    port = free_port()
     keys = Keys(database_password=secrets.token_urlsafe(12))
     (folder / "docker-compose.yaml").write_text(yaml.safe_dump(
         compose_file(image, images.postgres, images.redis, keys, port), sort_keys=False))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ import pytest
 from runtime_builder.deploy import services
 from runtime_builder.deploy.api import AirflowApi, ApiError
 from runtime_builder.deploy.facts import EMULATED_PATIENCE
+from runtime_builder.deploy.local import free_port
 from runtime_builder.generate.specs import ImageSpec
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.host import require
@@ -116,12 +116,6 @@ class ComposeProject:
             time.sleep(2)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: Engine,
             service_images: services.ServiceImages) -> Iterator[ComposeProject]:
@@ -135,7 +129,7 @@ def compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                     f"onbuild --platform {platform.value}`", pytrace=False)
     images = service_images
     folder = tmp_path_factory.mktemp("compose")
-    port = _free_port()
+    port = free_port()
     patience = EMULATED_PATIENCE if platform is not Platform.native() else 1.0
     (folder / ".env").write_text(f"AIRFLOW_IMAGE_NAME={image}\nAIRFLOW_UID=50000\nPOSTGRES_IMAGE={images.postgres}\n"
                                  f"REDIS_IMAGE={images.redis}\nAIRFLOW_UI_PORT={port}\n"

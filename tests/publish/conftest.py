@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -11,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from runtime_builder.deploy.local import free_port
 
 REGISTRY_CONFIG = """\
 version: 0.1
@@ -22,12 +23,6 @@ storage:
 http:
   addr: {addr}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _answers(addr: str) -> bool:
@@ -51,7 +46,7 @@ class RegistryProcess:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.addr = f"127.0.0.1:{_free_port()}"
+        self.addr = f"127.0.0.1:{free_port()}"
         self.config = root / "config.yml"
         self.config.write_text(REGISTRY_CONFIG.format(root=root / "data", addr=self.addr))
         self.log = root / "registry.log"
