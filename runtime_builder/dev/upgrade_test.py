@@ -152,10 +152,9 @@ def run(root: Path, matrix: Matrix, current: ProjectImage, target: Release, opti
                                                 engine, write)
             report.steps[2] = _packages(engine, built_current.tag, built_target.tag)
             report.steps[3] = _database(root, engine, options, built_current.tag, built_target.tag, write)
-        for step, reason in ((2, "the project did not build on the target"), (3, "the project did not build on the "
-                                                                                 "target")):
-            if report.steps[step].status == "not run" and not report.steps[step].summary:
-                report.steps[step].summary = reason
+        for step in report.steps[2:]:  # packages and database need the project built on the target
+            if step.status == "not run" and not step.summary:
+                step.summary = "the project did not build on the target"
     finally:
         for built in (built_target, built_current):
             if built is not None:
