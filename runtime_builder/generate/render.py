@@ -36,6 +36,7 @@ from ..lock import inhouse
 from ..matrix.model import Matrix, Platform, Release, Variant
 from . import frozen, notes, venv_layers
 from .frozen import RenderedFile
+from .linebreaks import one_kind_of_line_break
 from .specs import image_name
 from .tables import reference_context
 
@@ -231,7 +232,9 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
              reference)
     for release in matrix.releases:
         files.update(render_notes(templates, release, notes.default_since(matrix, release), locks, env))
+    one_kind_of_line_break(files)
     return files
+
 
 
 def _context(release: Release, python: str, variant: Variant) -> PurePosixPath:

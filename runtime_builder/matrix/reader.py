@@ -7,7 +7,8 @@ each mistake; `MatrixError` carries them all, so a user fixes a file in one go.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -16,7 +17,6 @@ import yaml
 
 from .model import Version
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
@@ -34,6 +34,20 @@ class Problem:
 
 class StrictLoader(yaml.SafeLoader):
     """A SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+class UntrustedLoader(StrictLoader):
+    """A StrictLoader for files that come with a project (airflow_settings.yaml), not with this
+    repository: it also refuses aliases (`*name`). A file of a few hundred bytes whose aliases
+    nest expands to gigabytes (583 bytes, 1.17 GB), and `&a [*a]` is a list that holds itself.
+    Anchors alone are harmless and read as plain values."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) is not read here: write the "
+                                                          "value out", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -144,14 +158,50 @@ class Reader:
         return result
 
     def printable(self, value: str, where: str, field: str) -> bool:
-        """No control characters: values are rendered into Dockerfiles, scripts and constraint
-        files, where a newline would start a new instruction or line of the matrix's choosing."""
-        found = CONTROL.search(value)
-        if found:
-            self.problem(where, field, f"{value!r} contains the control character {found.group()!r} at position "
-                                       f"{found.start()}; values are rendered into Dockerfiles and other files, "
-                                       "so they must be one line of printable text")
+        """One line of printable text (`unprintable`): values are rendered into Dockerfiles,
+        scripts and constraint files."""
+        found = unprintable(value)
+        if found is not None:
+            self.problem(where, field, refusal(value, *found))
         return found is None
+
+
+def unprintable(text: str) -> tuple[int, str] | None:
+    """The first character that is not printable text, with its position, or None.
+
+    Python's `str.isprintable` rule: control characters, line and paragraph separators (U+2028,
+    U+2029, U+0085: `str.splitlines`, and so pip, breaks lines at them), format characters
+    (zero-width, bidirectional overrides) and every space but U+0020 are refused. A value that
+    passes is one line to every reader of the files it is rendered into, and shows as written.
+    """
+    for position, character in enumerate(text):
+        if not character.isprintable():
+            return position, character
+    return None
+
+
+def refusal(value: str, position: int, character: str) -> str:
+    name = unicodedata.name(character, "a control character")
+    return (f"{value!r} contains U+{ord(character):04X} ({name}) at position {position}; values are rendered "
+            "into Dockerfiles, scripts and constraint files, so they must be one line of printable text")
+
+
+def unprintable_strings(document: Any, path: str = "") -> Iterator[tuple[str, str, int, str]]:
+    """Every string in a loaded YAML document, keys included, that `unprintable` refuses:
+    (path, string, position, character), the path written like `lines[0] > constraints[1] > reason`."""
+    if isinstance(document, str):
+        found = unprintable(document)
+        if found is not None:
+            yield path, document, *found
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            shown = key if isinstance(key, str) and unprintable(key) is None else repr(key)
+            inner = f"{path} > {shown}" if path else shown
+            yield from unprintable_strings(key, inner)
+            yield from unprintable_strings(value, inner)
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            yield from unprintable_strings(item, f"{path}[{index}]")
 
 
 def describe(value: Any) -> str:

@@ -25,7 +25,7 @@ from ..errors import MatrixError
 from ..layout import PATCHES
 from . import evolution, lifecycle, sources
 from .model import Channel, Matrix, Platform, Policy, Release, Suite
-from .reader import PACKAGE_NAME, Problem, Reader, StrictLoader, describe
+from .reader import PACKAGE_NAME, Problem, Reader, StrictLoader, describe, refusal, unprintable_strings
 
 __all__ = ["MatrixError", "Problem", "parse_document"]  # read through `load`, raised from `reader`
 
@@ -52,6 +52,12 @@ def parse_document(text: str, root: Path | None = None) -> tuple[Matrix | None, 
     except ValueError as error:  # PyYAML's own date parsing, e.g. 2026-02-30
         return None, [Problem("", "", f"invalid value: {error} (dates are YYYY-MM-DD and must exist)")]
     reader = Reader()
+    # Every string first, wherever it sits: one that is not one line of printable text never
+    # reaches a field's reader (a constraint's reason with U+2028 was a pip option in every image).
+    for path, value, position, character in unprintable_strings(raw):
+        reader.problem(path, "", refusal(value, position, character))
+    if reader.problems:
+        return None, reader.problems
     top = reader.mapping(
         raw, "", "(top level)",
         allowed={"schema", "policy", "build_tools", "airflow_pythons", "suites", "airflow_majors", "image_changes",

