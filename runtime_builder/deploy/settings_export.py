@@ -48,6 +48,7 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from ..matrix.reader import UntrustedLoader
 from . import settings  # its private checks too: an export is what the loader makes of the file written
 from .settings import SETTINGS_FILE, AirflowSettings
 
@@ -121,7 +122,7 @@ def to_yaml(found: AirflowSettings, existing: str | None = None) -> str:
     comments are lost. `settings.parse` of the text gives `merge(settings.parse(existing), found)`."""
     existing = (existing or "").removeprefix("\ufeff")
     before = settings.parse(existing, SETTINGS_FILE)
-    document = yaml.safe_load(existing) or {}
+    document = yaml.load(existing, Loader=UntrustedLoader) or {}  # noqa: S506 - a SafeLoader subclass
     airflow = document.get("airflow") or {}
     for section in SECTIONS:
         entries: Mapping[str, Any] = getattr(found, section)

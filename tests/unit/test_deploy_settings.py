@@ -237,3 +237,28 @@ def test_run_refuses_an_entry_its_env_file_would_hide(cli, tmp_path: Path):
     assert result.code == 2, result.err
     assert (f"{folder}/airflow_settings.yaml: connection postgres_default, variable Greeting would be hidden by "
             f"AIRFLOW_CONN_POSTGRES_DEFAULT, AIRFLOW_VAR_GREETING in {folder}/.env") in result.err, result.err
+
+
+# -- aliases (issue 30): a few hundred bytes must not become gigabytes ------------------------------
+
+ALIAS_BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{previous}'] * 9) if previous else ', '.join(['x'] * 9)}]\n"
+    for previous, name in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+) + "airflow: {variables: [{variable_name: v, variable_value: *h}]}\n"
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    pytest.param(ALIAS_BOMB, "line 2, column 8", id="alias-bomb"),
+    pytest.param("airflow: &a [*a]\n", "line 1, column 14", id="a-list-holding-itself"),
+])
+def test_aliases_are_refused_before_they_expand(text, where):
+    assert len(text) < 600  # 9**8 strings once expanded: 43 million
+    with pytest.raises(UsageError) as raised:
+        settings.parse(text, "airflow_settings.yaml")
+    assert str(raised.value).startswith(f"airflow_settings.yaml {where}: an alias (*")
+
+
+def test_an_anchor_alone_is_a_plain_value():
+    parsed = settings.parse("airflow:\n  variables:\n    - variable_name: &n env\n      variable_value: local\n",
+                            "airflow_settings.yaml")
+    assert parsed.variables == {"env": "local"}
