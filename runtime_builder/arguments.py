@@ -153,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
     p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help=INDEX_URL_HELP)
+    p.add_argument("--index-url", help=dev_commands.PROJECT_INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
     p.add_argument("--platform", help="linux/amd64 or linux/arm64: the image's platform (default: the host's; "
                                       "the other one runs under QEMU, minutes slower)")

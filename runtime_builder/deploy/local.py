@@ -131,7 +131,7 @@ def run(root: Path, matrix: Matrix, image: ProjectImage, options: RunOptions,
             tag = project.image_name(options.folder, spec.label, options.platform)
             say(f"building {options.folder} on {onbuild} -> {tag}: {image.why}")
             project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets, log_path(root, tag),
-                          check_dags=options.check_dags)
+                          check_dags=options.check_dags, index_url_given=options.index_url is not None)
         images = services.ensure_images(engine, options.registry, paths.bases)
         return _deploy(tag, str(release.version), images, options, say, environment, airflow_settings)
     except UsageError:

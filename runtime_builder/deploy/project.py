@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import ProjectError, UsageError
 from ..images.engine import BuildError, Engine
+from ..images.secrets import INDEX_URL_SECRET
 from ..matrix.model import Platform
 from . import envfile, settings
 from .config import Executor, wiring
@@ -119,10 +120,18 @@ def image_name(folder: Path, onbuild: str, platform: Platform | None = None) -> 
 
 def build(engine: Engine, folder: Path, onbuild_image: str, tag: str, platform: str,
           secrets: Mapping[str, Path], log_path: Path, check_dags: bool = True,
-          leave_out: tuple[str, ...] = ()) -> str:
+          leave_out: tuple[str, ...] = (), index_url_given: bool = False) -> str:
     """Build the project on `onbuild_image` into `tag` (without the folders `leave_out` names); return
-    the image id."""
+    the image id.
+
+    Of `secrets`, the project gets the CA bundle, and the index URL only when the user gave it for
+    this build (`index_url_given`: `--index-url`): any RUN line of a project's Dockerfile can mount a
+    secret it is handed and send it anywhere, and the host's own index configuration (which may
+    carry credentials) is not a cloned project's to read. The ONBUILD image itself is ours and was
+    built with the host's.
+    """
     check_folder(folder)
+    secrets = {name: path for name, path in secrets.items() if name != INDEX_URL_SECRET or index_url_given}
     with tempfile.TemporaryDirectory(prefix="runtime-project-") as scratch:
         dockerfile = Path(scratch) / "Dockerfile"
         dockerfile.write_text(dockerfile_on((folder / "Dockerfile").read_text(encoding="utf-8"), onbuild_image))

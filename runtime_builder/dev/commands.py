@@ -31,6 +31,11 @@ PASSES_ARGUMENTS = ("exec", "airflow", "pytest")  # their own arguments follow (
 COMMANDS = ("start", "stop", "restart", "kill", "ps", "logs", "bash", "exec", "airflow", "pytest", "parse",
             "upgrade-test", "export", "import")
 
+# A project's build is handed the host's CA bundle, never the host's index configuration.
+PROJECT_INDEX_URL_HELP = ("package index for the project's requirements (default: none: the host's pip/uv index "
+                          "configuration builds the Runtime images only, since any RUN line of a project's "
+                          "Dockerfile could read it and send it elsewhere; give it here to hand it to this project)")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     dev = sub.add_parser("dev", help="the local development loop: a project's deployment to work on "
@@ -54,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                          "project's airflow_settings.yaml)")
         p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
         p.add_argument("--cacert", type=Path, help="CA bundle for the package index inside the build")
-        p.add_argument("--index-url", help="package index for the build (default: the host's pip/uv configuration)")
+        p.add_argument("--index-url", help=PROJECT_INDEX_URL_HELP)
         p.add_argument("--platform", help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
         p.add_argument("--force-eol", action="store_true", help="use a version even if it is end of life")
         p.add_argument("--postgres-image", metavar="REF", help="PostgreSQL's image where a registry serves one, "

@@ -156,7 +156,8 @@ def build_image(root: Path, matrix: Matrix, image: ProjectImage, options: DevOpt
         tag = f"{image_repository(options)}:{spec.label}{options.platform.foreign_suffix}-{stamp}"
         say(f"building {options.folder} on {onbuild} ({image.why})")
         image_id = project.build(engine, options.folder, onbuild, tag, spec.platform.value, secrets,
-                                 log_path(root, tag), check_dags=False, leave_out=MOUNTED)
+                                 log_path(root, tag), check_dags=False, leave_out=MOUNTED,
+                                 index_url_given=options.index_url is not None)
     if keep and engine.image_id(keep) == image_id:
         engine.remove_image(tag)  # only the tag: the image is `keep`'s
         return Built(keep, image_id)

@@ -23,6 +23,8 @@ from ..errors import UsageError
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "UV_CA_BUNDLE")
 INDEX_ENV = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL")
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CACERT_SECRET = "cacert"  # noqa: S105 - the secrets' ids, as the templates' RUN --mount=type=secret lines name them
+INDEX_URL_SECRET = "indexurl"  # noqa: S105
 
 
 def _pip_config(key: str) -> str | None:
@@ -65,15 +67,15 @@ def build_secrets(workdir: Path, cacert: Path | None, index_url: str | None) -> 
     """
     secrets: dict[str, Path] = {}
     if cacert:
-        secrets["cacert"] = cacert
+        secrets[CACERT_SECRET] = cacert
     if index_url:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = workdir / "indexurl"
+        path = workdir / INDEX_URL_SECRET
         path.unlink(missing_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(index_url)
-        secrets["indexurl"] = path
+        secrets[INDEX_URL_SECRET] = path
     return secrets
 
 
