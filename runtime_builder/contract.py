@@ -109,6 +109,7 @@ class Change(Enum):
     FAB_AUTH_MANAGER = "fab-auth-manager"  # the FAB provider installed and the default auth manager (airflow.cfg)
     PYCACHE_PER_UID = "bytecode-cache-per-uid"  # slim images: the entry point makes a byte-code folder per uid
     MONITORING_GUARDED = "monitoring-guarded"  # the monitoring DAG in a bundle of its own, guarded, its health reported
+    PACKAGES_EXACT = "onbuild-packages-exact"  # packages.txt: no trailing -/+ (apt actions), no patterns, no globbing
 
 
 # Image changes the templates make only on top of another (the strip runs in the stages of the
@@ -122,7 +123,9 @@ REQUIRES = {Change.STRIPPED_LIBRARIES: Change.LAYERED_VENV,
             Change.PYCACHE_PER_UID: Change.IMAGE_CONTRACT,
             # Its file is staged with the official image's (under /tmp/root), its bundle configured in
             # the airflow.cfg the image ships from `hardened` on (which every release with the contract has).
-            Change.MONITORING_GUARDED: Change.IMAGE_CONTRACT}
+            Change.MONITORING_GUARDED: Change.IMAGE_CONTRACT,
+            # It narrows the names the strict check takes.
+            Change.PACKAGES_EXACT: Change.STRICT_PACKAGES}
 def entrypoint_of(changes: frozenset[Change]) -> str:
     """The program after tini in an image's ENTRYPOINT: the official image's path from the
     airflow-image-contract change on (the older path stays, as another name of it)."""

@@ -213,8 +213,12 @@ def test_packages_txt_takes_package_names_only(builds: Builds) -> None:
                     f"{contract.Change.STRICT_PACKAGES.value}; released images do not change")
     _, result = builds.build("option-packages")
     assert result.returncode != 0, "a packages.txt with an apt option was built"
-    assert ("packages.txt line 3: '--allow-unauthenticated' is not a Debian package name" in result.output), \
+    assert ("packages.txt line 4: '--allow-unauthenticated' is not a Debian package name" in result.output), \
         result.output[-3000:]
+    if _has(builds.target, contract.Change.PACKAGES_EXACT):  # apt's remove action and a pattern, not globbed
+        for number, token in ((5, "tini-"), (6, "*")):
+            assert f"packages.txt line {number}: '{token}' is not a Debian package name" in result.output, \
+                result.output[-3000:]
 
 
 def test_a_project_on_an_image_without_byte_code_adds_none(good: Project, target: Target, docker: Docker) -> None:

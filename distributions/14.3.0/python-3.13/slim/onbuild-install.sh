@@ -24,10 +24,15 @@ clean_lines() {
 
 # Debian package names (policy 5.6.1), optionally :arch and =version; anything else, such as
 # `--allow-unauthenticated` or `-o ...`, would reach apt-get as an option: refuse it.
-PACKAGE='^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'
+# A name apt would read as an action or a pattern is refused too: a trailing - removes the package
+# (`tini-`), a trailing + installs another than named (`g++` stays fine), and *, ? and [ match
+# names (and the check does not glob: `*` would become the project's file names).
+PACKAGE='^[a-z0-9][a-z0-9+.-]*([a-z0-9.]|\+\+)(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'
 
 check_package_names() {
     local number=0 line token bad=""
+    local -  # set -f (no globbing) until the function returns
+    set -f
     while IFS= read -r line || [[ -n "$line" ]]; do
         number=$((number + 1))
         line=$(sed -e 's/\r//g' -e 's/#.*//' <<< "$line")
