@@ -36,7 +36,11 @@ def test_triggered_run_succeeds(deployed: Deployed, check_run: tuple[str, dict])
     run_id, run = check_run
     tasks = {ti["task_id"]: ti for ti in deployed.api.task_instances(CHECK_DAG, run_id)}
     states = {task: ti["state"] for task, ti in tasks.items()}
-    assert run["state"] == "success", f"{run_id}: {states}"
+    # A failed run shows what ran it: the task host's log and the API server's (tasks report to it).
+    logs = "" if run["state"] == "success" else "".join(
+        f"\n--- {component}'s log:\n{deployed.deployment.logs(component, 150)}"
+        for component in dict.fromkeys((deployed.task_host, "api-server")))
+    assert run["state"] == "success", f"{run_id}: {states}{logs}"
     assert states == {"bash": "success", "requirements": "success", "deferred": "success", "postgres": "success"}
 
 
