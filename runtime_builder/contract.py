@@ -51,6 +51,15 @@ SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_mana
 TEST_TOOLS = f"{ONBUILD_DIR}/test-tools.txt"  # pytest, hash-locked, installed only while a project's tests run
 INIT = "/usr/bin/tini"  # PID 1: reaps zombies, forwards signals; from the Debian bases (or installed)
 CONSTRAINTS_FILE = f"{RUNTIME_DIR}/constraints.txt"
+# From `onbuild-unprivileged-builds` on, a project's requirements are downloaded and built (an sdist's
+# setup.py runs arbitrary code) as this uid, `nobody`, and only the wheels it made are installed as root.
+BUILD_UID = 65534
+# A project's local-only files: its .env (variables, often secrets) and airflow_settings.yaml
+# (connections with passwords). `run` and `dev` leave them out of the image and hand them to the
+# deployment; from `onbuild-private-files` on, a build that copies them in fails.
+ENV_FILE = ".env"
+SETTINGS_FILE = "airflow_settings.yaml"
+PRIVATE_FILES = (ENV_FILE, SETTINGS_FILE)
 AIRFLOW_HOME = "/usr/local/airflow"
 UID = entrypoint.IMAGE_UID  # 50000, as the official image's user
 GID = 0
@@ -110,6 +119,9 @@ class Change(Enum):
     PYCACHE_PER_UID = "bytecode-cache-per-uid"  # slim images: the entry point makes a byte-code folder per uid
     MONITORING_GUARDED = "monitoring-guarded"  # the monitoring DAG in a bundle of its own, guarded, its health reported
     PACKAGES_EXACT = "onbuild-packages-exact"  # packages.txt: no trailing -/+ (apt actions), no patterns, no globbing
+    NO_WORLD_WRITABLE = "no-world-writable-files"  # no file every user can write (uv's venv .lock was 0666)
+    UNPRIVILEGED_BUILDS = "onbuild-unprivileged-builds"  # a project's requirements are fetched and built as nobody
+    PRIVATE_FILES = "onbuild-private-files"  # a project's .env / airflow_settings.yaml in the image fail its build
 
 
 # Image changes the templates make only on top of another (the strip runs in the stages of the

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from .. import contract
 from ..errors import ProjectError, UsageError
 from ..images.engine import BuildError, Engine
 from ..images.secrets import INDEX_URL_SECRET
@@ -31,9 +32,9 @@ from .settings import SETTINGS_FILE
 REQUIRED_FILES = ("Dockerfile", "packages.txt", "requirements.txt")
 REQUIRED_DIRS = ("dags",)
 PROJECT_REPOSITORY = "airflow-runtime-project"
-ENV_FILE = ".env"
+ENV_FILE = contract.ENV_FILE
 # What a local deployment reads from the project and the image never holds (both hold secrets).
-PRIVATE_FILES = (ENV_FILE, SETTINGS_FILE)
+PRIVATE_FILES = contract.PRIVATE_FILES
 # What the images' DAG import check prints when it fails (templates/onbuild/check_dags.py.j2).
 DAG_CHECK_FAILED = "DAG file(s) failed to import"
 DAG_CHECK_HINT = ("\nA DAG that reads a Variable or connection when it is imported (one the deployment gets from "

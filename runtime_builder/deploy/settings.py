@@ -38,10 +38,11 @@ from typing import Any
 
 import yaml
 
+from .. import contract
 from ..errors import UsageError
 from ..matrix.reader import UntrustedLoader
 
-SETTINGS_FILE = "airflow_settings.yaml"
+SETTINGS_FILE = contract.SETTINGS_FILE
 # Where the deployment's one-shot container finds the files `import_files` makes.
 IMPORT_DIRECTORY = "/tmp/runtime-settings"
 # The connection ids Airflow's import takes (airflow.utils.helpers.validate_key, max_length=200).

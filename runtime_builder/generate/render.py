@@ -150,7 +150,8 @@ PATHS = {"runtime": contract.RUNTIME_DIR, "venv": contract.VENV, "airflow_home":
          "official_home": contract.OFFICIAL_HOME, "entrypoint_script": ENTRYPOINT_NAME,
          "clean_logs_script": CLEAN_LOGS_NAME, "fab_auth_manager": contract.FAB_AUTH_MANAGER,
          "official_programs": contract.OFFICIAL_PROGRAMS, "pycache_variable": contract.PYCACHE_PREFIX_VARIABLE,
-         "monitoring_dags": contract.MONITORING_DAGS, "dag_bundles": contract.dag_bundles()}
+         "monitoring_dags": contract.MONITORING_DAGS, "dag_bundles": contract.dag_bundles(),
+         "build_uid": contract.BUILD_UID, "private_files": contract.PRIVATE_FILES}
 
 
 def template_header(text: str, template: str, filename: str) -> str:

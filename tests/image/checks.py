@@ -522,6 +522,15 @@ def check_no_setuid(facts: Mapping) -> list[str]:
     return [f"setuid or setgid: {path}" for path in filesystem["setuid_or_setgid"]]
 
 
+def check_no_world_writable(facts: Mapping) -> list[str]:
+    filesystem, problems = _section(facts, "filesystem")
+    if problems:
+        return problems
+    if "world_writable" not in filesystem:
+        return ["the probe reported no world_writable list (an older probe?)"]
+    return [f"every user may write: {path}" for path in filesystem["world_writable"]]
+
+
 def check_slim_floor(facts: Mapping) -> list[str]:
     """The floor is slim as the official `python:X.Y-slim-<suite>` images are: no manuals,
     documentation (but copyright files) or message catalogues (bootstrap.SLIM_EXCLUDED)."""

@@ -415,7 +415,7 @@ def filesystem(request: dict) -> dict:
     """Compilers, package caches, setuid/setgid programs, build secrets' copies, what slim Debian leaves out."""
     secrets = {name: (int(size), digest) for name, (size, digest) in (request.get("secrets") or {}).items()}
     sizes = {size for size, _ in secrets.values()}
-    caches, copies, compilers, privileged, unslim = [], [], [], [], []
+    caches, copies, compilers, privileged, unslim, writable = [], [], [], [], [], []
     excluded, kept = any_of(request.get("slim_excluded")), any_of(request.get("slim_kept"))
     directories = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     directories += ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"]
@@ -433,6 +433,10 @@ def filesystem(request: dict) -> dict:
             caches += [os.path.join(top, d) for d in dirs if d in CACHE_NAMES]
         if top == "/tmp":
             caches += [os.path.join(top, d) for d in dirs if re.match(r"^(pip|uv)-", d)]
+        with contextlib.suppress(OSError):  # every user may write in it, and delete others' files (no sticky bit)
+            mode = os.lstat(top).st_mode
+            if mode & 0o002 and not mode & 0o1000:
+                writable.append(top + "/")
         for name in files:
             path = os.path.join(top, name)
             if excluded.match(path) and not kept.match(path):
@@ -442,6 +446,8 @@ def filesystem(request: dict) -> dict:
                     continue
                 if os.lstat(path).st_mode & 0o6000:  # setuid or setgid
                     privileged.append(path)
+                if os.lstat(path).st_mode & 0o002:  # every user may write it
+                    writable.append(path)
                 if os.path.getsize(path) not in sizes:
                     continue
                 with open(path, "rb") as file:
@@ -458,6 +464,7 @@ def filesystem(request: dict) -> dict:
     return {
         "compilers": sorted(set(compilers)),
         "setuid_or_setgid": sorted(privileged),
+        "world_writable": sorted(writable),
         "caches": sorted(set(caches)),
         "slim_excluded_files": sorted(unslim),
         "secret_copies": copies,

@@ -102,6 +102,10 @@ BREAKAGES = [
              "config", lambda e, f: checks.check_labels(e, f.get("Labels"))),
     Breakage("setuid-program", lambda w: f"USER root\nRUN chmod u+s /usr/bin/bash\nUSER {USER}",
              "root-probe", lambda e, f: checks.check_no_setuid(f), ("filesystem",)),
+    Breakage("world-writable-file", lambda w: f"USER root\nRUN chmod o+w /etc/passwd\nUSER {USER}",
+             # What the check reports of that file (images before no-world-writable-files have uv's .lock too).
+             "root-probe", lambda e, f: [p for p in checks.check_no_world_writable(f) if p.endswith(" /etc/passwd")],
+             ("filesystem",)),
     Breakage("compiler-installed", lambda w: (
         f"USER root\nRUN printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/gcc && chmod 755 /usr/bin/gcc\nUSER {USER}"),
         "root-probe", lambda e, f: checks.check_no_compilers(f), ("filesystem",)),

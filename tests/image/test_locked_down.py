@@ -89,3 +89,17 @@ def test_a_read_only_root_needs_only_tmp_and_the_logs(target: Target, docker: Do
 def test_no_setuid_or_setgid_programs(target: Target, fs_facts: dict) -> None:
     require_hardened(target)
     assert_ok(checks.check_no_setuid(fs_facts))
+
+
+def test_no_file_every_user_may_write(target: Target, docker: Docker, fs_facts: dict) -> None:
+    """No file (or folder without the sticky bit) outside /proc, /sys and /dev that any uid may write,
+    and nothing of the runtime's own (/opt/runtime) that group 0, which every uid of a hardened image
+    is in, may write: one could change what another, root too, reads or runs (uv's venv .lock was
+    0666 before the change)."""
+    if contract.Change.NO_WORLD_WRITABLE.value not in target.expected.changes:
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.NO_WORLD_WRITABLE.value}; released images do not change")
+    assert_ok(checks.check_no_world_writable(fs_facts))
+    found = docker.oneshot(target.ref, target.platform, contract.RUNTIME_DIR, "-perm", "/022", "!", "-type",
+                           "l", options=("--entrypoint", "find"))
+    assert found.returncode == 0 and found.stdout.strip() == "", found.output[-3000:]

@@ -8,6 +8,7 @@ the native platform only.
 from __future__ import annotations
 
 import shutil
+import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -219,6 +220,85 @@ def test_packages_txt_takes_package_names_only(builds: Builds) -> None:
         for number, token in ((5, "tini-"), (6, "*")):
             assert f"packages.txt line {number}: '{token}' is not a Debian package name" in result.output, \
                 result.output[-3000:]
+
+
+def test_a_projects_private_files_fail_its_build(builds: Builds) -> None:
+    """A plain `docker build` of a project whose .env and airflow_settings.yaml are not in its
+    .dockerignore would put their secrets in the image: the build fails, naming them."""
+    if not _has(builds.target, contract.Change.PRIVATE_FILES):
+        pytest.skip(f"Runtime {builds.target.expected.runtime_version} was released before "
+                    f"{contract.Change.PRIVATE_FILES.value}; released images do not change")
+    _, result = builds.build("private-files")
+    assert result.returncode != 0, "a project with its .env and airflow_settings.yaml was built"
+    assert "error: the project's .env airflow_settings.yaml would be in the image" in result.output, \
+        result.output[-3000:]
+
+
+# An sdist whose build backend (in the sdist itself: no index needed) notes the uid that ran it,
+# and tries to write into the venv as that uid could if it were root.
+UID_PROBE_BACKEND = """\
+import base64, hashlib, io, os, zipfile
+
+def _note():
+    with open("/tmp/uid-probe-built-by", "a") as note:
+        note.write(f"{os.getuid()}\\n")
+    try:
+        open("/opt/runtime/venv/uid-probe-was-here", "w").close()
+    except OSError:
+        pass
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _note()
+    name, info = "uid_probe-1.0-py3-none-any.whl", "uid_probe-1.0.dist-info"
+    files = {"uid_probe/__init__.py": b"",
+             f"{info}/METADATA": b"Metadata-Version: 2.1\\nName: uid-probe\\nVersion: 1.0\\n",
+             f"{info}/WHEEL": b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    lines = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{path},sha256={digest},{len(data)}\\n")
+    files[f"{info}/RECORD"] = ("".join(lines) + f"{info}/RECORD,,\\n").encode()
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return name
+"""
+
+
+def test_a_requirements_build_code_runs_as_nobody(target: Target, docker: Docker, tmp_path: Path) -> None:
+    """The ONBUILD requirements step on an sdist: its build backend runs as nobody, not root, cannot
+    write into the venv, and the package still ends up installed (the image's own script, run as
+    the ONBUILD trigger runs it: as root, the requirements file mounted)."""
+    require_onbuild(target)
+    require_native(target, "running the ONBUILD requirements step")
+    if not _has(target, contract.Change.UNPRIVILEGED_BUILDS):
+        pytest.skip(f"Runtime {target.expected.runtime_version} was released before "
+                    f"{contract.Change.UNPRIVILEGED_BUILDS.value}; released images do not change")
+    source = tmp_path / "uid-probe-1.0"
+    source.mkdir()
+    (source / "backend.py").write_text(UID_PROBE_BACKEND)
+    (source / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+                                           'backend-path = ["."]\n\n[project]\nname = "uid-probe"\nversion = "1.0"\n')
+    sdists = tmp_path / "sdists"
+    sdists.mkdir()
+    with tarfile.open(sdists / "uid_probe-1.0.tar.gz", "w:gz") as archive:
+        archive.add(source, arcname="uid_probe-1.0")
+    sdists.chmod(0o755)
+    (tmp_path / "requirements.txt").write_text("--no-index\n--find-links /sdists\nuid-probe==1.0\n")
+    result = docker.oneshot(
+        target.ref, target.platform, "-c",
+        f"bash {contract.ONBUILD_DIR}/onbuild-install.sh requirements /tmp/onbuild/requirements.txt >&2 "
+        "&& cat /tmp/uid-probe-built-by && python -c 'import uid_probe' "
+        "&& ls /opt/runtime/venv/uid-probe-was-here 2>/dev/null; true",
+        options=("--user", "0", "--entrypoint", "bash", "-v", f"{sdists}:/sdists:ro",
+                 "-v", f"{tmp_path / 'requirements.txt'}:/tmp/onbuild/requirements.txt:ro"), timeout=600)
+    assert result.returncode == 0, result.output[-3000:]
+    lines = result.stdout.split()
+    assert lines and set(lines) == {str(contract.BUILD_UID)}, f"the sdist's build ran as uid(s) {lines}"
+    assert "uid-probe-was-here" not in result.stdout, "the build wrote into the venv"
 
 
 def test_a_project_on_an_image_without_byte_code_adds_none(good: Project, target: Target, docker: Docker) -> None:

@@ -96,11 +96,78 @@ install_requirements() {
         PIP_INDEX_URL="$(cat /run/secrets/indexurl)"
         export PIP_INDEX_URL
     fi
-    pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
-        --progress-bar off --no-compile -r "$1"
+    # Everything that runs a package's code happens as nobody (65534): resolving against what the
+    # venv has (an sdist's metadata comes from its build backend), downloading and building the wheels.
+    # Root then installs those wheel files alone: no index, no resolution, no setup.py.
+    local work
+    work=$(mktemp -d)
+    chown 65534 "$work"
+    if [[ -n "${PIP_CERT:-}" ]]; then  # the secret is root's; the CA bundle in it is public
+        install -m 0644 "$PIP_CERT" "$work/ca.pem"
+        export PIP_CERT="$work/ca.pem" SSL_CERT_FILE="$work/ca.pem"
+    fi
+    as_builder pip install --dry-run --quiet --no-cache-dir --disable-pip-version-check --progress-bar off \
+        --report "$work/report.json" -r "$1"
+    # The file's index options (an extra index, find-links, ...) hold for the download too.
+    clean_lines "$1" | grep -E '^(-i|-f|--index-url|--extra-index-url|--find-links|--trusted-host|--no-index|--pre|--no-binary|--only-binary|--prefer-binary)([[:space:]=]|$)' \
+        > "$work/wanted.txt" || true
+    as_builder python - "$work/report.json" >> "$work/wanted.txt" <<'PYTHON'
+import json
+import sys
+
+# Each package to install as pip resolved it: by name and version with the hash it checked, or by
+# the URL it came from (a direct or VCS requirement).
+for item in json.load(open(sys.argv[1]))["install"]:
+    name, version = item["metadata"]["name"], item["metadata"]["version"]
+    info = item.get("download_info") or {}
+    if item.get("is_direct"):
+        vcs = info.get("vcs_info")
+        url = f"{vcs['vcs']}+{info['url']}@{vcs['commit_id']}" if vcs else info["url"]
+        print(f"{name} @ {url}")
+    else:
+        digest = (info.get("archive_info") or {}).get("hash", "")
+        print(f"{name}=={version}" + (f" --hash={digest.replace('=', ':', 1)}" if digest else ""))
+PYTHON
+    if grep -qv '^-' "$work/wanted.txt"; then
+        as_builder pip wheel --no-deps --no-cache-dir --disable-pip-version-check --progress-bar off \
+            --wheel-dir "$work/wheels" -r "$work/wanted.txt"
+        pip install --no-index --no-deps --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
+            --progress-bar off --no-compile "$work"/wheels/*.whl
+    else
+        echo "requirements.txt: everything it asks for is in the image already"
+    fi
+    rm -rf "$work"
+}
+
+# A command as nobody, in the work folder, with the environment pip needs (the constraint, the index).
+as_builder() {
+    HOME="$work" setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+}
+
+# A project's local-only files hold secrets (variables, connections with passwords): an image that
+# has them would hand them to whoever pulls it. `build.py run` and `dev` leave them out; a plain
+# `docker build` copies them unless the project's .dockerignore lists them.
+refuse_private_files() {
+    local file found=""
+    for file in .env airflow_settings.yaml; do
+        if [[ -e "$AIRFLOW_HOME/$file" ]]; then
+            found+=" $file"
+        fi
+    done
+    if [[ -n "$found" ]]; then
+        cat >&2 <<MESSAGE
+error: the project's${found} would be in the image (the build copied the project folder as it is).
+They hold local settings and secrets. List them in the project's .dockerignore:
+    .env
+    airflow_settings.yaml
+(build.py run and build.py dev leave them out and give them to the local deployment.)
+MESSAGE
+        exit 1
+    fi
 }
 
 check_dags() {
+    refuse_private_files
     if [[ "${RUNTIME_CHECK_DAGS:-false}" != true ]]; then
         echo "DAG import check skipped: built with --build-arg RUNTIME_CHECK_DAGS=false"
         return

@@ -1,0 +1,1 @@
+"""A DAG folder with nothing in it but this note: the project is about its .env and settings file."""
