@@ -4,7 +4,8 @@ tag and platform image, the digest-pinned base each was built FROM), recorded in
 - `build/feed/<repository>.json`: this repository's feed, starting from the one published
   beside the images, so runs on other machines add up;
 - with `--write-feed`, the committed `releases.json` too (through `feed.write`, its one writer);
-- the feed as an OCI artifact beside the images, `<repository>-feed:latest`;
+- the feed as an OCI artifact beside the images, `<repository>-feed:latest`, merged into the one
+  there and checked before and after the write, since other publishes may write it too (`_settle`);
 - the published release notes, `build/feed/notes/<version>.md`: the rendered notes of each
   version published, followed by its published images and their bases.
 """
@@ -12,7 +13,7 @@ tag and platform image, the digest-pinned base each was built FROM), recorded in
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ..generate import feed
 from ..matrix.model import Matrix
 from .publish import PublishReport
 from .registry import Registry, RegistryError, Target
+
+WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,12 @@ def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *,
     found = rows(report)
     feed_registry = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
     try:
-        remote = feed_registry.artifact(feed.ARTIFACT_TAG)
+        document, digest = _settle(feed_registry, lambda previous: feed.dumps(feed.record_images(
+            feed.build_feed(matrix, previous or feed.load(feed.published_path(root, str(target)))
+                            or feed.load(layout.Layout(root).feed_file)), str(target), found)))
     except RegistryError as error:
-        raise RegistryError(f"reading the published feed {feed_registry.target.ref(feed.ARTIFACT_TAG)}: {error}; "
-                            "the images and tags are published, the feed is not: run publish again") from error
-    previous = json.loads(remote) if remote else (feed.load(feed.published_path(root, str(target)))
-                                                  or feed.load(layout.Layout(root).feed_file))
-    document = feed.dumps(feed.record_images(feed.build_feed(matrix, previous), str(target), found))
+        raise RegistryError(f"the images and tags are published, but the feed is not: {error}; "
+                            "run publish again to retry") from error
     mine = feed.published_path(root, str(target))
     mine.parent.mkdir(parents=True, exist_ok=True)
     mine.write_text(document)
@@ -53,13 +55,36 @@ def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *,
     if write_committed:
         written.append(feed.write(root, matrix, {str(target): found}))
     written += _published_notes(root, json.loads(document), sorted({row[0] for row in found}))
-    try:
-        digest = feed_registry.put_artifact(feed.ARTIFACT_TAG, document.encode(), artifact_type=feed.ARTIFACT_TYPE,
-                                            media_type="application/json", title=feed.FEED_FILE)
-    except RegistryError as error:
-        raise RegistryError(f"the images and tags are published, but the feed is not: {error}; "
-                            "run publish again to retry") from error
     return Recorded(tuple(written), f"{feed_registry.target.ref(feed.ARTIFACT_TAG)}@{digest}")
+
+
+def _settle(feed_registry: Registry, merge: Callable[[dict | None], str]) -> tuple[str, str]:
+    """Read the published feed, `merge` this run's rows into it, write it back; (the feed, its digest).
+
+    Publishes to one repository may run at once (CI's concurrency groups make that rare, not
+    impossible) and a registry has no conditional write: so the tag is checked right before the
+    write still to name the feed this run read, and read back after it; if another publish wrote
+    in between, this run's rows are merged into the newer feed and written again.
+    """
+    reference = feed_registry.target.ref(feed.ARTIFACT_TAG)
+    for _ in range(WRITE_ATTEMPTS):
+        base = feed_registry.digest(feed.ARTIFACT_TAG)
+        try:
+            remote = feed_registry.artifact(base) if base else None  # by digest: the bytes `base` names
+        except RegistryError as error:
+            raise RegistryError(f"reading the published feed {reference}: {error}") from error
+        document = merge(json.loads(remote) if remote else None)
+        if remote is not None and document == remote.decode():
+            return document, base  # it holds this run's rows already: nothing to write
+        manifest = feed_registry.prepare_artifact(document.encode(), artifact_type=feed.ARTIFACT_TYPE,
+                                                  media_type="application/json", title=feed.FEED_FILE)
+        if feed_registry.digest(feed.ARTIFACT_TAG) != base:
+            continue  # another publish wrote it since it was read
+        written = feed_registry.put_manifest(feed.ARTIFACT_TAG, manifest)
+        if feed_registry.digest(feed.ARTIFACT_TAG) == written:
+            return document, written
+    raise RegistryError(f"the feed {reference} changed under this publish {WRITE_ATTEMPTS} times: other publishes "
+                        "to this repository write it at the same time (CI runs them in one concurrency group)")
 
 
 def _published_notes(root: Path, document: dict, versions: Sequence[str]) -> list[Path]:

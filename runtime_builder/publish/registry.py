@@ -4,8 +4,10 @@ Publishing moves tags by copying a manifest list's bytes from one tag to another
 image is ever pulled to move a tag. The same code talks to the plain-HTTP registry on the
 build host's loopback and to an HTTPS registry such as quay.io: HTTP is used for loopback
 addresses only (`layout.is_loopback`). Credentials come from the environment
-(``REGISTRY_TOKEN``, or ``REGISTRY_USERNAME`` with ``REGISTRY_PASSWORD``); registries that
-answer 401 with a ``Bearer`` challenge get a token from their realm, as the docker client does.
+(``REGISTRY_TOKEN``, or ``REGISTRY_USERNAME`` with ``REGISTRY_PASSWORD``; a client made with
+another ``credentials`` prefix, such as the staging repository's, reads ``<prefix>_TOKEN`` and so
+on instead, never these); registries that answer 401 with a ``Bearer`` challenge get a token
+from their realm, as the docker client does.
 
 Where credentials may go, since a leaked password or token can push to the repository:
 
@@ -31,7 +33,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPMessage, HTTPResponse
 from typing import IO
@@ -112,6 +114,7 @@ class Target:
 class Registry:
     target: Target
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    credentials: str = "REGISTRY"  # the environment's <credentials>_TOKEN, _USERNAME, _PASSWORD are this client's
     _authorization: str | None = None  # the Authorization header, once a challenge was answered
 
     @property
@@ -156,6 +159,13 @@ class Registry:
         assert response is not None
         return response.body
 
+    def has_blob(self, digest: str) -> bool:
+        return self._request("HEAD", f"/blobs/{digest}", missing_ok=True) is not None
+
+    def read_blob(self, digest: str, consume: Callable[[IO[bytes]], object]) -> None:
+        """Hand the blob to ``consume`` as a stream: an image layer is not read into memory."""
+        self._request("GET", f"/blobs/{digest}", stream=consume)
+
     # -- writes ---------------------------------------------------------------------------
 
     def put_manifest(self, reference: str, manifest: Manifest) -> str:
@@ -176,8 +186,13 @@ class Registry:
     def put_blob(self, data: bytes) -> str:
         """Upload ``data`` as a blob (monolithic upload) unless the registry has it; return its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if self._request("HEAD", f"/blobs/{digest}", missing_ok=True) is not None:
-            return digest
+        if not self.has_blob(digest):
+            self.upload_blob(digest, data, len(data))
+        return digest
+
+    def upload_blob(self, digest: str, data: bytes | IO[bytes], size: int) -> None:
+        """Upload ``size`` bytes (or a stream of them) in one request; the registry refuses them unless
+        they hash to ``digest``."""
         started = self._request("POST", "/blobs/uploads/", body=b"")
         assert started is not None
         location = started.headers.get("Location") or started.headers.get("location")
@@ -186,13 +201,25 @@ class Registry:
         url = urllib.parse.urlsplit(location)
         path = url.path.removeprefix(f"/v2/{self.target.repository}")
         query = (url.query + "&" if url.query else "") + urllib.parse.urlencode({"digest": digest})
-        self._request("PUT", f"{path}?{query}", body=data, headers={"Content-Type": "application/octet-stream"})
-        return digest
+        self._request("PUT", f"{path}?{query}", body=data,
+                      headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+
+    def mount_blob(self, digest: str, repository: str) -> bool:
+        """Mount a blob from another repository of this registry, nothing transferred; False when the
+        registry would not (no read access there, or no such blob): then it must be uploaded."""
+        query = urllib.parse.urlencode({"mount": digest, "from": repository})
+        answer = self._request("POST", f"/blobs/uploads/?{query}", body=b"")
+        return answer is not None and answer.status == 201  # 202: an upload session instead, left to expire
 
     def put_artifact(self, tag: str, data: bytes, *, artifact_type: str, media_type: str, title: str) -> str:
         """Store one file as an OCI artifact under ``tag`` (what `oras pull` fetches); return its digest."""
+        return self.put_manifest(tag, self.prepare_artifact(data, artifact_type=artifact_type, media_type=media_type,
+                                                            title=title))
+
+    def prepare_artifact(self, data: bytes, *, artifact_type: str, media_type: str, title: str) -> Manifest:
+        """The manifest of a one-file artifact, its blobs pushed, for a caller to `put_manifest` when it chooses."""
         document = self._artifact(data, artifact_type=artifact_type, media_type=media_type, title=title)
-        return self.put_manifest(tag, Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode()))
+        return Manifest(OCI_MANIFEST, json.dumps(document, indent=2).encode())
 
     def _artifact(self, data: bytes, *, artifact_type: str, media_type: str, title: str) -> dict:
         """An OCI artifact manifest of one file (its blobs pushed first): an empty config, one layer."""
@@ -220,12 +247,18 @@ class Registry:
             "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
             "annotations": dict(annotations or {}),
         }
-        manifest = Manifest(OCI_MANIFEST, json.dumps(document, indent=2, sort_keys=True).encode())
+        return self.put_referrer(Manifest(OCI_MANIFEST, json.dumps(document, indent=2, sort_keys=True).encode()))
+
+    def put_referrer(self, manifest: Manifest) -> str:
+        """Store an artifact manifest that names its `subject` by digest, and list it as the subject's
+        referrer where the registry does not (the tag fallback, see `attach`); its digest."""
+        document = manifest.json()
         digest, headers = self._put_manifest(manifest.digest, manifest)
         if "oci-subject" not in headers:
-            self._add_referrer(subject.digest, {"mediaType": OCI_MANIFEST, "digest": digest,
-                                                "size": len(manifest.body), "artifactType": artifact_type,
-                                                "annotations": dict(annotations or {})})
+            self._add_referrer(document["subject"]["digest"], {
+                "mediaType": manifest.media_type, "digest": digest, "size": len(manifest.body),
+                "artifactType": document.get("artifactType") or document["config"]["mediaType"],
+                "annotations": document.get("annotations") or {}})
         return digest
 
     def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict]:
@@ -267,14 +300,18 @@ class Registry:
     # -- HTTP -----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-                 body: bytes | None = None, missing_ok: bool = False) -> _Response | None:
+                 body: bytes | IO[bytes] | None = None, missing_ok: bool = False,
+                 stream: Callable[[IO[bytes]], object] | None = None) -> _Response | None:
+        """One request, answering the registry's 401 once; ``stream``, if given, reads the answer's body."""
         url = self.base + path
         for attempt in range(2):
             request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
             authorization = self._authorization or self._initial_authorization()
             try:
                 with _open(request, authorization) as response:
-                    answer = _Response(response.status, dict(response.headers), response.read())
+                    if stream is not None:
+                        stream(response)
+                    answer = _Response(response.status, dict(response.headers), b"" if stream else response.read())
                 if method in ("PUT", "POST", "PATCH", "DELETE"):
                     faults.wrote(f"{method} {path}")
                 return answer
@@ -290,16 +327,17 @@ class Registry:
             except (urllib.error.URLError, OSError) as error:
                 raise RegistryError(f"{method} {url}: {error}; is the registry running and reachable?") from error
         raise RegistryError(f"{method} {url}: still unauthorized after authenticating; check "
-                            "REGISTRY_USERNAME/REGISTRY_PASSWORD (or REGISTRY_TOKEN)")
+                            f"{self.credentials}_USERNAME/{self.credentials}_PASSWORD (or {self.credentials}_TOKEN)")
 
     def _basic(self) -> str | None:
-        user, password = self.environ.get("REGISTRY_USERNAME"), self.environ.get("REGISTRY_PASSWORD")
+        user = self.environ.get(f"{self.credentials}_USERNAME")
+        password = self.environ.get(f"{self.credentials}_PASSWORD")
         if not (user and password):
             return None
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     def _initial_authorization(self) -> str | None:
-        token = self.environ.get("REGISTRY_TOKEN")
+        token = self.environ.get(f"{self.credentials}_TOKEN")
         return f"Bearer {token}" if token else None
 
     def _authenticate(self, challenge: str | None) -> bool:
@@ -321,7 +359,7 @@ class Registry:
         if realm_url.scheme.lower() not in ("http", "https"):
             raise RegistryError(f"{self.target}: refusing the token realm {realm}: not an http(s) URL")
         if basic and realm_url.scheme.lower() == "http" and not is_loopback(realm_url.netloc):
-            raise RegistryError(f"{self.target}: refusing to send REGISTRY_USERNAME/REGISTRY_PASSWORD to the token "
+            raise RegistryError(f"{self.target}: refusing to send {self.credentials}_USERNAME/_PASSWORD to the token "
                                 f"realm {realm}: it is plain HTTP to a host other than this one, so anyone on the "
                                 "way could read them; the realm must be https:// (or a loopback address)")
         request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(params)}")
