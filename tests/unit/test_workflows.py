@@ -4,8 +4,11 @@ What a runner would only find out after a push: an action not pinned to a commit
 permissions granted to the whole workflow, a hand-written build matrix, and `build.py`
 called with a command or an option the CLI does not have. And what no run would show at all:
 registry credentials present while third-party code is built and tested, or given to steps
-that do not use them (or not given the way `build.py` reads them), tags written without an
-environment's approval, and a release tagged without a vulnerability scan that can fail it.
+that do not use them (or not given the way `build.py` reads them), the credential that writes
+the tags users pull held by a job that builds or tests (those hold a staging credential), a
+secret outside a GitHub environment, tags written without an environment's approval, two
+publishes of one repository at once, and a release tagged without a vulnerability scan that
+can fail it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import contextlib
 import datetime
 import functools
 import io
+import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ import yaml
 from runtime_builder.arguments import parser as cli_parser
 from runtime_builder.generate.specs import all_specs, matrix_row
 from runtime_builder.matrix.load import load_matrix
+from runtime_builder.publish import staging
 from runtime_builder.publish.registry import Registry, Target
 
 from .support import FIXTURE, REPO_ROOT
@@ -162,15 +168,29 @@ def test_pull_requests_group_by_pull_request():
     assert "github.event.pull_request.number" in group
 
 
-def test_two_publications_of_one_version_never_run_at_once():
-    release = load(GITHUB / "workflows" / "release.yml")
-    assert "inputs.version" in release["concurrency"]["group"]
-    publishing = [job for job in release["jobs"].values()
-                  if any("build.py publish" in s.get("run", "") for s in job.get("steps", []))]
-    assert publishing, "release.yml has no job running `build.py publish`"
-    for job in publishing:
-        assert "matrix.version" in job["concurrency"]["group"]
-        assert job["concurrency"]["cancel-in-progress"] is False
+def test_two_releases_of_one_version_never_run_at_once():
+    assert "inputs.version" in load(GITHUB / "workflows" / "release.yml")["concurrency"]["group"]
+
+
+def test_every_publish_to_a_repository_is_in_its_one_concurrency_group():
+    """Release and nightly publishes write one repository's tags and feed: one at a time (the feed's
+    write is checked too, runtime_builder/publish/record.py). GitHub keeps one pending job per group
+    and cancels an older pending one, so a matrix of publish jobs would cancel its own."""
+    groups = {}
+    for path in (GITHUB / "workflows" / "release.yml", GITHUB / "workflows" / "nightly.yml"):
+        document = load(path)
+        for name, found in jobs_of(path).items():
+            if any("publish" in commands(step) for step in found):
+                job = document["jobs"][name]
+                concurrency = job.get("concurrency") or {}
+                assert concurrency.get("cancel-in-progress") is False, f"{rel(path)}:{name}"
+                assert "matrix" not in job.get("strategy", {}), f"{rel(path)}:{name}: a matrix would cancel itself"
+                repository = EXPRESSION.search(document["env"]["REGISTRY"]).group(0)
+                assert repository in str(concurrency.get("group")), (
+                    f"{rel(path)}:{name}: its group is not the target repository's {repository}")
+                groups[f"{path.name}:{name}"] = concurrency["group"]
+    assert set(groups) == {"release.yml:publish", "nightly.yml:publish"}
+    assert len(set(groups.values())) == 1, f"release and nightly publishes in different groups: {groups}"
 
 
 # -- the matrix comes from build.py -------------------------------------------------------
@@ -344,8 +364,22 @@ WHOLE_EXPRESSION = re.compile(r"^\$\{\{\s*([\w.-]+)\s*\}\}$")
 BUILD_CELL = "./.github/actions/build-cell"
 ACTION = GITHUB / "actions" / "build-cell" / "action.yml"
 RELEASE = GITHUB / "workflows" / "release.yml"
-FROM_SECRETS = {"REGISTRY_USERNAME": "secrets.QUAY_USERNAME", "REGISTRY_PASSWORD": "secrets.QUAY_PASSWORD"}
+# Two credentials: one writes the tags users pull, the other only the staging repository.
+TAG_WRITING = {"secrets.QUAY_USERNAME", "secrets.QUAY_PASSWORD"}
+STAGING = {"secrets.QUAY_STAGING_USERNAME", "secrets.QUAY_STAGING_PASSWORD"}
+# `build.py publish` reads the target's credential and, to promote from staging, staging's.
+FROM_SECRETS = {"REGISTRY_USERNAME": "secrets.QUAY_USERNAME", "REGISTRY_PASSWORD": "secrets.QUAY_PASSWORD",
+                f"{staging.CREDENTIALS}_USERNAME": "secrets.QUAY_STAGING_USERNAME",
+                f"{staging.CREDENTIALS}_PASSWORD": "secrets.QUAY_STAGING_PASSWORD"}
 FROM_INPUTS = {"REGISTRY_USERNAME": "inputs.registry-username", "REGISTRY_PASSWORD": "inputs.registry-password"}
+TO_SCANNER = {"TRIVY_USERNAME": "secrets.QUAY_STAGING_USERNAME", "TRIVY_PASSWORD": "secrets.QUAY_STAGING_PASSWORD"}
+TO_BUILD_CELL = {"push-to": "${{ env.STAGING }}", "registry-username": "${{ secrets.QUAY_STAGING_USERNAME }}",
+                 "registry-password": "${{ secrets.QUAY_STAGING_PASSWORD }}"}
+PUBLISHING_ENVIRONMENT = {"release.yml": "release", "nightly.yml": "nightly"}
+# What a job holding the tag-writing credential may use: this tool's checkout and Python, the
+# build jobs' results (data); nothing that builds, tests or restores a cache a build job wrote.
+PUBLISH_JOB_ACTIONS = ("actions/checkout@", "actions/setup-python@", "actions/download-artifact@",
+                       "actions/upload-artifact@")
 
 
 def commands(step: Step) -> set[str]:
@@ -371,11 +405,11 @@ def credentials(step: Step) -> set[str]:
     return {match.group(0) for text in texts for match in CREDENTIAL.finditer(text)}
 
 
-def registry_env(step: Step) -> dict[str, str | None]:
-    """The step's own REGISTRY_USERNAME/REGISTRY_PASSWORD, as the expression each is set from."""
+def registry_env(step: Step, names: dict[str, str]) -> dict[str, str | None]:
+    """The step's own variables `names` (REGISTRY_USERNAME ...), as the expression each is set from."""
     own = step.step.get("env") or {}
     found = {}
-    for name in FROM_SECRETS:
+    for name in names:
         expression = WHOLE_EXPRESSION.match(str(own.get(name, "")))
         found[name] = expression.group(1) if expression else None
     return found
@@ -431,6 +465,10 @@ def test_the_registry_client_reads_the_variables_the_workflows_set():
     target = Target("quay.io", "org/runtime")
     assert Registry(target, environ={"REGISTRY_USERNAME": "robot", "REGISTRY_PASSWORD": "x"})._basic()
     assert Registry(target, environ={})._basic() is None
+    promoting = {name: "x" for name in FROM_SECRETS}
+    assert Registry(target, promoting, staging.CREDENTIALS)._basic() == Registry(target, promoting)._basic()
+    assert Registry(target, {"REGISTRY_USERNAME": "robot", "REGISTRY_PASSWORD": "x"}, staging.CREDENTIALS)._basic() \
+        is None, "the staging client never reads the target's credential"
 
 
 def test_registry_credentials_reach_exactly_the_steps_that_use_them():
@@ -441,11 +479,13 @@ def test_registry_credentials_reach_exactly_the_steps_that_use_them():
             where = f"{rel(path)}:{step.job or 'action'}: `{label(step)}`"
             if "publish" in commands(step):
                 # build.py's registry client reads the environment (runtime_builder/publish/registry.py).
-                assert registry_env(step) == FROM_SECRETS, f"{where}: runs `build.py publish` without credentials"
+                assert registry_env(step, FROM_SECRETS) == FROM_SECRETS, (
+                    f"{where}: runs `build.py publish` without the target's and staging's credentials")
                 held[where] = credentials(step)
             elif "push" in commands(step):
                 # `docker push` reads the CLI's login, the client (staging tag, manifests) the environment.
-                assert registry_env(step) == FROM_INPUTS, f"{where}: runs `build.py push` without credentials"
+                assert registry_env(step, FROM_INPUTS) == FROM_INPUTS, (
+                    f"{where}: runs `build.py push` without credentials")
                 assert i and logs_in(found[i - 1]) and credentials(found[i - 1]) == set(FROM_INPUTS.values()), (
                     f"{where}: not right after a login with the registry credentials")
                 held[where] = credentials(step)
@@ -453,16 +493,77 @@ def test_registry_credentials_reach_exactly_the_steps_that_use_them():
                 held[where] = credentials(step)
             elif step.step.get("uses") == BUILD_CELL and (step.step.get("with") or {}).get("push-to"):
                 given = step.step["with"]
-                assert (given.get("registry-username"), given.get("registry-password")) == (
-                    "${{ secrets.QUAY_USERNAME }}", "${{ secrets.QUAY_PASSWORD }}"), f"{where}: pushes without them"
+                assert {key: given.get(key) for key in TO_BUILD_CELL} == TO_BUILD_CELL, (
+                    f"{where}: does not push to the staging repository with the staging credential")
+                held[where] = credentials(step)
+            elif scans(step):
+                # Trivy reads the image in the staging repository.
+                assert registry_env(step, TO_SCANNER) == TO_SCANNER, f"{where}: scans staging without its credential"
                 held[where] = credentials(step)
             else:
                 assert not credentials(step), f"{where}: has registry credentials it does not use"
     assert held and all(held.values())
     where_held = " ".join(held)
     for place in ("nightly.yml:publish", "release.yml:publish", "nightly.yml:build", "release.yml:build",
-                  "action.yml:action"):
+                  "release.yml:scan", "action.yml:action"):
         assert place in where_held, f"nothing in {place} uses the registry credentials"
+
+
+def test_the_tag_writing_credential_is_held_only_by_publish_jobs_that_build_nothing():
+    """QUAY_USERNAME/QUAY_PASSWORD write the tags users pull: only in the `release` (release.yml) or
+    `nightly` (nightly.yml) environment, by a job that builds, tests and restores nothing a build
+    job could have written; the build jobs (third-party code) hold the staging credential."""
+    holders = []
+    for path in WORKFLOWS:
+        jobs = load(path)["jobs"]
+        for name, found in jobs_of(path).items():
+            if not any(credentials(step) & TAG_WRITING for step in found):
+                continue
+            where = f"{rel(path)}:{name}"
+            holders.append(f"{path.name}:{name}")
+            assert environment_name(jobs[name]) == PUBLISHING_ENVIRONMENT.get(path.name), (
+                f"{where} holds the tag-writing credential outside the "
+                f"`{PUBLISHING_ENVIRONMENT.get(path.name, 'release or nightly')}` environment")
+            assert not [label(step) for step in found if builds_or_tests(step)], f"{where} builds or tests"
+            for step in found:
+                uses = step.step.get("uses", "")
+                assert not uses or uses.startswith(PUBLISH_JOB_ACTIONS), f"{where}: runs the action {uses}"
+                assert not (step.step.get("with") or {}).get("cache"), f"{where}: restores a cache a build job wrote"
+                assert commands(step) <= {"publish"}, f"{where}: runs `build.py {' '.join(commands(step))}`"
+    assert sorted(holders) == ["nightly.yml:publish", "release.yml:publish"]
+
+
+def test_the_staging_credential_is_held_by_staging_pushes_and_reads_only():
+    """QUAY_STAGING_*: the build jobs' push to the staging repository and the scan of it, both in
+    the `staging` environment; the publish job's promotion reads staging with it."""
+    for path in WORKFLOWS:
+        jobs = load(path)["jobs"]
+        for name, found in jobs_of(path).items():
+            for step in (step for step in found if credentials(step) & STAGING):
+                where = f"{rel(path)}:{name}: `{label(step)}`"
+                if "publish" in commands(step):
+                    assert environment_name(jobs[name]) == PUBLISHING_ENVIRONMENT[path.name], where
+                else:
+                    assert environment_name(jobs[name]) == "staging", f"{where}: outside the `staging` environment"
+                    assert scans(step) or (step.step.get("with") or {}).get("push-to") == TO_BUILD_CELL["push-to"], (
+                        f"{where}: holds the staging credential without pushing to or scanning staging")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
+def test_every_secret_is_used_in_an_environment(path):
+    """zizmor's `secrets-outside-env`, as data: an environment's secrets (and its branch rules and
+    reviewers) are the boundary, a repository secret reaches any workflow on any branch."""
+    for name, job in load(path)["jobs"].items():
+        if re.search(r"\bsecrets\.", json.dumps(job)):
+            assert environment_name(job), f"{rel(path)}:{name} uses secrets outside an environment"
+
+
+@pytest.mark.skipif(shutil.which("zizmor") is None, reason="zizmor is not installed (pip install zizmor)")
+def test_zizmor_in_auditor_mode_finds_no_secret_outside_an_environment():
+    found = subprocess.run(["zizmor", "--offline", "--persona", "auditor", "--format", "json", str(GITHUB)],
+                           capture_output=True, text=True, check=False)
+    findings = json.loads(found.stdout)
+    assert not [f for f in findings if f["ident"] == "secrets-outside-env"], found.stdout
 
 
 # -- who may move a release's tags --------------------------------------------------------
@@ -478,9 +579,9 @@ def test_release_tags_are_written_only_in_the_release_environment():
     guarded = []
     for name, found in jobs_of(RELEASE).items():
         writes_tags = any("publish" in commands(step) for step in found)
-        # The build jobs push untagged images by digest (build-cell); anything else holding the
-        # registry credentials (the feed, should it ever touch the registry) is a publication.
-        holds = any(credentials(step) for step in found if step.step.get("uses") != BUILD_CELL)
+        # The build and scan jobs push to and read staging; anything else holding the tag-writing
+        # credential (the feed, should it ever touch the registry) is a publication.
+        holds = any(credentials(step) & TAG_WRITING for step in found)
         if writes_tags or holds:
             assert environment_name(jobs[name]) == "release", (
                 f"release.yml:{name} writes to the registry outside the protected `release` environment")
@@ -552,8 +653,8 @@ def test_a_vulnerability_scan_gates_every_release_publication():
                 reference = STEP_OUTPUT.match(str(step.step["with"]["image-ref"]))
                 assert reference, f"release.yml:{gate}: the scanned image is not a step's output"
                 source = next(s for s in by_job[gate] if s.step.get("id") == reference.group(1))
-                assert ".digest" in source.step["run"] and "$REGISTRY@" in source.step["run"], (
-                    f"release.yml:{gate}: scans something else than the pushed digest")
+                assert ".digest" in source.step["run"] and "$STAGING@" in source.step["run"], (
+                    f"release.yml:{gate}: scans something else than the digest pushed to staging")
 
 
 def scanner_steps() -> list[Step]:
@@ -577,7 +678,8 @@ def test_the_scanner_is_pinned_and_fails_the_job_on_high_and_critical_findings()
         assert settings.get("format", "table") != "sarif", f"{where}: SARIF reports every severity, see the action"
         assert settings.get("scan-type", "image") == "image", where
         assert not step.step.get("continue-on-error") and "if" not in step.step, f"{where}: the scan may not be skipped"
-        assert not {key for key in step.env if key.startswith("TRIVY_")}, f"{where}: TRIVY_* overrides the settings"
+        assert not {key for key in step.env if key.startswith("TRIVY_")} - set(TO_SCANNER), (
+            f"{where}: TRIVY_* overrides the settings")
         assert settings.get("trivyignores") == rel(ALLOWLIST), f"{where}: not pointed at the allow-list"
 
 
