@@ -10,7 +10,7 @@ from pathlib import Path
 from .dev import commands as dev_commands
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY
-from .matrix.model import Channel, Variant
+from .matrix.model import Channel, Platform, Variant
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -129,6 +129,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from-results", type=Path, metavar="DIR",
                    help="build and test nothing: make the lists and tags from what CI cell jobs pushed "
                         "(their `build.py push --result` files in DIR)")
+    p.add_argument("--signing-key", type=Path, metavar="FILE",
+                   help="sign every platform image, list and the feed with this Ed25519 private key (PEM; default: "
+                        "the key in RUNTIME_SIGNING_KEY); a registry other than loopback needs one")
+    p.add_argument("--unsigned", action="store_true", help="publish without signatures (`verify` then fails)")
 
     p = sub.add_parser("push", help="push one built and tested cell by digest, for a later `publish --from-results`")
     p.add_argument("version", help="the Runtime version")
@@ -162,6 +166,14 @@ def parser() -> argparse.ArgumentParser:
                         "read a Variable or connection of .env or airflow_settings.yaml when imported")
 
     dev_commands.add_parser(sub)
+
+    p = sub.add_parser("verify", help="check a published image: signatures (feed, list, platform images), SBOM, "
+                                      "provenance, yank and lifecycle status; exit 1 naming what failed")
+    p.add_argument("reference", help="the image, with its registry: HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:...")
+    p.add_argument("--key", type=Path, required=True, help="the publisher's public key (PEM, Ed25519)")
+    p.add_argument("--platform", choices=[p.value for p in Platform], help="check only this platform's image")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--today", help=argparse.SUPPRESS)  # the tests' clock (YYYY-MM-DD)
 
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")

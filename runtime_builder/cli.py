@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -239,7 +240,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Build or reuse, test, push and tag the images of versions (or tonight's nightlies)."""
-    from .publish import runs
+    from .publish import runs, signing
 
     request = runs.Request(
         registry=args.registry, versions=tuple(args.versions), nightly=_day("--date", args.date) if args.nightly
@@ -249,7 +250,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         force=args.force, force_eol=args.force_eol, write_feed=args.write_feed, from_results=args.from_results,
         retest=args.retest, test_command=args.test_command or runs.DEFAULT_TEST_COMMAND,
         base_registry=args.base_registry, python_base=args.python_base, secrets=not args.no_secrets,
-        cacert=args.cacert, index_url=args.index_url)
+        cacert=args.cacert, index_url=args.index_url, unsigned=args.unsigned,
+        signer=None if args.unsigned else signing.load_signer(args.signing_key, os.environ))
     outcome = runs.run(args.root, _matrix(args), request)
     report, target = outcome.report, outcome.target
     print(f"\npublished to {target} in {outcome.seconds:.1f}s: built {report.built}, reused {report.reused}, "
@@ -399,6 +401,12 @@ def _release_nightly(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .publish import verify  # the signature library loads for this command only
+
+    return verify.run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "setup": cmd_setup,
     "validate": cmd_validate,
@@ -414,6 +422,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "push": cmd_push,
     "run": cmd_run,
     "dev": lambda args: dev_commands.run(args),
+    "verify": cmd_verify,
     "feed": cmd_feed,
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,

@@ -106,6 +106,10 @@ class PublishError(BuilderError):
     """Publishing stopped; the message says where, and that no tag was changed."""
 
 
+class SignatureError(BuilderError):
+    """A signature that is missing, malformed, or not made by the key given; the message says which."""
+
+
 # -- deploy ----------------------------------------------------------------------------------------
 
 

@@ -86,6 +86,7 @@ class PlatformManifest:
     digest: str
     size: int
     base: str | None = None  # the image it was built FROM, as its org.opencontainers.image.base.name label says
+    config: str = ""  # its config's digest: the local image id it was pushed from
 
     @property
     def descriptor(self) -> Descriptor:

@@ -50,8 +50,14 @@ def statement(root: Path, spec: ImageSpec, repository: str, manifest_digest: str
     args = dict(record.get("build_args", {}))
     revision = args.get("REVISION", "unknown")
     base = record.get("python_base") or args.get("PYTHON_BASE", "")
+    # A tree with uncommitted changes is no commit: its source is named without a digest (claiming
+    # the commit's would say the image was built from what anyone can check out).
+    source = {"uri": f"git+{args.get('SOURCE', '')}@{revision}", "digest": {"gitCommit": revision}}
+    if revision.endswith("-dirty") or revision.startswith("unknown"):
+        source = {"uri": source["uri"], "annotations": {"uncommitted": "distributions/, templates/ or versions.yaml "
+                                                                        "differed from the commit"}}
     dependencies = [
-        {"uri": f"git+{args.get('SOURCE', '')}@{revision}", "digest": {"gitCommit": revision.removesuffix("-dirty")}},
+        source,
         {"uri": str(spec.context), "digest": {"sha256": tree_digest(root / spec.context)}},
         {"uri": base, "digest": {"sha256": base.rpartition("@sha256:")[2]}},
     ]

@@ -39,7 +39,7 @@ from ..generate.tags import TagKind
 from ..images.builder import BuildOptions, build, build_args, git_metadata, python_bases, record_path
 from ..images.engine import Engine
 from ..matrix.model import Matrix, Platform
-from . import evidence
+from . import evidence, signing, staging
 from .plan import (
     Image,
     PlatformManifest,
@@ -48,7 +48,8 @@ from .plan import (
     plan_tags,
     staging_tag,
 )
-from .registry import Registry, Target
+from .registry import Descriptor, Manifest, Registry, Target
+from .signing import Signer
 
 # The gate every image passes before a tag moves: the repository's image test suite (tests/image,
 # through `build.py test`), run as a separate process on the built image. Publishing depends on the
@@ -95,6 +96,7 @@ class PublishOptions:
     force: bool = False
     test_command: str = DEFAULT_TEST_COMMAND
     retest: bool = False
+    signer: Signer | None = None  # signs every platform image and list before a tag names it (signing.py)
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,11 @@ def entries_from_results(images: Sequence[Image], results: Sequence[Mapping], re
     """Every platform image of `images` from the cell jobs' records, each checked in the registry.
 
     A cell without a record, whose tests did not pass, or that pushed nothing stops the
-    publish here, before any tag is written, naming every such cell.
+    publish here, before any tag is written, naming every such cell. A cell pushed to another
+    repository (CI's build jobs push to a staging one) is promoted into the target first.
     """
     by_cell = {(r.get("version"), r.get("python"), r.get("variant"), r.get("platform")): r for r in results}
-    entries: dict[ImageSpec, PlatformManifest] = {}
+    ready: dict[ImageSpec, Mapping] = {}
     problems = []
     for image in images:
         for spec in image.specs():
@@ -171,11 +174,12 @@ def entries_from_results(images: Sequence[Image], results: Sequence[Mapping], re
             elif not record.get("digest"):
                 problems.append(f"{spec.name} {spec.platform.value}: tested but not pushed")
             else:
-                entries[spec] = platform_manifest(registry, record["digest"], spec.platform)
+                ready[spec] = record
     if problems:
         raise PublishError("cannot publish, some cells are not ready:\n  " + "\n  ".join(problems)
                            + "\nno tag was changed")
-    return entries
+    staging.promote_pushed(ready.values(), registry)
+    return {spec: platform_manifest(registry, record["digest"], spec.platform) for spec, record in ready.items()}
 
 
 def publish_results(images: Sequence[Image], results: Sequence[Mapping], registry: Registry,
@@ -196,6 +200,10 @@ def _list_and_tag(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformM
     report.plan = plan
     if plan.refused:
         raise PublishError(plan.refusal(options.target) + "\nno tag was changed")
+    if options.signer is not None:
+        with log.step(f"sign {len(entries)} platform images and {len(lists)} manifest lists "
+                      f"(key {options.signer.key_id[:16]})"):
+            _sign(images, entries, lists, registry, options.signer)
 
     with log.step(f"write {len(plan.writes)} tags ({len(plan.changes) - len(plan.writes)} already right)"):
         for change in plan.writes:
@@ -212,6 +220,30 @@ def _list_and_tag(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformM
                                             {s.platform.value: entries[s].base for s in image.specs()
                                              if entries[s].base}))
     return report
+
+
+def _sign(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformManifest], lists: Mapping[str, Manifest],
+          registry: Registry, signer: Signer) -> None:
+    """Attach a signature to every platform image (binding its SBOM and provenance) and to every
+    manifest list (binding its version, tags and platform images), before any tag names them.
+    Deterministic: a second publish attaches the same artifacts, so nothing new."""
+    for spec, entry in entries.items():
+        attached = {kind: registry.referrers(entry.digest, kind)
+                    for kind in (evidence.SBOM_TYPE, evidence.PROVENANCE_TYPE)}
+        if any(len(found) != 1 for found in attached.values()):
+            counts = ", ".join(f"{len(found)} {kind}" for kind, found in attached.items())
+            raise PublishError(f"{registry.target.ref(entry.digest)} ({spec.name} {spec.platform.value}) has {counts} "
+                               "attached, not one of each: nothing to sign; no tag was changed")
+        predicate = signing.image_predicate(spec.platform.value, attached[evidence.SBOM_TYPE][0]["digest"],
+                                            attached[evidence.PROVENANCE_TYPE][0]["digest"])
+        signing.attach_signature(registry, entry.descriptor, signer, predicate)
+    for image in images:
+        listed = lists[image.label]
+        registry.put_manifest(listed.digest, listed)  # by digest: the signature's subject exists before any tag
+        predicate = signing.list_predicate(str(image.release.version), [tag.name for tag in image.tags],
+                                           {s.platform.value: entries[s].digest for s in image.specs()})
+        signing.attach_signature(registry, Descriptor(listed.media_type, listed.digest, len(listed.body)), signer,
+                                 predicate)
 
 
 def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine, options: PublishOptions,
@@ -309,8 +341,12 @@ def _ensure_tested(root: Path, specs: list[ImageSpec], ids: Mapping[ImageSpec, s
 def _ensure_pushed(spec: ImageSpec, image_id: str, engine: Engine, registry: Registry, options: PublishOptions,
                    report: PublishReport) -> PlatformManifest:
     tag = staging_tag(spec, image_id)
-    if registry.digest(tag) is None:
-        remote = options.target.ref(tag)
+    remote = options.target.ref(tag)
+    # The tag's name holds the image id, but anyone who can push can write any tag: what it names
+    # counts as pushed only when its config is that image's.
+    if registry.digest(tag) is not None and platform_manifest(registry, tag, spec.platform).config == image_id:
+        report.push_skipped += 1
+    else:
         with log.step(f"push {spec.name} -> {remote}"):
             engine.tag(spec.reference(options.build.repository), remote)
             try:
@@ -318,9 +354,11 @@ def _ensure_pushed(spec: ImageSpec, image_id: str, engine: Engine, registry: Reg
             finally:
                 engine.remove_image(remote)  # only the name; the image stays under its local name
         report.pushed += 1
-    else:
-        report.push_skipped += 1
-    return platform_manifest(registry, tag, spec.platform)
+    entry = platform_manifest(registry, tag, spec.platform)
+    if entry.config != image_id:
+        raise PublishError(f"{remote} names the image {entry.config} after pushing {image_id} to it: something else "
+                           "writes to that repository; no tag was changed")
+    return entry
 
 
 def platform_manifest(registry: Registry, reference: str, platform: Platform) -> PlatformManifest:
@@ -344,4 +382,5 @@ def platform_manifest(registry: Registry, reference: str, platform: Platform) ->
                            f"expected {platform.value}")
     labels = (config.get("config") or {}).get("Labels") or {}
     return PlatformManifest(platform, manifest.media_type, manifest.digest, len(manifest.body),
-                            labels.get("org.opencontainers.image.base.name") or None)
+                            labels.get("org.opencontainers.image.base.name") or None,
+                            manifest.json()["config"]["digest"])

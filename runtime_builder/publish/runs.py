@@ -2,8 +2,9 @@
 
 What to publish is decided and checked first (versions, end of life, registry, images, the
 locks of what it would build); then either this host builds, tests, pushes and tags
-(`publish.publish`), or, for CI's merge job, the cells' pushed images are listed and tagged
-(`publish.publish_results`); then the publication is recorded (`record`).
+(`publish.publish`), or, for CI's merge job, the cells' pushed images are promoted from the
+staging repository they were pushed to (`staging`), listed and tagged (`publish.publish_results`);
+then the publication is recorded (`record`).
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ from datetime import date
 from pathlib import Path
 
 from .. import layout
-from ..errors import UsageError
+from ..errors import PublishError, UsageError
+from ..generate import feed
 from ..generate.specs import ImageSpec, nightly_releases
 from ..images import host
-from ..images.builder import BuildOptions
+from ..images.builder import BuildOptions, git_metadata
 from ..images.builder import refuse_stale as refuse_stale_builds
 from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.lifecycle import refuse_end_of_life
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import pull
+from . import pull, signing
 from .plan import select_images
 from .publish import DEFAULT_TEST_COMMAND, PublishOptions, PublishReport, publish, publish_results, push_cell
 from .record import Recorded, record
-from .registry import Registry, Target
+from .registry import Descriptor, Registry, Target
+from .signing import Signer
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Request:
     secrets: bool = True
     cacert: Path | None = None
     index_url: str | None = None
+    signer: Signer | None = None  # signs the images, lists and feed (`--signing-key`, RUNTIME_SIGNING_KEY)
+    unsigned: bool = False  # publish to a registry other than loopback without a key, on purpose
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,14 @@ def run(root: Path, matrix: Matrix, request: Request) -> Outcome:
                                platforms=request.platforms, variants=request.variants, nightly=request.nightly)
     except ValueError as error:
         raise UsageError(str(error)) from error
+    if target.secure and not request.from_results and git_metadata(root)[0].endswith("-dirty"):
+        raise UsageError(f"publishing to {target} from a tree whose distributions/, templates/ or versions.yaml "
+                         "have uncommitted changes: commit them first (the provenance names the commit users can "
+                         "check out)")
+    if request.signer is None and not request.unsigned and target.secure:
+        raise UsageError(f"publishing to {target} needs a signing key (--signing-key FILE, or RUNTIME_SIGNING_KEY "
+                         "holding one), so that users can check what they pull with `build.py verify`; --unsigned "
+                         "publishes without signatures")
     with exclusive(root, target):
         return _run(root, matrix, request, images, target)
 
@@ -100,7 +113,8 @@ def lock_path(root: Path, target: Target) -> Path:
 def exclusive(root: Path, target: Target) -> Iterator[None]:
     """One publish to a repository at a time from this host: a second one waits for the first
     (tags are read, planned and written as one step; two interleaved runs could each plan from
-    a state the other is changing). CI serializes its runs with `concurrency:` groups."""
+    a state the other is changing). CI runs every job that writes a repository's tags or feed in one
+    `concurrency:` group per repository, on other machines: the feed's write is checked (record.py)."""
     path = lock_path(root, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
@@ -123,7 +137,8 @@ def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Tar
     if request.from_results:
         # The merge job of a CI run: the cell jobs built, tested and pushed; only list and tag.
         results = read_results(request.from_results)
-        options = PublishOptions(target, BuildOptions(repository=request.repository), force=request.force)
+        options = PublishOptions(target, BuildOptions(repository=request.repository), force=request.force,
+                                 signer=request.signer)
         report = publish_results(images, results, Registry(target), options)
     else:
         refuse_stale_builds(matrix, root, [spec for image in images for spec in image.specs()])
@@ -131,12 +146,25 @@ def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Tar
         with for_build(layout.Layout(root).secrets, request.cacert, request.index_url, request.secrets) as secrets:
             build_options = BuildOptions(request.repository, request.base_registry, request.python_base, secrets)
             options = PublishOptions(target, build_options, force=request.force, retest=request.retest,
-                                     test_command=request.test_command)
+                                     test_command=request.test_command, signer=request.signer)
             report = publish(matrix, root, images, engine, Registry(target), options)
     recorded = record(root, matrix, target, report, write_committed=request.write_feed)
+    if request.signer is not None:
+        sign_feed(target, recorded.artifact.rpartition("@")[2], request.signer)
     costs = pull.upgrades(matrix, Registry(target), [pull.Published(p.image.release, p.image.python, p.image.variant,
                                                                     p.platforms) for p in report.images])
     return Outcome(target, report, recorded, time.monotonic() - started, costs)
+
+
+def sign_feed(target: Target, digest: str, signer: Signer) -> None:
+    """Sign the feed artifact just written: the record of which digest each tag names, that `verify`
+    holds a tag to."""
+    beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
+    manifest = beside.manifest(digest)
+    if manifest is None:
+        raise PublishError(f"{beside.target.ref(digest)}, the feed just written, is gone: run publish again")
+    signing.attach_signature(beside, Descriptor(manifest.media_type, digest, len(manifest.body)), signer,
+                             signing.FEED_PREDICATE)
 
 
 def read_results(directory: Path) -> list[dict]:

@@ -20,13 +20,15 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from runtime_builder.generate import feed
 from runtime_builder.images.engine import Engine
 from runtime_builder.layout import Layout
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Variant
-from runtime_builder.publish import evidence
+from runtime_builder.publish import evidence, signing
 from runtime_builder.publish.registry import Registry, Target, referrers_tag
 
 from .support import HOOK, LOCAL_REPOSITORY, REPOSITORY, ROOT, platform_images, run, tags_of
@@ -43,11 +45,18 @@ PLATFORMS = {("linux", "amd64"), ("linux", "arm64")}
 TIMES: dict[str, float] = {}
 
 
+# The signing key, made here (never in the repository): publish reads it as CI gives it, from the
+# environment; users check with the public half.
+SIGNING_KEY = Ed25519PrivateKey.generate()
+
+
 def publish(registry: str, name: str, *extra: str, fail: str | None = None) -> subprocess.CompletedProcess[str]:
     started = time.monotonic()
+    key = SIGNING_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
     result = run("publish", VERSION, "--default-python", *VARIANT_ARGS, "--registry", f"{registry}/{REPOSITORY}",
                  "--test-command", f"{sys.executable} {HOOK} --image {{image}}", *extra,
-                 env={"PUBLISH_E2E_FAIL_PLATFORM": fail} if fail else None)
+                 env={signing.KEY_VARIABLE: key, **({"PUBLISH_E2E_FAIL_PLATFORM": fail} if fail else {})})
     TIMES[name] = time.monotonic() - started
     return result
 
@@ -77,6 +86,13 @@ def seed_previous_release(registry: Registry, engine: Engine, tmp_path: Path, fl
     digest = registry.digest(floating[0])
     assert digest
     return digest
+
+
+def verify(target: Target, tag: str, public_key: Path) -> tuple[int, list[str]]:
+    """`build.py verify` as a user runs it: (exit status, the checks that failed)."""
+    result = run("verify", target.ref(tag), "--key", str(public_key), "--json")
+    checks = json.loads(result.stdout)["checks"]
+    return result.returncode, [f"{c['what']}: {c['detail']}" for c in checks if not c["ok"]]
 
 
 def snapshot(registry: Registry, tags: list[str]) -> dict[str, str | None]:
@@ -144,12 +160,15 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert "tested 2 (skipped 2)" in done.stdout, "amd64 passed in the failed run: not tested again"
     tags = remote.tags()
     staging = [t for t in tags if t.startswith("staging-")]
-    # A registry without the referrers API (distribution 2.x) keeps the SBOM and provenance
-    # index of each platform image under the OCI 1.1 fallback tag `sha256-<image digest>`.
+    # A registry without the referrers API (distribution 2.x) keeps the index of what is attached
+    # to an image under the OCI 1.1 fallback tag `sha256-<digest>`: the SBOM, provenance and
+    # signature of each platform image, the signature of each list.
     images = platform_images(remote, set(wanted) & set(tags))
     assert len(images) == 4
-    fallback = {referrers_tag(image) for image in images} & set(tags)
-    assert fallback in (set(), {referrers_tag(image) for image in images}), "all four or none"
+    signed = images | {remote.digest(tag) for tag in set(wanted) & set(tags)}
+    assert len(signed) == 6
+    fallback = {referrers_tag(digest) for digest in signed} & set(tags)
+    assert fallback in (set(), {referrers_tag(digest) for digest in signed}), "all six or none"
     assert sorted(set(tags) - set(staging) - fallback) == sorted(wanted), "exactly the tags of `build.py tags`"
     assert len(staging) == 4 and not set(staging) & set(wanted)
 
@@ -189,6 +208,17 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     attached = evidence_of(remote, lists, tmp_path)
     assert len(attached) == 4, "an SBOM and a provenance for each of the four platform images"
 
+    # 4c. Every platform image, list and the feed is signed: `verify` passes on every tag.
+    public_key = tmp_path / "signing.pub"
+    public_key.write_bytes(SIGNING_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    signatures = {digest: remote.referrers(digest, signing.MEDIA_TYPE)
+                  for digest in [*lists.values(), *platform_images(remote, wanted)]}
+    assert all(len(found) == 1 for found in signatures.values()), signatures
+    for tag in wanted:
+        code, problems = verify(target, tag, public_key)
+        assert code == 0, (tag, problems)
+
     # 5. The pulled image runs on both platforms (arm64 under emulation).
     airflow = load_matrix(ROOT / "versions.yaml").release(VERSION).airflow_build_version
     pulled = target.ref("latest")
@@ -209,6 +239,11 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     # 6. An immutable tag that names another image is refused, naming both digests.
     tampered = f"{VERSION}-base"
     remote.copy("latest", tampered)  # the ONBUILD list under a base tag
+    code, problems = verify(target, tampered, public_key)
+    assert code == 1, "a signed list under a tag it was not published under verifies"
+    assert any(f"not signed under the tag {tampered}" in p for p in problems), problems
+    assert any(f"the tag {tampered} names {lists[Variant.ONBUILD]}, but the signed feed records "
+               f"{lists[Variant.BASE]}" in p for p in problems), problems
     before = snapshot(remote, list(wanted))
     refused = publish(registry, "refused run")
     assert refused.returncode == 1
@@ -224,5 +259,8 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert "tested 0 (skipped 4)" in again.stdout and "pushed 0 (already there 4)" in again.stdout
     assert all(line.lstrip().startswith("keep") for line in again.stdout.splitlines() if " sha256:" in line)
     assert evidence_of(remote, lists, tmp_path / "again") == attached, "publishing again attaches nothing new"
+    assert {digest: remote.referrers(digest, signing.MEDIA_TYPE) for digest in signatures} == signatures, \
+        "signing again attaches nothing new (Ed25519 signatures are deterministic)"
+    assert verify(target, tampered, public_key) == (0, []), "--force put the right list back"
     print("\n".join(f"{name}: {seconds:.1f}s" for name, seconds in TIMES.items()))
     feed.published_path(ROOT, str(target)).unlink()

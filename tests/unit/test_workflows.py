@@ -291,7 +291,7 @@ def all_invocations() -> list:
 
 def test_workflows_use_the_commands_they_are_meant_to():
     used = {param.values[2][0] for param in all_invocations() if param.values[2]}
-    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "feed"}
+    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "feed"}
 
 
 @pytest.mark.parametrize(("where", "line", "args"), all_invocations())
@@ -529,7 +529,8 @@ def test_the_tag_writing_credential_is_held_only_by_publish_jobs_that_build_noth
                 uses = step.step.get("uses", "")
                 assert not uses or uses.startswith(PUBLISH_JOB_ACTIONS), f"{where}: runs the action {uses}"
                 assert not (step.step.get("with") or {}).get("cache"), f"{where}: restores a cache a build job wrote"
-                assert commands(step) <= {"publish"}, f"{where}: runs `build.py {' '.join(commands(step))}`"
+                # publish, and `verify`, which reads what it published with no credential at all.
+                assert commands(step) <= {"publish", "verify"}, f"{where}: runs `build.py {' '.join(commands(step))}`"
     assert sorted(holders) == ["nightly.yml:publish", "release.yml:publish"]
 
 
@@ -733,3 +734,30 @@ GOOD_ENTRY = {"id": "CVE-2023-45853", "purls": ["pkg:deb/debian/zlib1g"], "state
 def test_the_allowlist_check_refuses_an_entry_without_what_or_why(entry, problem):
     assert allowlist_problems({"vulnerabilities": [GOOD_ENTRY]}) == []
     assert any(problem in found for found in allowlist_problems({"vulnerabilities": [entry]}))
+
+
+SIGNING_KEY = "secrets.RUNTIME_SIGNING_KEY"
+
+
+def test_the_signing_key_reaches_the_publish_steps_alone_and_the_release_is_verified():
+    """The private key signs what `publish` writes: only its steps in the release and nightly
+    environments hold it (a remote publish without one is refused); the release job then checks
+    each published version with the public key, as docs/verify.md tells users to."""
+    holders = []
+    for path in WORKFLOWS:
+        jobs = load(path)["jobs"]
+        for name, found in jobs_of(path).items():
+            for step in found:
+                env = step.step.get("env") or {}
+                holds = any(SIGNING_KEY in str(value) for value in env.values()) or SIGNING_KEY in json.dumps(step.step)
+                if "publish" in commands(step):
+                    assert env.get("RUNTIME_SIGNING_KEY") == "${{ secrets.RUNTIME_SIGNING_KEY }}", (
+                        f"{rel(path)}:{name}: `{label(step)}` publishes unsigned")
+                    assert environment_name(jobs[name]) == PUBLISHING_ENVIRONMENT[path.name]
+                    holders.append(f"{path.name}:{name}")
+                else:
+                    assert not holds, f"{rel(path)}:{name}: `{label(step)}` holds the signing key and publishes nothing"
+    assert sorted(holders) == ["nightly.yml:publish", "release.yml:publish"]
+    publish = jobs_of(RELEASE)["publish"]
+    ran = [commands(step) for step in publish]
+    assert {"publish"} in ran and {"verify"} in ran and ran.index({"verify"}) > ran.index({"publish"}), ran
