@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import BootstrapError, UsageError
 from ..layout import is_loopback
 from ..matrix.model import Matrix, Platform
+from . import trusted_bases
 from .engine import Engine
 
 NAMESPACE = "runtime-bases"
@@ -238,8 +239,11 @@ def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdi
     (every build needs the build host's platform too, for its builder stage).
     """
     existing = _published(image.registry, image.ref)
+    if existing and not force:
+        trusted_bases.check(image.ref, existing[0])
     listed = existing[1] if existing else set()
     if existing and not force and set(platforms) <= listed:
+        trusted_bases.record(image.ref, existing[0])  # a base made before the record was kept: from now on
         return existing[0]
     todo = platforms if force else [p for p in platforms if p not in listed]
     for platform in todo:
@@ -262,6 +266,7 @@ def _ensure_image(image: BaseImage, platforms: list[str], engine: Engine, workdi
     digest = engine.manifest_push(image.ref, [image.platform_ref(p) for p in every],
                                   insecure=is_loopback(image.registry))
     print(f"published {image.ref}@{digest} ({', '.join(every)})")
+    trusted_bases.record(image.ref, digest)
     return digest
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime_builder.cli import main
+from runtime_builder.images import trusted_bases
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix
 
@@ -33,6 +34,12 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(autouse=True)
+def private_bases_record(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fakes of the bootstrap record made-up digests: never in this host's real record of its bases."""
+    monkeypatch.setenv(trusted_bases.RECORD_VARIABLE, str(tmp_path_factory.mktemp("state") / "bases.json"))
 
 
 @pytest.fixture
