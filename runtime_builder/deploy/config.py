@@ -105,6 +105,7 @@ class Keys:
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
 
 def database_url(keys: Keys, scheme: str = "postgresql+psycopg2") -> str:
@@ -127,7 +128,7 @@ def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
         "AIRFLOW_CONN_POSTGRES_DEFAULT": database_url(keys, "postgresql"),
     }
     if executor is Executor.CELERY:
-        environment["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{REDIS_HOST}:6379/0"
+        environment["AIRFLOW__CELERY__BROKER_URL"] = f"redis://:{keys.redis_password}@{REDIS_HOST}:6379/0"
         environment["AIRFLOW__CELERY__RESULT_BACKEND"] = database_url(keys, "db+postgresql")
     if airflow_major >= 3:
         environment |= {

@@ -148,7 +148,7 @@ class Deployment:
         self._network = self.engine.create_network(self.name, self.labels)
         self._start_services()
         self._wait([self._service_ready("postgres", services.POSTGRES_READY)]
-                   + ([self._service_ready("redis", services.REDIS_READY)] if self._celery else []), 120.0)
+                   + ([self._redis_ready()] if self._celery else []), 120.0)
         self.timings["services"] = time.monotonic() - started
 
     def oneshot(self, alias: str, command: tuple[str, ...], timeout: float, files: bytes | None = None) -> str:
@@ -307,7 +307,7 @@ class Deployment:
                   environment={"POSTGRES_PASSWORD": self.keys.database_password},
                   volumes={self._volume("database"): services.DATA_VOLUME_PATH})
         if self._celery:
-            self._run(REDIS_HOST, images.redis, services.REDIS_COMMAND, user="redis")
+            self._run(REDIS_HOST, images.redis, services.redis_command(self.keys.redis_password), user="redis")
 
     def _auth_manager(self, timeout: float) -> AuthManager:
         """The auth manager in effect: FAB's on Airflow 2, the deployment's choice, or the image's."""
@@ -345,8 +345,13 @@ class Deployment:
 
     # -- health -------------------------------------------------------------------------------
 
-    def _service_ready(self, alias: str, argv: tuple[str, ...]) -> Health:
-        return Health(alias, " ".join(argv), lambda: self.exec(alias, list(argv))[0] == 0, QUICK_POLL_SECONDS)
+    def _service_ready(self, alias: str, argv: tuple[str, ...], environment: Mapping[str, str] | None = None
+                       ) -> Health:
+        return Health(alias, " ".join(argv), lambda: self.exec(alias, list(argv), environment)[0] == 0,
+                      QUICK_POLL_SECONDS)
+
+    def _redis_ready(self) -> Health:
+        return self._service_ready(REDIS_HOST, services.REDIS_READY, services.redis_auth(self.keys.redis_password))
 
     def _healthy(self, component: Component) -> Health:
         name = component.name

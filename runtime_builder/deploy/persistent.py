@@ -159,8 +159,9 @@ class PersistentDeployment(Deployment):
         for alias in self.airflow_parts:
             self.engine.remove(self.containers.pop(alias))
         if self._celery and REDIS_HOST not in self.containers:
-            self._run(REDIS_HOST, self.spec.services.redis, services.REDIS_COMMAND, user="redis")
-            self._wait([self._service_ready(REDIS_HOST, services.REDIS_READY)], 120.0)
+            self._run(REDIS_HOST, self.spec.services.redis, services.redis_command(self.keys.redis_password),
+                      user="redis")
+            self._wait([self._redis_ready()], 120.0)
         progress(f"{self.name}: migrating the database with {self.spec.image}")
         self._start_airflow(progress)
         self.current_config = self.config
@@ -191,14 +192,16 @@ class PersistentDeployment(Deployment):
 
     def _resume_services(self) -> None:
         waits = []
-        for alias, ready in ((POSTGRES_HOST, services.POSTGRES_READY), (REDIS_HOST, services.REDIS_READY)):
+        ready = {POSTGRES_HOST: lambda: self._service_ready(POSTGRES_HOST, services.POSTGRES_READY),
+                 REDIS_HOST: self._redis_ready}
+        for alias, health in ready.items():
             if alias in self.containers:
                 if self.engine.state(self.containers[alias])[0] != "running":
                     try:
                         self.engine.resume(self.containers[alias])
                     except EngineError as error:
                         raise DeployError(f"{self.name}: {error}") from error
-                waits.append(self._service_ready(alias, ready))
+                waits.append(health())
         self._wait(waits, 120.0)
 
     def _wait_for_components(self, progress: Callable[[str], None]) -> None:

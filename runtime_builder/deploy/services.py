@@ -51,10 +51,20 @@ def psql(query: str) -> list[str]:
     return ["bash", "-c", script, "psql", query]
 
 
-# Listening on the deployment's own network only (no port is published to the host).
-REDIS_COMMAND = ("redis-server", "--bind", "0.0.0.0",  # noqa: S104
-                 "--protected-mode", "no", "--save", "", "--appendonly", "no")
-REDIS_READY = ("redis-cli", "ping")
+# Listening on the deployment's own network only (no port is published to the host), and with a
+# password of the deployment's own: a container on another network the host joins it to, or
+# a process with the network's address, cannot read or queue tasks without it.
+REDIS_READY = ("redis-cli", "ping")  # with REDISCLI_AUTH set to the password (`redis_auth`)
+
+
+def redis_command(password: str) -> tuple[str, ...]:
+    return ("redis-server", "--bind", "0.0.0.0", "--protected-mode", "no",  # noqa: S104
+            "--save", "", "--appendonly", "no", "--requirepass", password)
+
+
+def redis_auth(password: str) -> dict[str, str]:
+    """The environment redis-cli reads the password from (never its command line)."""
+    return {"REDISCLI_AUTH": password}
 
 
 @dataclass(frozen=True)

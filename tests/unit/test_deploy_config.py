@@ -55,7 +55,9 @@ def test_airflow_3_celery_configuration():
     assert environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == database_url(keys)
     url = database_url(keys)
     assert url.startswith("postgresql+psycopg2://airflow:") and url.endswith("@postgres:5432/airflow")
-    assert environment["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    # The broker with the deployment's own password (issue 30): Redis without one took any client.
+    assert environment["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{keys.redis_password}@redis:6379/0"
+    assert keys.redis_password != Keys().redis_password and len(keys.redis_password) >= 24
     # As Airflow documents it: SQLAlchemy 2.1 made this psycopg 3's, which 14.0.4 constrains away.
     assert environment["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert environment["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://api-server:8080/execution/"
