@@ -175,6 +175,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--today", help=argparse.SUPPRESS)  # the tests' clock (YYYY-MM-DD)
 
+    p = sub.add_parser("attach", help="attach a file (a scan report, ...) to a pushed image as an OCI referrer")
+    p.add_argument("reference", help="the image by digest: HOST/REPOSITORY@sha256:...")
+    p.add_argument("file", type=Path)
+    p.add_argument("--artifact-type", required=True,
+                   help="its media type, e.g. application/vnd.aquasec.trivy.report.v1+json")
+    p.add_argument("--title", help="the file's name in the artifact (default: its own)")
+
     p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
     p.add_argument("--merge", type=Path, metavar="DIR",

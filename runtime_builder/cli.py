@@ -401,10 +401,10 @@ def _release_nightly(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    from .publish import verify  # the signature library loads for this command only
+def cmd_registry_tool(args: argparse.Namespace) -> int:
+    from .publish import attach, verify  # the signature library loads for these commands only
 
-    return verify.run(args)
+    return (verify.run if args.command == "verify" else attach.run)(args)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -422,7 +422,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "push": cmd_push,
     "run": cmd_run,
     "dev": lambda args: dev_commands.run(args),
-    "verify": cmd_verify,
+    "verify": cmd_registry_tool,
+    "attach": cmd_registry_tool,
     "feed": cmd_feed,
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,

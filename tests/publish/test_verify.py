@@ -199,3 +199,21 @@ def test_a_yanked_or_end_of_life_version_fails_with_the_reason(published: Publis
     code, report, _ = published.verify("latest")
     problems = failed(report)
     assert code == 1 and len(problems) == 1 and problems[0].startswith(f"lifecycle: {reason}"), problems
+
+
+def test_attach_puts_a_file_beside_an_image_and_verify_still_passes(published: Published, tmp_path: Path) -> None:
+    """`build.py attach` (CI attaches the nightlies' scan reports): a referrer of its own type, and
+    an image with more referrers than the signed ones still verifies."""
+    report = tmp_path / "trivy.json"
+    report.write_text('{"SchemaVersion": 2, "Results": []}\n')
+    image = published.platforms["linux/amd64"]
+    kind = "application/vnd.aquasec.trivy.report.v1+json"
+    done = run("attach", published.registry.target.ref(image), str(report), "--artifact-type", kind)
+    assert done.returncode == 0, done.stderr
+    found = published.registry.referrers(image, kind)
+    assert len(found) == 1
+    layers = published.registry.manifest(found[0]["digest"]).json()["layers"]
+    assert published.registry.blob(layers[0]["digest"]) == report.read_bytes()
+    assert published.verify("latest")[0] == 0
+    by_tag = run("attach", published.registry.target.ref("latest"), str(report), "--artifact-type", kind)
+    assert by_tag.returncode == 2 and "attach to an image by digest" in by_tag.stderr

@@ -291,7 +291,7 @@ def all_invocations() -> list:
 
 def test_workflows_use_the_commands_they_are_meant_to():
     used = {param.values[2][0] for param in all_invocations() if param.values[2]}
-    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "feed"}
+    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "attach", "feed"}
 
 
 @pytest.mark.parametrize(("where", "line", "args"), all_invocations())
@@ -373,6 +373,8 @@ FROM_SECRETS = {"REGISTRY_USERNAME": "secrets.QUAY_USERNAME", "REGISTRY_PASSWORD
                 f"{staging.CREDENTIALS}_PASSWORD": "secrets.QUAY_STAGING_PASSWORD"}
 FROM_INPUTS = {"REGISTRY_USERNAME": "inputs.registry-username", "REGISTRY_PASSWORD": "inputs.registry-password"}
 TO_SCANNER = {"TRIVY_USERNAME": "secrets.QUAY_STAGING_USERNAME", "TRIVY_PASSWORD": "secrets.QUAY_STAGING_PASSWORD"}
+# `build.py attach` puts a scan report beside the staging image it is of, with the staging credential.
+TO_ATTACH = {"REGISTRY_USERNAME": "secrets.QUAY_STAGING_USERNAME", "REGISTRY_PASSWORD": "secrets.QUAY_STAGING_PASSWORD"}
 TO_BUILD_CELL = {"push-to": "${{ env.STAGING }}", "registry-username": "${{ secrets.QUAY_STAGING_USERNAME }}",
                  "registry-password": "${{ secrets.QUAY_STAGING_PASSWORD }}"}
 PUBLISHING_ENVIRONMENT = {"release.yml": "release", "nightly.yml": "nightly"}
@@ -496,6 +498,9 @@ def test_registry_credentials_reach_exactly_the_steps_that_use_them():
                 assert {key: given.get(key) for key in TO_BUILD_CELL} == TO_BUILD_CELL, (
                     f"{where}: does not push to the staging repository with the staging credential")
                 held[where] = credentials(step)
+            elif "attach" in commands(step):
+                assert registry_env(step, TO_ATTACH) == TO_ATTACH, f"{where}: attaches without the staging credential"
+                held[where] = credentials(step)
             elif scans(step):
                 # Trivy reads the image in the staging repository.
                 assert registry_env(step, TO_SCANNER) == TO_SCANNER, f"{where}: scans staging without its credential"
@@ -546,8 +551,9 @@ def test_the_staging_credential_is_held_by_staging_pushes_and_reads_only():
                     assert environment_name(jobs[name]) == PUBLISHING_ENVIRONMENT[path.name], where
                 else:
                     assert environment_name(jobs[name]) == "staging", f"{where}: outside the `staging` environment"
-                    assert scans(step) or (step.step.get("with") or {}).get("push-to") == TO_BUILD_CELL["push-to"], (
-                        f"{where}: holds the staging credential without pushing to or scanning staging")
+                    pushes = (step.step.get("with") or {}).get("push-to") == TO_BUILD_CELL["push-to"]
+                    assert scans(step) or pushes or commands(step) == {"attach"}, (
+                        f"{where}: holds the staging credential without pushing to, scanning or attaching to staging")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
@@ -761,3 +767,21 @@ def test_the_signing_key_reaches_the_publish_steps_alone_and_the_release_is_veri
     publish = jobs_of(RELEASE)["publish"]
     ran = [commands(step) for step in publish]
     assert {"publish"} in ran and {"verify"} in ran and ran.index({"verify"}) > ran.index({"publish"}), ran
+
+
+def test_every_nightly_image_is_scanned_before_its_tags_and_the_report_attached():
+    """As a release: the nightly publish waits for the scan of every image it lists, the scan
+    fails on HIGH and CRITICAL findings (except the allow-list's), and its JSON report is attached
+    to the scanned digest in staging, even when it failed (promotion copies referrers)."""
+    nightly = GITHUB / "workflows" / "nightly.yml"
+    jobs = load(nightly)["jobs"]
+    assert "scan" in jobs["publish"]["needs"]
+    assert jobs["scan"]["strategy"]["matrix"] == jobs["build"]["strategy"]["matrix"]
+    found = jobs_of(nightly)["scan"]
+    trivy = next(step.step for step in found if scans(step))
+    assert trivy["with"]["exit-code"] == "1" and trivy["with"]["severity"] == "HIGH,CRITICAL"
+    assert trivy["with"]["format"] == "json" and trivy["with"]["trivyignores"] == ".github/vulnerability-allowlist.yaml"
+    attach = next(step.step for step in found if commands(step) == {"attach"})
+    assert attach["if"].startswith("always()") and trivy["with"]["output"] in attach["run"]
+    assert found.index(next(s for s in found if commands(s) == {"attach"})) > found.index(
+        next(s for s in found if scans(s)))
