@@ -160,9 +160,16 @@ def entries_from_results(images: Sequence[Image], results: Sequence[Mapping], re
     publish here, before any tag is written, naming every such cell. A cell pushed to another
     repository (CI's build jobs push to a staging one) is promoted into the target first.
     """
-    by_cell = {(r.get("version"), r.get("python"), r.get("variant"), r.get("platform")): r for r in results}
-    ready: dict[ImageSpec, Mapping] = {}
+    by_cell: dict[tuple, Mapping] = {}
     problems = []
+    for record in results:
+        key = (record.get("version"), record.get("python"), record.get("variant"), record.get("platform"))
+        if key in by_cell and by_cell[key].get("digest") != record.get("digest"):
+            # Two jobs (or two runs' files) pushed one cell: which image would be published is not for a dict to say.
+            problems.append(f"{' '.join(map(str, key))}: two results, {by_cell[key].get('digest')} and "
+                            f"{record.get('digest')}")
+        by_cell[key] = record
+    ready: dict[ImageSpec, Mapping] = {}
     for image in images:
         for spec in image.specs():
             key = (str(spec.release.version), spec.python, spec.variant.value, spec.platform.value)

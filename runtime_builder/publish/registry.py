@@ -140,7 +140,10 @@ class Registry:
         if response is None:
             return None
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return Manifest(media_type, response.body)
+        manifest = Manifest(media_type, response.body)
+        if reference.startswith("sha256:") and manifest.digest != reference:
+            raise RegistryError(f"{self.target.ref(reference)}: the registry sent a manifest of {manifest.digest}")
+        return manifest
 
     def tags(self) -> list[str]:
         """Every tag of the repository (following the API's pagination); [] for a new repository."""
@@ -157,6 +160,8 @@ class Registry:
     def blob(self, digest: str) -> bytes:
         response = self._request("GET", f"/blobs/{digest}")
         assert response is not None
+        if "sha256:" + hashlib.sha256(response.body).hexdigest() != digest:
+            raise RegistryError(f"{self.target.ref(digest)}: the registry sent a blob of another digest")
         return response.body
 
     def has_blob(self, digest: str) -> bool:
@@ -391,22 +396,25 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     redirected request; this handler puts it back for a same-origin redirect only.
     """
 
-    def __init__(self, origin: tuple[str, str, int | None] | None, authorization: str) -> None:
+    def __init__(self, origin: tuple[str, str, int | None] | None, authorization: str | None) -> None:
         self.origin, self.authorization = origin, authorization
 
     def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
                          headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
+        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
+            # What HTTPS protects (the bytes, and who answers) would end at the redirect.
+            raise urllib.error.URLError(f"refused a redirect from HTTPS to {newurl.split('?')[0]}")
         redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if redirected is not None and self.origin is not None and _origin(newurl) == self.origin:
+        if redirected is not None and self.origin is not None and _origin(newurl) == self.origin and self.authorization:
             redirected.add_unredirected_header("Authorization", self.authorization)
         return redirected
 
 
 def _open(request: urllib.request.Request, authorization: str | None) -> HTTPResponse:
-    """``urlopen(request)`` with ``authorization`` sent to the request's origin only, never past a redirect."""
-    if not authorization:
-        return urllib.request.urlopen(request, timeout=TIMEOUT)
-    request.add_unredirected_header("Authorization", authorization)
+    """``urlopen(request)`` with ``authorization`` sent to the request's origin only, never past a redirect,
+    and no redirect from HTTPS to plain HTTP, with credentials or without."""
+    if authorization:
+        request.add_unredirected_header("Authorization", authorization)
     opener = urllib.request.build_opener(_SameOriginRedirects(_origin(request.full_url), authorization))
     return opener.open(request, timeout=TIMEOUT)
 

@@ -326,7 +326,7 @@ def test_publish_from_results_lists_both_platforms_and_writes_every_tag(images: 
     assert len(report.images) == len(images)
 
 
-@pytest.mark.parametrize("broken", ["missing", "failed", "not-pushed"])
+@pytest.mark.parametrize("broken", ["missing", "failed", "not-pushed", "twice"])
 def test_publish_from_results_refuses_unready_cells_and_writes_nothing(images: list[Image], broken: str) -> None:
     target = Target.parse("127.0.0.1:5000/airflow-runtime", "airflow-runtime")
     registry = FakeRegistry(target)
@@ -336,6 +336,8 @@ def test_publish_from_results_refuses_unready_cells_and_writes_nothing(images: l
         results.remove(arm64)
     elif broken == "failed":
         arm64["test"] = "failure"
+    elif broken == "twice":  # another job's result for the same cell, another image (issue 30)
+        results.append({**arm64, "digest": "sha256:" + "f" * 64})
     else:
         del arm64["digest"]
     with pytest.raises(PublishError, match="no tag was changed") as error:

@@ -9,6 +9,7 @@ address used, 192.0.2.1 (TEST-NET-1), is routed to a local server when something
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import socket
 import threading
@@ -29,7 +30,8 @@ from runtime_builder.publish.registry import Registry, RegistryError, Target
 USER, PASSWORD = "robot", "s3cret"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 CREDENTIALS = {"REGISTRY_USERNAME": USER, "REGISTRY_PASSWORD": PASSWORD}
-DIGEST = "sha256:" + "a" * 64
+BLOB_BYTES = b"blob bytes"
+DIGEST = "sha256:" + hashlib.sha256(BLOB_BYTES).hexdigest()  # a blob is checked against its digest
 BLOB = f"/v2/repo/blobs/{DIGEST}"
 TEST_NET = "192.0.2.1"  # RFC 5737: never routed; connections to it go to a local server here
 
@@ -360,3 +362,30 @@ def test_bootstrap_pushes_insecurely_to_loopback_only(monkeypatch: pytest.Monkey
     image = bootstrap.BaseImage(registry, "trixie", None)
     assert bootstrap._ensure_image(image, ["linux/amd64"], Engine(), tmp_path, force=False) == DIGEST
     assert pushed == [insecure]
+
+
+def test_a_blob_or_manifest_of_another_digest_is_refused(serve) -> None:
+    """What is fetched by digest is that digest's bytes, or an error: a registry (or anything between)
+    cannot hand over others (issue 30)."""
+    registry = serve(basic_registry(lambda path: ok(b"other bytes")))
+    with pytest.raises(RegistryError, match="the registry sent a blob of another digest"):
+        client(registry, CREDENTIALS).blob(DIGEST)
+    with pytest.raises(RegistryError, match="the registry sent a manifest of sha256:"):
+        client(registry, CREDENTIALS).manifest(DIGEST)
+
+
+@pytest.mark.parametrize("authorization", ["Basic abc", None])
+def test_a_redirect_from_https_to_plain_http_is_refused(authorization: str | None) -> None:
+    """With credentials or without: what HTTPS protects would end at the redirect."""
+    import urllib.error
+    import urllib.request
+    from email.message import Message
+
+    from runtime_builder.publish.registry import _SameOriginRedirects
+
+    handler = _SameOriginRedirects(("https", "quay.io", None), authorization)
+    request = urllib.request.Request("https://quay.io/v2/org/runtime/blobs/" + DIGEST)
+    with pytest.raises(urllib.error.URLError, match=r"refused a redirect from HTTPS to http://cdn\.example/blob"):
+        handler.redirect_request(request, None, 307, "Temporary Redirect", Message(), "http://cdn.example/blob?sig=1")
+    kept = handler.redirect_request(request, None, 307, "Temporary Redirect", Message(), "https://cdn.example/blob")
+    assert kept is not None and kept.full_url == "https://cdn.example/blob"
