@@ -17,6 +17,17 @@ INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv confi
                   "PIP_INDEX_URL: a URL with credentials given here shows in the process list)")
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
@@ -70,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
     p.add_argument("--python", action="append")
     p.add_argument("--platform", action="append")
-    p.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default: %(default)s)")
+    p.add_argument("--jobs", type=positive, default=4, help="parallel resolutions (default: %(default)s)")
     p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
     p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
                                                         "(or of the previous release's)")

@@ -142,6 +142,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_tags(args: argparse.Namespace) -> int:
     matrix = _matrix(args)
     release = matrix.release(args.version)
+    if args.date and not args.nightly:
+        raise UsageError(f"--date {args.date}: a date names nightly tags only; add --nightly")
     nightly = _day("--date", args.date) if args.nightly else None
     for python in [args.python] if args.python else list(release.pythons):
         for variant in [Variant(args.variant)] if args.variant else list(release.variants):

@@ -47,7 +47,8 @@ def check_folder(folder: Path) -> str:
     """Refuse what is not a project, before anything is built or started; the image its
     Dockerfile starts FROM."""
     if not folder.is_dir():
-        raise UsageError(f"--project {folder}: no such folder")
+        raise UsageError(f"--project {folder}: " + ("a file; give the project's folder (the one holding its Dockerfile)"
+                                                    if folder.exists() else "no such folder"))
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     missing += [f"{name}/" for name in REQUIRED_DIRS if not (folder / name).is_dir()]
     if missing:

@@ -104,6 +104,8 @@ def all_specs(matrix: Matrix) -> list[ImageSpec]:
 
 
 def select(matrix: Matrix, filters: Filters) -> list[ImageSpec]:
+    """The cells `filters` match; UnknownVersion when a filter names what no release has."""
+    matrix.refuse_unknown(filters.versions, filters.pythons, filters.lines)
     return [spec for spec in all_specs(matrix) if filters.matches(spec)]
 
 

@@ -73,7 +73,7 @@ def image_tags(matrix: Matrix, release: Release, python: str, variant: Variant,
         raise ValueError(why)
     version = release.version
     if nightly is not None or release.channel is Channel.NIGHTLY:
-        stamp = (nightly or release.released).strftime("%Y%m%d")
+        stamp = (nightly or release.released).isoformat().replace("-", "")  # YYYYMMDD, the year in 4 digits
         return [Tag(f"{version}-nightly-{stamp}{s}", TagKind.NIGHTLY) for s in suffixes(release, python, variant)]
     tags: list[Tag] = []
     for suffix in suffixes(release, python, variant):

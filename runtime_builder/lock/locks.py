@@ -74,6 +74,7 @@ class LockCell:
 
 def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ...] = (),
           platforms: tuple[Platform, ...] = ()) -> list[LockCell]:
+    matrix.refuse_unknown(versions, pythons)
     releases = [matrix.release(v) for v in versions] if versions else list(matrix.releases)
     return [
         LockCell(release, python, platform)

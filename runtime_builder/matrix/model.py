@@ -363,6 +363,21 @@ class Matrix:
     def line(self, major: int) -> tuple[Release, ...]:
         return tuple(r for r in self.releases if r.line == major)
 
+    def refuse_unknown(self, versions: Iterable[str] = (), pythons: Iterable[str] = (),
+                       lines: Iterable[int] = ()) -> None:
+        """UnknownVersion naming a version, Python or line that no release has (a filter that could
+        only select nothing is a mistake, not an empty selection)."""
+        for version in versions:
+            self.release(version)
+        known = sorted({p for r in self.releases for p in r.pythons}, key=lambda p: tuple(map(int, p.split("."))))
+        for python in pythons:
+            if python not in known:
+                raise UnknownVersion(f"no release of the matrix has Python {python!r}; known: {', '.join(known)}")
+        for line in lines:
+            if line not in self.lines:
+                raise UnknownVersion(f"no Runtime line {line} in the matrix; known: "
+                                     f"{', '.join(map(str, self.lines))}")
+
     @property
     def lines(self) -> tuple[int, ...]:
         return tuple(sorted({r.line for r in self.releases}))

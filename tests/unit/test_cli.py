@@ -140,6 +140,35 @@ def test_tags_invalid_nightly_date_exits_2(cli, repo):
     assert "20261323" in result.err
 
 
+def test_a_date_without_nightly_is_refused_not_ignored(cli, repo):
+    result = cli("--root", repo, "tags", "14.0.1", "--date", "2026-01-01")
+    assert result.code == 2 and "--date 2026-01-01: a date names nightly tags only; add --nightly" in result.err
+
+
+def test_a_nightly_date_keeps_four_year_digits(cli, repo):
+    result = cli("--root", repo, "tags", "14.0.1", "--nightly", "--date", "0999-01-02")
+    assert result.code == 0 and "-nightly-09990102" in result.out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("matrix", "--python", "2.7"), "error: no release of the matrix has Python '2.7'; known: 3.9,"),
+    (("matrix", "--line", "9"), "error: no Runtime line 9 in the matrix; known: 11, 14"),
+    (("matrix", "--version", "99.0.0"), "error: no Runtime version '99.0.0' in the matrix; known: 11.0.0,"),
+    (("lock", "--python", "2.7"), "error: no release of the matrix has Python '2.7'"),
+    (("test", "--version", "99.0.0"), "error: no Runtime version '99.0.0' in the matrix"),
+])
+def test_a_filter_that_can_select_nothing_is_a_usage_error(cli, repo, argv, message):
+    """A filter naming what no release has is a typo, not an empty selection (issue 31)."""
+    result = cli("--root", repo, *argv)
+    assert result.code == 2 and result.err.startswith(message), result.err
+
+
+def test_lock_jobs_must_be_positive(cli, repo, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli("--root", repo, "lock", "--jobs", "0")
+    assert exited.value.code == 2 and "argument --jobs: 0 must be at least 1" in capsys.readouterr().err
+
+
 # --- `build.py test` tests what `build.py build` builds, and refuses what does not exist --------
 
 
