@@ -112,9 +112,18 @@ def database_url(keys: Keys, scheme: str = "postgresql+psycopg2") -> str:
     return f"{scheme}://{DATABASE_USER}:{keys.database_password}@{POSTGRES_HOST}:5432/{DATABASE}"
 
 
+# Airflow 3's timeout of a worker's (or the scheduler's, with LocalExecutor) requests to the
+# execution API is 5 s. Under QEMU every process is several times slower, the API server's first
+# answers on a new code path most of all, and a task whose start request times out is failed
+# before it runs (the likeliest cause of the first task CI's emulated arm64 deployment once lost
+# with nothing in its log). Emulated deployments give the requests what Airflow's docs advise
+# under high load: more time.
+SLOW_EXECUTION_API_TIMEOUT = 60.0
+
+
 def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
                         overrides: Mapping[str, str] | None = None, defined: Iterable[str] = (),
-                        auth_manager: AuthManager | None = None) -> dict[str, str]:
+                        auth_manager: AuthManager | None = None, emulated: bool = False) -> dict[str, str]:
     """The variables every Airflow container of the deployment gets; `overrides` win. `defined`:
     variables whose connection or Variable the project defines in its settings, in the database:
     the deployment's own default of one is left out (Airflow reads the environment first).
@@ -139,6 +148,8 @@ def airflow_environment(airflow_major: int, executor: Executor, keys: Keys,
             # The simple auth manager's users (when it is the one): the API server generates their passwords.
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{VIEWER_USER}:viewer",
         }
+        if emulated:
+            environment["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] = str(SLOW_EXECUTION_API_TIMEOUT)
         if auth_manager is not None:
             environment["AIRFLOW__CORE__AUTH_MANAGER"] = auth_manager.class_path
     else:

@@ -299,7 +299,8 @@ class Deployment:
     def _airflow_environment(self) -> dict[str, str]:
         """What every Airflow container gets (a connection the settings define is the project's)."""
         return airflow_environment(self.facts.airflow_major, self.spec.executor, self.keys, self.spec.environment,
-                                   defined=self.spec.settings.environment_names(), auth_manager=self.spec.auth_manager)
+                                   defined=self.spec.settings.environment_names(), auth_manager=self.spec.auth_manager,
+                                   emulated=self.facts.emulated)
 
     def _start_services(self) -> None:
         images = self.spec.services

@@ -328,3 +328,13 @@ def test_a_from_line_naming_no_runtime_image_is_refused(cli, tmp_path: Path, ima
         assert "no Runtime release ships Airflow 2.9.3; the nearest of Airflow 2: " in result.err, result.err
     else:
         assert "is not an Airflow Runtime image" in result.err, result.err
+
+
+def test_an_emulated_deployment_gives_the_execution_api_more_time():
+    """Under QEMU, Airflow's 5 s for a task's requests to the execution API is too little."""
+    native = airflow_environment(3, Executor.LOCAL, Keys())
+    emulated = airflow_environment(3, Executor.LOCAL, Keys(), emulated=True)
+    assert "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT" not in native
+    assert float(emulated["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 30
+    airflow_2 = airflow_environment(2, Executor.LOCAL, Keys(), emulated=True)
+    assert "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT" not in airflow_2
