@@ -6,7 +6,7 @@ succeed. CI runs the default pair (the release before the default one → the de
 
 The outcome must be the one the committed evidence (evidence/upgrades.json, shown in the
 reference tables) records, and `ok` where nothing is recorded: a step Airflow refuses, or one
-that needs a package Airflow asks for, passes only where the README already says so, and a
+that needs a package Airflow asks for, passes only where that evidence already says so, and a
 failure never passes.
 """
 
