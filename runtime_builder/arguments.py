@@ -71,16 +71,17 @@ def parser() -> argparse.ArgumentParser:
     _add_filters(p)
 
     p = sub.add_parser("tags", help="print every tag the images of a version get")
-    p.add_argument("version")
-    p.add_argument("--python")
-    p.add_argument("--variant", choices=[v.value for v in Variant])
+    p.add_argument("version", help="a Runtime version, e.g. 14.2.1")
+    p.add_argument("--python", help="only this Python's images, e.g. 3.13 (default: every Python of the release)")
+    p.add_argument("--variant", choices=[v.value for v in Variant], help="only this variant's images (default: all)")
     p.add_argument("--nightly", action="store_true", help="the nightly tags instead")
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
 
     p = sub.add_parser("lock", help="resolve hash-pinned lock files with uv")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
-    p.add_argument("--python", action="append")
-    p.add_argument("--platform", action="append")
+    p.add_argument("--python", action="append", help="only this Python's cells (repeatable)")
+    p.add_argument("--platform", action="append", help="only this platform's cells, linux/amd64 or linux/arm64 "
+                                                       "(repeatable)")
     p.add_argument("--jobs", type=positive, default=4, help="parallel resolutions (default: %(default)s)")
     p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
     p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
@@ -88,17 +89,20 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
-    p.add_argument("--platform", action="append")
-    p.add_argument("--registry", default=LOCAL_REGISTRY)
+    p.add_argument("--platform", action="append", help="also this platform, linux/arm64 or linux/amd64 (repeatable; "
+                                                       "default: the host's)")
+    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where the bases go (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
 
     p = sub.add_parser("build", help="build images (default: the newest stable release, default Python, "
                                      "native platform, every variant (base, ONBUILD and, where a release has them, "
                                      "slim-base and slim), then run `airflow version` in it)")
-    p.add_argument("versions", nargs="*")
-    p.add_argument("--variant", action="append", choices=[v.value for v in Variant])
-    p.add_argument("--python", action="append")
-    p.add_argument("--platform", action="append")
+    p.add_argument("versions", nargs="*", help="Runtime versions (default: the newest stable release)")
+    p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
+                   help="only this variant (repeatable; default: every variant the release has)")
+    p.add_argument("--python", action="append", help="this Python (repeatable; default: the release's default)")
+    p.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable; default: the "
+                                                       "host's; the other one builds under QEMU)")
     p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
@@ -155,7 +159,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="build a project on a Runtime version's ONBUILD image and deploy it locally "
                                    "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
-    p.add_argument("version", nargs="?", help="the Runtime version (default: the default release)")
+    p.add_argument("version", nargs="?", help="the Runtime version (default: the one the project's Dockerfile FROM "
+                                              "line names, else the default release)")
     p.add_argument("--project", type=Path, help="the project folder (Dockerfile, packages.txt, requirements.txt, "
                                                 "dags/; a .env's NAME=value lines go to every Airflow container, "
                                                 "an airflow_settings.yaml's connections, pools and Variables to "
