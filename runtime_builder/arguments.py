@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 
 from .dev import commands as dev_commands
+from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY
 from .matrix.model import Channel, Platform, Variant
@@ -15,6 +17,17 @@ from .matrix.model import Channel, Platform, Variant
 ROOT = Path(__file__).resolve().parent.parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
                   "PIP_INDEX_URL: a URL with credentials given here shows in the process list)")
+
+
+def day(option: str, text: str | None) -> date:
+    """A date option: YYYY-MM-DD, or YYYYMMDD (the nightly tags' own form); default today."""
+    if text is None:
+        return date.today()
+    iso = f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
+    try:
+        return date.fromisoformat(iso)
+    except ValueError as error:
+        raise UsageError(f"{option} {text!r}: {error}; use YYYY-MM-DD or YYYYMMDD") from error
 
 
 def positive(text: str) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from . import log
-from .arguments import parse_arguments
+from .arguments import day, parse_arguments
 from .dev import commands as dev_commands
 from .errors import BuilderError, MatrixError, UsageError
 from .generate import feed, frozen, render
@@ -28,17 +28,6 @@ from .matrix.model import Channel, Matrix, Platform, Variant
 
 def _matrix(args: argparse.Namespace) -> Matrix:
     return load_matrix(Layout(args.root).versions_file)
-
-
-def _day(option: str, text: str | None) -> date:
-    """A date option: YYYY-MM-DD, or YYYYMMDD (the nightly tags' own form); default today."""
-    if text is None:
-        return date.today()
-    iso = f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
-    try:
-        return date.fromisoformat(iso)
-    except ValueError as error:
-        raise UsageError(f"{option} {text!r}: {error}; use YYYY-MM-DD or YYYYMMDD") from error
 
 
 def _platforms(values: Sequence[str] | None) -> list[Platform]:
@@ -144,7 +133,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     release = matrix.release(args.version)
     if args.date and not args.nightly:
         raise UsageError(f"--date {args.date}: a date names nightly tags only; add --nightly")
-    nightly = _day("--date", args.date) if args.nightly else None
+    nightly = day("--date", args.date) if args.nightly else None
     for python in [args.python] if args.python else list(release.pythons):
         for variant in [Variant(args.variant)] if args.variant else list(release.variants):
             try:
@@ -245,7 +234,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from .publish import runs, signing
 
     request = runs.Request(
-        registry=args.registry, versions=tuple(args.versions), nightly=_day("--date", args.date) if args.nightly
+        registry=args.registry, versions=tuple(args.versions), nightly=day("--date", args.date) if args.nightly
         else None, newest_of_each_line=args.newest_of_each_line, pythons=tuple(args.python or ()),
         default_python=args.default_python, platforms=tuple(_platforms(args.platform)),
         variants=tuple(Variant(v) for v in args.variant or ()), repository=args.repository,
@@ -325,7 +314,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     """Every Runtime version with its lifecycle dates and where it stands on a day (default today)."""
-    as_of = _day("--as-of", args.as_of)
+    as_of = day("--as-of", args.as_of)
     rows = lifecycle.table(_matrix(args), as_of)
     if args.json:
         print(json.dumps(lifecycle.as_json(rows, as_of), indent=2))
@@ -362,45 +351,9 @@ def cmd_notes(args: argparse.Namespace) -> int:
 
 
 def cmd_new_version(args: argparse.Namespace) -> int:
-    """Cut the next patch, minor or major into versions.yaml, then lock it, render and write the feed."""
-    from .release import newversion
+    from .release import commands
 
-    if args.release:
-        return _release_nightly(args)
-    request = newversion.Request(bump=newversion.Bump(args.bump), released=_day("--date", args.date),
-                                 base=args.base, airflow=args.airflow, upgrade_providers=args.upgrade_providers,
-                                 nightly=args.nightly)
-    plan = newversion.plan(newversion.read_source(args.root), request, root=args.root)
-    sys.stdout.write(newversion.report(plan))
-    if args.dry_run:
-        print("dry run: nothing was written")
-        return 0
-    with log.step(f"write Runtime {plan.version}: versions.yaml, locks, distributions/, releases.json"):
-        written = newversion.apply(args.root, plan, None if args.no_lock else newversion.write_locks_of)
-    locks = f"{len(written.locks)} lock files"
-    if args.no_lock:
-        locks = f"no lock files (--no-lock: run `python build.py lock {plan.version}`, then render)"
-    print(f"wrote versions.yaml, {locks}, {written.rendered} files rendered into distributions/, releases.json")
-    return 0
-
-
-def _release_nightly(args: argparse.Namespace) -> int:
-    """`new-version --release X.Y.Z`: a nightly build becomes a stable release."""
-    from .release import newversion, promote
-
-    if args.airflow or args.upgrade_providers or args.base or args.nightly:
-        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers, --from and --nightly "
-                         "do not apply")
-    plan = promote.plan(newversion.read_source(args.root), args.release, _day("--date", args.date), root=args.root)
-    sys.stdout.write(promote.report(plan))
-    if args.dry_run:
-        print("dry run: nothing was written")
-        return 0
-    with log.step(f"release Runtime {plan.version}: versions.yaml, locks, distributions/, releases.json"):
-        written = newversion.apply(args.root, plan, None if args.no_lock else newversion.write_locks_of)
-    print(f"wrote versions.yaml, {len(written.locks)} lock files, {written.rendered} files rendered into "
-          "distributions/, releases.json")
-    return 0
+    return commands.new_version(args, day("--date", args.date))
 
 
 def cmd_registry_tool(args: argparse.Namespace) -> int:
