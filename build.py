@@ -36,6 +36,10 @@ def _ensure_venv() -> None:
 
 
 if __name__ == "__main__":
+    if sys.version_info < (3, 11):  # noqa: UP036 - checked before anything is installed for a Python too old
+        print(f"error: build.py needs Python 3.11 or newer; this is {sys.version.split()[0]} "
+              f"({sys.executable}). Run it with a newer python3.", file=sys.stderr)
+        sys.exit(2)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `build.py matrix | head` ends quietly
     if not _in_project_venv():
         _ensure_venv()

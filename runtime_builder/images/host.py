@@ -51,12 +51,13 @@ PROC = Path("/proc")
 
 
 def ensure_packages(names: list[str]) -> None:
+    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
+        # Not Debian: what is installed cannot be asked the way this code asks it either.
+        raise HostError(f"this host has no apt and dpkg: make sure {', '.join(names)} (the Debian package names) "
+                        "are installed with its own package manager, then run the command again")
     missing = [name for name in names if not _installed(name)]
     if not missing:
         return
-    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
-        raise HostError(f"this host has no apt: install {', '.join(missing)} with its own package manager "
-                        "(the Debian package names), then run the command again")
     print(f"installing {' '.join(missing)} (not installed)")
     _run(["apt-get", "update", "-qq"])
     _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing])

@@ -191,7 +191,11 @@ def test_a_working_engine_is_used_as_it_is(monkeypatch) -> None:
 
 
 def test_without_apt_the_setup_says_what_to_install(monkeypatch) -> None:
-    monkeypatch.setattr(host, "_installed", lambda name: False)
+    """Without dpkg, not even asking what is installed: no FileNotFoundError (issue 31)."""
+    def no_dpkg(name: str) -> bool:
+        raise FileNotFoundError("dpkg-query")
+
+    monkeypatch.setattr(host, "_installed", no_dpkg)
     monkeypatch.setattr(host.shutil, "which", lambda name: None)
-    with pytest.raises(HostError, match="this host has no apt: install docker-compose"):
+    with pytest.raises(HostError, match=r"this host has no apt and dpkg: make sure docker-compose \(the Debian "):
         host.ensure_packages(["docker-compose"])
