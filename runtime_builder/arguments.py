@@ -116,7 +116,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--python", action="append", help="this Python (repeatable; default: the release's default)")
     p.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable; default: the "
                                                        "host's; the other one builds under QEMU)")
-    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+    p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+                   help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
@@ -184,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="leave it running and return")
     p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
     p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
-    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+    p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+                   help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=dev_commands.PROJECT_INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")

@@ -57,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                     ".env; Docker Compose's rules)")
         p.add_argument("--settings-file", type=Path, help="connections, pools and Variables (default: the "
                                                          "project's airflow_settings.yaml)")
-        p.add_argument("--registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
+        p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+                       help="where base images live (default: %(default)s; --registry is the older name)")
         p.add_argument("--cacert", type=Path, help="CA bundle for the package index inside the build")
         p.add_argument("--index-url", help=PROJECT_INDEX_URL_HELP)
         p.add_argument("--platform", help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
