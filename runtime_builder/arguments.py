@@ -89,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=[v.value for v in Variant], help="only this variant's images (default: all)")
     p.add_argument("--nightly", action="store_true", help="the nightly tags instead")
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
+    p.add_argument("--json", action="store_true", help="print the tags as JSON (image, tag, kind, python, variant)")
 
     p = sub.add_parser("lock", help="resolve hash-pinned lock files with uv")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
@@ -120,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
                    help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
+    p.add_argument("--json", action="store_true", help="print what was built as JSON (image, platform, seconds, "
+                                                       "image id, BuildKit log), and run no smoke test")
     p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
@@ -162,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
                    help="sign every platform image, list and the feed with this Ed25519 private key (PEM; default: "
                         "the key in RUNTIME_SIGNING_KEY); a registry other than loopback needs one")
     p.add_argument("--unsigned", action="store_true", help="publish without signatures (`verify` then fails)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON: counts, every tag written or kept "
+                                                       "with its digest, the feed, the upgrade pulls")
 
     p = sub.add_parser("push", help="push one built and tested cell by digest, for a later `publish --from-results`")
     p.add_argument("version", help="the Runtime version")

@@ -134,14 +134,19 @@ def cmd_tags(args: argparse.Namespace) -> int:
     if args.date and not args.nightly:
         raise UsageError(f"--date {args.date}: a date names nightly tags only; add --nightly")
     nightly = day("--date", args.date) if args.nightly else None
+    rows = []
     for python in [args.python] if args.python else list(release.pythons):
         for variant in [Variant(args.variant)] if args.variant else list(release.variants):
             try:
                 tags = image_tags(matrix, release, python, variant, nightly)
             except ValueError as error:
                 raise UsageError(str(error)) from error
-            for tag in tags:
-                print(f"{args.repository}:{tag.name}\t{tag.kind.value}\tpython-{python}\t{variant.value}")
+            rows += [{"image": f"{args.repository}:{tag.name}", "tag": tag.name, "kind": tag.kind.value,
+                      "python": python, "variant": variant.value} for tag in tags]
+    for row in [] if args.json else rows:
+        print(f"{row['image']}\t{row['kind']}\tpython-{row['python']}\t{row['variant']}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
     return 0
 
 
@@ -195,7 +200,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     with for_build(Layout(args.root).secrets, args.cacert, args.index_url, not args.no_secrets) as secrets:
         built = builder.build(matrix, args.root, specs, engine,
                               builder.BuildOptions(args.repository, args.registry, args.python_base, secrets))
-    print("\nbuilt:")
+    if args.json:
+        print(json.dumps([{"image": i.reference, "platform": i.spec.platform.value, "seconds": round(i.seconds, 1),
+                           "image_id": i.image_id, "log": str(builder.log_path(args.root, i.reference))}
+                          for i in built], indent=2))
+        return 0
+    print("\nbuilt (BuildKit's output of each in build/logs/):")
     for image in built:
         print(f"  {image.reference:<60} {image.spec.platform.value:<12} {image.seconds:6.1f}s  {image.image_id[:19]}")
     if not args.versions and not args.no_smoke:
@@ -245,6 +255,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
         signer=None if args.unsigned else signing.load_signer(args.signing_key, os.environ))
     outcome = runs.run(args.root, _matrix(args), request)
     report, target = outcome.report, outcome.target
+    if args.json:
+        print(json.dumps({"target": str(target), "seconds": round(outcome.seconds, 1), "built": report.built,
+                          "reused": report.reused, "tested": report.tested, "tests_skipped": report.tests_skipped,
+                          "pushed": report.pushed, "push_skipped": report.push_skipped,
+                          "tags": [{"action": c.action.value, "kind": c.tag.kind.value, "image": target.ref(c.tag.name),
+                                    "digest": c.wanted} for c in (report.plan.changes if report.plan else ())],
+                          "feed": [str(p) for p in outcome.recorded.written] + [outcome.recorded.artifact],
+                          "upgrades": [str(u) for u in outcome.upgrades]}, indent=2))
+        return 0
     print(f"\npublished to {target} in {outcome.seconds:.1f}s: built {report.built}, reused {report.reused}, "
           f"tested {report.tested} (skipped {report.tests_skipped}), pushed {report.pushed} "
           f"(already there {report.push_skipped})")

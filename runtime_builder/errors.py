@@ -57,6 +57,11 @@ class StaleLocks(LockError):
     exit_code = 2
 
 
+class PackageIndexError(BuilderError):
+    """The package index failed a question (unreachable, an error status, not PEP 691 JSON); the
+    message names the index and the package."""
+
+
 # -- generate --------------------------------------------------------------------------------------
 
 

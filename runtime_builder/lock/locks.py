@@ -23,12 +23,15 @@ no wheel. Such packages are pure Python, so the builder stage builds them native
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import layout
+from .. import layout, log
 from ..contract import Change
 from ..errors import LockError, StaleLocks
 from ..matrix.model import Matrix, Platform, Release
@@ -272,6 +275,19 @@ def preferred_lock(matrix: Matrix, root: Path, cell: LockCell) -> str:
     return ""
 
 
+def _progress(resolve_cell: Callable[[LockCell, str], str], total: int) -> Callable[[LockCell, str], str]:
+    """`resolve_cell`, saying each cell it finished: `lock` of a whole matrix takes many minutes."""
+    started, finished, guard = time.monotonic(), itertools.count(1), threading.Lock()
+
+    def resolved(cell: LockCell, preferred: str) -> str:
+        text = resolve_cell(cell, preferred)
+        with guard:
+            log.info(f"    locked {next(finished)} of {total}: {cell.path} ({time.monotonic() - started:.0f} s)")
+        return text
+
+    return resolved
+
+
 def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int = 4,
                 only_stale: bool = False, fresh: bool = False) -> list[str]:
     """Resolve and write the selected locks in parallel; return the paths written.
@@ -284,7 +300,7 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         selected = [c for c in selected if c.release in drifted or _cell_problems(matrix, root, c)]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        texts = list(pool.map(lock_text, selected, preferred))
+        texts = list(pool.map(_progress(lock_text, len(selected)), selected, preferred))
     tools = build_tools_text(matrix)
     test_tools = {cell: test_tools_text(matrix, cell, text) for cell, text in zip(selected, texts, strict=True)
                   if needs_test_tools(cell)}

@@ -258,6 +258,10 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     assert again.returncode == 0
     assert "tested 0 (skipped 4)" in again.stdout and "pushed 0 (already there 4)" in again.stdout
     assert all(line.lstrip().startswith("keep") for line in again.stdout.splitlines() if " sha256:" in line)
+    as_json = publish(registry, "idempotent re-run, --json", "--json")
+    outcome = json.loads(as_json.stdout[as_json.stdout.index("{"):])
+    assert as_json.returncode == 0 and outcome["pushed"] == 0 and outcome["tested"] == 0
+    assert {tag["action"] for tag in outcome["tags"]} == {"keep"} and len(outcome["tags"]) == len(wanted)
     assert evidence_of(remote, lists, tmp_path / "again") == attached, "publishing again attaches nothing new"
     assert {digest: remote.referrers(digest, signing.MEDIA_TYPE) for digest in signatures} == signatures, \
         "signing again attaches nothing new (Ed25519 signatures are deterministic)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .support import REPO_ROOT, edit, fixture_text, line, release, write_matrix
@@ -138,6 +140,16 @@ def test_tags_invalid_nightly_date_exits_2(cli, repo):
     result = cli("--root", repo, "tags", "14.0.1", "--nightly", "--date", "20261323")
     assert result.code == 2
     assert "20261323" in result.err
+
+
+def test_tags_as_json(cli, repo):
+    result = cli("--root", repo, "tags", "14.0.1", "--python", "3.13", "--variant", "base", "--json")
+    assert result.code == 0
+    rows = json.loads(result.out)
+    assert {"image": "airflow-runtime:14.0.1-python-3.13-base", "tag": "14.0.1-python-3.13-base",
+            "kind": "immutable", "python": "3.13", "variant": "base"} in rows
+    text = cli("--root", repo, "tags", "14.0.1", "--python", "3.13", "--variant", "base").out.splitlines()
+    assert [row["image"] for row in rows] == [line.split("\t")[0] for line in text], "the same tags, in order"
 
 
 def test_a_date_without_nightly_is_refused_not_ignored(cli, repo):
