@@ -785,3 +785,14 @@ def test_every_nightly_image_is_scanned_before_its_tags_and_the_report_attached(
     assert attach["if"].startswith("always()") and trivy["with"]["output"] in attach["run"]
     assert found.index(next(s for s in found if commands(s) == {"attach"})) > found.index(
         next(s for s in found if scans(s)))
+
+
+def test_every_cell_keeps_its_logs_and_writes_a_summary_whatever_happened():
+    """A red cell is read from its BuildKit logs and test reports (an artifact per cell), and the
+    run's summary says each cell's build and test outcome (issue 31)."""
+    found = load(ACTION)["runs"]["steps"]
+    upload = next(step for step in found if str(step.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and "build/logs/" in upload["with"]["path"]
+    assert "build/reports/" in upload["with"]["path"]
+    summary = next(step for step in found if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
+    assert summary["if"] == "always()" and "$BUILD" in summary["run"] and "$TEST" in summary["run"]
