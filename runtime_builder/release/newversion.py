@@ -119,6 +119,12 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
     base = base_release(previous, request)
     version = request.bump.next(base.version)
     refuse_existing(previous, version)
+    line = previous.line(version.major)  # none yet for a new major
+    newest = max(line, key=lambda r: r.released) if line else None
+    if newest is not None and request.released < newest.released:
+        # Said first and alone: the rules it breaks would otherwise come as a page of other dates.
+        raise NewVersionError(f"--date {request.released}: before Runtime {newest.version}'s release "
+                              f"({newest.released}); a release of a line cannot come out before the ones it follows")
     airflow = choose_airflow(previous, base, request)
     if request.bump is Bump.MAJOR:
         check_pythons(previous, airflow, base)

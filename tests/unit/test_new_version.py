@@ -506,12 +506,21 @@ def test_refuses_from_a_release_that_is_not_the_newest_of_its_line(root, before)
     assert f"--from {oldest.version} is not the newest release of its line" in message
 
 
-def test_refuses_what_the_validator_refuses(root, before):
-    base = newest_released(before, before.default_release().line)
+def test_a_date_before_the_line_s_releases_is_refused_alone(root, before):
+    """Said first and alone (issue 31): not a page of every release's dates out of order."""
+    line = before.line(before.default_release().line)
+    newest = max(line, key=lambda r: r.released)
     message = refused(root, Request(Bump.PATCH, date(2000, 1, 1)))
+    assert message == (f"--date 2000-01-01: before Runtime {newest.version}'s release ({newest.released}); a "
+                       "release of a line cannot come out before the ones it follows")
+
+
+def test_refuses_what_the_validator_refuses(root, before):
+    """A date after the line's releases but past another rule: the validator's own words, all of them."""
+    base = newest_released(before, before.default_release().line)
+    message = refused(root, Request(Bump.PATCH, date(9999, 1, 1)))
     assert message.startswith(f"Runtime {base.version.major}.{base.version.minor}.{base.version.patch + 1} "
                               "would make versions.yaml invalid; nothing was written:")
-    assert "released" in message
 
 
 # --- failures after writing put everything back -------------------------------------------------
