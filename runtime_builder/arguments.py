@@ -27,7 +27,8 @@ def day(option: str, text: str | None) -> date:
     try:
         return date.fromisoformat(iso)
     except ValueError as error:
-        raise UsageError(f"{option} {text!r}: {error}; use YYYY-MM-DD or YYYYMMDD") from error
+        raise UsageError(f"{option} {text!r} is not a date (a day that exists, written YYYY-MM-DD or YYYYMMDD)") \
+            from error
 
 
 def positive(text: str) -> int:
@@ -100,6 +101,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
     p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
                                                         "(or of the previous release's)")
+
+    p = sub.add_parser("upstream", help="what the package index has newer than each line's newest release and "
+                                        "nightly lock, and any version a released lock ships that the index "
+                                        "marks yanked (exit 1)")
+    p.add_argument("--line", type=int, help="only this Runtime line, e.g. 14 (default: every line)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--index-url", help="the simple index to ask, PEP 691 JSON (default: the host's pip/uv "
+                                       "configuration, else pip's default index)")
+    p.add_argument("--cacert", type=Path, help="CA bundle for an HTTPS index (default: the host's)")
 
     p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
