@@ -375,6 +375,17 @@ def cmd_new_version(args: argparse.Namespace) -> int:
     return commands.new_version(args, day("--date", args.date))
 
 
+def cmd_upstream(args: argparse.Namespace) -> int:
+    """What the package index has newer than each line's locks; exit 1 if a released lock ships a yanked version."""
+    from .images.secrets import host_cacert, host_index_url
+    from .lock import upstream
+
+    index = upstream.SimpleIndex(upstream.default_index(host_index_url(args.index_url)), host_cacert(args.cacert))
+    report = upstream.check(args.root, _matrix(args), args.line, index)
+    print(json.dumps(upstream.as_json(report), indent=2) if args.json else upstream.as_text(report), end="")
+    return 1 if report.yanked else 0
+
+
 def cmd_registry_tool(args: argparse.Namespace) -> int:
     from .publish import attach, verify  # the signature library loads for these commands only
 
@@ -402,6 +413,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "lifecycle": cmd_lifecycle,
     "notes": cmd_notes,
     "new-version": cmd_new_version,
+    "upstream": cmd_upstream,
 }
 
 

@@ -133,7 +133,7 @@ def test_lifecycle_defaults_to_today(cli):
 def test_lifecycle_bad_date_exits_2(cli):
     result = cli("--root", REPO_ROOT, "lifecycle", "--as-of", "2027-02-30")
     assert result.code == 2
-    assert result.err.startswith("error: --as-of '2027-02-30': ")
+    assert result.err.startswith("error: --as-of '2027-02-30' is not a date (a day that exists, written YYYY-MM-DD")
 
 
 # --- the end-of-life guard ----------------------------------------------------------------------
