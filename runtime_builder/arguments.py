@@ -52,30 +52,57 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-python", action="store_true", help="only each release's default Python")
 
 
+# What `build.py COMMAND --help` ends with: the command as people run it.
+EXAMPLES = {
+    "build": ["python3 build.py build                                  # the default release, this host's platform",
+              "python3 build.py build 14.3.0 --variant slim --platform linux/arm64"],
+    "test": ["python3 build.py test                                   # what `build` builds by default",
+             "python3 build.py test --image airflow-runtime:14.2.1-python-3.13-amd64 -- -k onbuild"],
+    "publish": ["python3 build.py publish 14.2.1 --registry quay.io/org/airflow-runtime --signing-key key.pem",
+                "python3 build.py publish --nightly --newest-of-each-line --registry 127.0.0.1:5000/airflow-runtime"],
+    "run": ["python3 build.py run --project ~/my-project               # Ctrl-C removes it all",
+            "python3 build.py run 12.1.1 --project ~/my-project --executor celery --detach"],
+    "verify": ["python3 build.py verify quay.io/org/airflow-runtime:14.2.1-python-3.13 --key runtime-signing.pub"],
+    "tags": ["python3 build.py tags 14.2.1 --python 3.13 --variant base --json"],
+    "new-version": ["python3 build.py new-version --patch --from 14.2.1 --upgrade-providers --dry-run",
+                    "python3 build.py new-version --release 14.3.0"],
+    "upstream": ["python3 build.py upstream --line 14", "python3 build.py upstream --json > upstream.json"],
+    "lock": ["python3 build.py lock 14.3.0 --stale", "python3 build.py lock --python 3.13 --jobs 8"],
+    "matrix": ["python3 build.py matrix --json --channel nightly --default-python"],
+}
+
+
+def _command(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
+    """A sub-command whose --help starts with what it does and ends with examples."""
+    examples = EXAMPLES.get(name)
+    return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog="examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="build.py", description="Build the Airflow Runtime images.")
     top.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     top.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository name (default: %(default)s)")
     sub = top.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("validate", help="check versions.yaml against the schema and the versioning rules")
+    _command(sub, "validate", help="check versions.yaml against the schema and the versioning rules")
 
-    p = sub.add_parser("setup", help="set this Debian host up: Docker engine, local registry, arm64 emulation; "
+    p = _command(sub, "setup", help="set this Debian host up: Docker engine, local registry, arm64 emulation; "
                                      "the only command that installs packages or starts daemons")
     p.add_argument("--platform", action="append", metavar="PLATFORM",
                    help="linux/arm64 also sets up emulation (repeatable; default: the host's own platform only)")
     p.add_argument("--for-tests", action="store_true", help="also what the test suite uses: Compose, Chromium")
 
-    p = sub.add_parser("render", help="render templates/ into distributions/")
+    p = _command(sub, "render", help="render templates/ into distributions/")
     p.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
 
-    p = sub.add_parser("freeze", help="record released versions' build contexts as released (render keeps them)")
+    p = _command(sub, "freeze", help="record released versions' build contexts as released (render keeps them)")
     p.add_argument("versions", nargs="*", metavar="VERSION",
                    help="released versions (default: every released version not frozen yet)")
     p.add_argument("--check", action="store_true",
                    help="only check that every released version is frozen and its context unchanged; exit 1 if not")
 
-    p = sub.add_parser("matrix", help="print the build matrix (one row per version, variant, python, platform)")
+    p = _command(sub, "matrix", help="print the build matrix (one row per version, variant, python, platform)")
     p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
     p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
     p.add_argument("--changed-since", metavar="REV",
@@ -84,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
                    help="only the newest release of every line and the nightlies (what the nightly deploys)")
     _add_filters(p)
 
-    p = sub.add_parser("tags", help="print every tag the images of a version get")
+    p = _command(sub, "tags", help="print every tag the images of a version get")
     p.add_argument("version", help="a Runtime version, e.g. 14.2.1")
     p.add_argument("--python", help="only this Python's images, e.g. 3.13 (default: every Python of the release)")
     p.add_argument("--variant", choices=[v.value for v in Variant], help="only this variant's images (default: all)")
@@ -92,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
     p.add_argument("--json", action="store_true", help="print the tags as JSON (image, tag, kind, python, variant)")
 
-    p = sub.add_parser("lock", help="resolve hash-pinned lock files with uv")
+    p = _command(sub, "lock", help="resolve hash-pinned lock files with uv")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
     p.add_argument("--python", action="append", help="only this Python's cells (repeatable)")
     p.add_argument("--platform", action="append", help="only this platform's cells, linux/amd64 or linux/arm64 "
@@ -102,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
                                                         "(or of the previous release's)")
 
-    p = sub.add_parser("upstream", help="what the package index has newer than each line's newest release and "
+    p = _command(sub, "upstream", help="what the package index has newer than each line's newest release and "
                                         "nightly lock, and any version a released lock ships that the index "
                                         "marks yanked (exit 1)")
     p.add_argument("--line", type=int, help="only this Runtime line, e.g. 14 (default: every line)")
@@ -111,14 +138,14 @@ def parser() -> argparse.ArgumentParser:
                                        "configuration, else pip's default index)")
     p.add_argument("--cacert", type=Path, help="CA bundle for an HTTPS index (default: the host's)")
 
-    p = sub.add_parser("bootstrap", help="make Debian and Python base images offline, into the local registry")
+    p = _command(sub, "bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
     p.add_argument("--platform", action="append", help="also this platform, linux/arm64 or linux/amd64 (repeatable; "
                                                        "default: the host's)")
     p.add_argument("--registry", default=LOCAL_REGISTRY, help="where the bases go (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
 
-    p = sub.add_parser("build", help="build images (default: the newest stable release, default Python, "
+    p = _command(sub, "build", help="build images (default: the newest stable release, default Python, "
                                      "native platform, every variant (base, ONBUILD and, where a release has them, "
                                      "slim-base and slim), then run `airflow version` in it)")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: the newest stable release)")
@@ -138,12 +165,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
     p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
-    p = sub.add_parser("test", help="run the image tests (testinfra) on images or matrix cells")
+    p = _command(sub, "test", help="run the image tests (testinfra) on images or matrix cells")
     p.add_argument("--image", action="append", help="an image reference (repeatable)")
     p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     _add_filters(p)
-    p = sub.add_parser("publish", help="build or reuse, test, push and tag the images of versions "
+    p = _command(sub, "publish", help="build or reuse, test, push and tag the images of versions "
                                        "(multi-arch manifest lists; floating tags move last)")
     p.add_argument("versions", nargs="*", help="Runtime versions (with --nightly: default the nightly channel)")
     p.add_argument("--registry", required=True, help="where to publish: host[/repository], e.g. "
@@ -178,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the outcome as JSON: counts, every tag written or kept "
                                                        "with its digest, the feed, the upgrade pulls")
 
-    p = sub.add_parser("push", help="push one built and tested cell by digest, for a later `publish --from-results`")
+    p = _command(sub, "push", help="push one built and tested cell by digest, for a later `publish --from-results`")
     p.add_argument("version", help="the Runtime version")
     p.add_argument("--python", help="default: the release's default Python")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BASE.value)
@@ -186,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", required=True, help="host[/repository], as for publish")
     p.add_argument("--result", type=Path, help="merge the pushed digest into this JSON result file")
 
-    p = sub.add_parser("run", help="build a project on a Runtime version's ONBUILD image and deploy it locally "
+    p = _command(sub, "run", help="build a project on a Runtime version's ONBUILD image and deploy it locally "
                                    "(PostgreSQL, Redis, every Airflow component) until Ctrl-C")
     p.add_argument("version", nargs="?", help="the Runtime version (default: the one the project's Dockerfile FROM "
                                               "line names, else the default release)")
@@ -213,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
 
     dev_commands.add_parser(sub)
 
-    p = sub.add_parser("verify", help="check a published image: signatures (feed, list, platform images), SBOM, "
+    p = _command(sub, "verify", help="check a published image: signatures (feed, list, platform images), SBOM, "
                                       "provenance, yank and lifecycle status; exit 1 naming what failed")
     p.add_argument("reference", help="the image, with its registry: HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:...")
     p.add_argument("--key", type=Path, required=True, help="the publisher's public key (PEM, Ed25519)")
@@ -221,30 +248,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--today", help=argparse.SUPPRESS)  # the tests' clock (YYYY-MM-DD)
 
-    p = sub.add_parser("attach", help="attach a file (a scan report, ...) to a pushed image as an OCI referrer")
+    p = _command(sub, "attach", help="attach a file (a scan report, ...) to a pushed image as an OCI referrer")
     p.add_argument("reference", help="the image by digest: HOST/REPOSITORY@sha256:...")
     p.add_argument("file", type=Path)
     p.add_argument("--artifact-type", required=True,
                    help="its media type, e.g. application/vnd.aquasec.trivy.report.v1+json")
     p.add_argument("--title", help="the file's name in the artifact (default: its own)")
 
-    p = sub.add_parser("feed", help="write releases.json (the release feed) from versions.yaml")
+    p = _command(sub, "feed", help="write releases.json (the release feed) from versions.yaml")
     p.add_argument("--check", action="store_true", help="only check that releases.json is up to date")
     p.add_argument("--merge", type=Path, metavar="DIR",
                    help="also record the image digests of the feeds publish wrote (build/feed/*.json) under DIR")
 
-    p = sub.add_parser("lifecycle", help="every Runtime version's lifecycle dates and status on a day")
+    p = _command(sub, "lifecycle", help="every Runtime version's lifecycle dates and status on a day")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day to judge the status on (default: today)")
     p.add_argument("--json", action="store_true", help="JSON: {\"as_of\": ..., \"releases\": [rows]}")
 
-    p = sub.add_parser("notes", help="print a version's release notes (`render` writes them to "
+    p = _command(sub, "notes", help="print a version's release notes (`render` writes them to "
                                      "distributions/<version>/RELEASE_NOTES.md)")
     p.add_argument("version", help="the Runtime version")
     p.add_argument("--since", metavar="VERSION", help="compare with this version (default: the previous "
                                                      "non-yanked release, or the previous line's newest)")
     p.add_argument("--check", action="store_true", help="only check that the committed notes are up to date")
 
-    p = sub.add_parser("new-version", help="cut the next Runtime patch, minor or major into versions.yaml, "
+    p = _command(sub, "new-version", help="cut the next Runtime patch, minor or major into versions.yaml, "
                                            "then lock, render and write releases.json")
     bump = p.add_mutually_exclusive_group(required=True)
     for kind in ("patch", "minor", "major"):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
+
+from runtime_builder.arguments import EXAMPLES, parse_arguments
+from runtime_builder.cli import COMMANDS
 
 from .support import REPO_ROOT, edit, fixture_text, line, release, write_matrix
 
@@ -205,3 +209,20 @@ def test_test_without_filters_selects_what_build_builds_and_refuses_missing_imag
     first, second = result.err.splitlines()[:2]
     assert first == f"error: no such images: {', '.join(wanted)}"
     assert second.startswith("build them first with `python build.py build`")
+
+
+@pytest.mark.parametrize(("command", "line"), [(c, line) for c, lines in EXAMPLES.items() for line in lines])
+def test_every_help_example_is_a_command_line_build_py_takes(command, line):
+    """The examples --help ends with parse as written (issue 31): an example never rots."""
+    argv = shlex.split(line.split("  #")[0].split(" > ")[0])  # the command, without a comment or a redirection
+    assert argv[:2] == ["python3", "build.py"] and argv[2] == command
+    args = parse_arguments(argv[2:])
+    assert args.command == command
+
+
+def test_every_command_says_what_it_does_in_its_help(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit):
+            parse_arguments([name, "--help"])
+        out = capsys.readouterr().out
+        assert out.split("\n\n")[1].strip(), f"`build.py {name} --help` has no description"
