@@ -291,7 +291,8 @@ def all_invocations() -> list:
 
 def test_workflows_use_the_commands_they_are_meant_to():
     used = {param.values[2][0] for param in all_invocations() if param.values[2]}
-    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "attach", "feed"}
+    assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "attach", "upstream",
+                    "feed"}
 
 
 @pytest.mark.parametrize(("where", "line", "args"), all_invocations())
@@ -796,3 +797,12 @@ def test_every_cell_keeps_its_logs_and_writes_a_summary_whatever_happened():
     assert "build/reports/" in upload["with"]["path"]
     summary = next(step for step in found if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
     assert summary["if"] == "always()" and "$BUILD" in summary["run"] and "$TEST" in summary["run"]
+
+
+def test_the_nightly_reports_what_moved_upstream_and_fails_on_a_yanked_shipped_version():
+    """Issue 32: `build.py upstream` every night, its report in the run's summary, its exit status
+    (1: a released lock ships a version the index yanked) the job's."""
+    job = load(GITHUB / "workflows" / "nightly.yml")["jobs"]["upstream"]
+    run = next(step["run"] for step in job["steps"] if "upstream" in step.get("run", ""))
+    assert "python build.py upstream" in run and "GITHUB_STEP_SUMMARY" in run and 'exit "$status"' in run
+    assert not re.search(r"\bsecrets\.", json.dumps(job)), "it reads the public index: no secret"
