@@ -93,8 +93,6 @@ class Reader:
         if not isinstance(value, str):
             self.problem(where, field, f"must be a string, got {describe(value)}")
             return None
-        if not self.printable(value, where, field):
-            return None
         if pattern is not None and not pattern.match(value):
             self.problem(where, field, f"{value!r} is not {what}")
             return None
@@ -153,17 +151,10 @@ class Reader:
                 self.problem(where, "environment", f"{name!r} is not a valid variable name (A-Z, 0-9, _)")
             elif not isinstance(value, str):
                 self.problem(where, f"environment > {name}", f"must be a quoted string, got {describe(value)}")
-            elif self.printable(value, where, f"environment > {name}"):
+            else:
                 result[name] = value
         return result
 
-    def printable(self, value: str, where: str, field: str) -> bool:
-        """One line of printable text (`unprintable`): values are rendered into Dockerfiles,
-        scripts and constraint files."""
-        found = unprintable(value)
-        if found is not None:
-            self.problem(where, field, refusal(value, *found))
-        return found is None
 
 
 def unprintable(text: str) -> tuple[int, str] | None:
