@@ -48,7 +48,7 @@ from .plan import (
     plan_tags,
     staging_tag,
 )
-from .registry import Descriptor, Manifest, Registry, Target
+from .registry import Manifest, Registry, Target
 from .signing import Signer
 
 # The gate every image passes before a tag moves: the repository's image test suite (tests/image,
@@ -249,8 +249,7 @@ def _sign(images: Sequence[Image], entries: Mapping[ImageSpec, PlatformManifest]
         registry.put_manifest(listed.digest, listed)  # by digest: the signature's subject exists before any tag
         predicate = signing.list_predicate(str(image.release.version), [tag.name for tag in image.tags],
                                            {s.platform.value: entries[s].digest for s in image.specs()})
-        signing.attach_signature(registry, Descriptor(listed.media_type, listed.digest, len(listed.body)), signer,
-                                 predicate)
+        signing.attach_signature(registry, listed.descriptor, signer, predicate)
 
 
 def _ensure_built(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine, options: PublishOptions,
@@ -351,16 +350,17 @@ def _ensure_pushed(spec: ImageSpec, image_id: str, engine: Engine, registry: Reg
     remote = options.target.ref(tag)
     # The tag's name holds the image id, but anyone who can push can write any tag: what it names
     # counts as pushed only when its config is that image's.
-    if registry.digest(tag) is not None and platform_manifest(registry, tag, spec.platform).config == image_id:
+    existing = platform_manifest(registry, tag, spec.platform) if registry.digest(tag) is not None else None
+    if existing is not None and existing.config == image_id:
         report.push_skipped += 1
-    else:
-        with log.step(f"push {spec.name} -> {remote}"):
-            engine.tag(spec.reference(options.build.repository), remote)
-            try:
-                engine.push(remote)
-            finally:
-                engine.remove_image(remote)  # only the name; the image stays under its local name
-        report.pushed += 1
+        return existing
+    with log.step(f"push {spec.name} -> {remote}"):
+        engine.tag(spec.reference(options.build.repository), remote)
+        try:
+            engine.push(remote)
+        finally:
+            engine.remove_image(remote)  # only the name; the image stays under its local name
+    report.pushed += 1
     entry = platform_manifest(registry, tag, spec.platform)
     if entry.config != image_id:
         raise PublishError(f"{remote} names the image {entry.config} after pushing {image_id} to it: something else "

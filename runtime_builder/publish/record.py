@@ -20,8 +20,10 @@ from pathlib import Path
 from .. import layout
 from ..generate import feed
 from ..matrix.model import Matrix
+from . import signing
 from .publish import PublishReport
 from .registry import Registry, RegistryError, Target
+from .signing import Signer
 
 WRITE_ATTEMPTS = 5
 
@@ -38,7 +40,10 @@ def rows(report: PublishReport) -> list[feed.Row]:
             for p in report.images for tag in p.image.tags]
 
 
-def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *, write_committed: bool) -> Recorded:
+def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *, write_committed: bool,
+           signer: Signer | None = None) -> Recorded:
+    """Write the feed (and, with `signer`, sign what was written: the record of which digest each
+    tag names, that `verify` holds a tag to)."""
     found = rows(report)
     feed_registry = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
     try:
@@ -55,6 +60,12 @@ def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *,
     if write_committed:
         written.append(feed.write(root, matrix, {str(target): found}))
     written += _published_notes(root, json.loads(document), sorted({row[0] for row in found}))
+    if signer is not None:
+        manifest = feed_registry.manifest(digest)
+        if manifest is None:
+            raise RegistryError(f"{feed_registry.target.ref(digest)}, the feed just written, is gone: run publish "
+                                "again")
+        signing.attach_signature(feed_registry, manifest.descriptor, signer, signing.FEED_PREDICATE)
     return Recorded(tuple(written), f"{feed_registry.target.ref(feed.ARTIFACT_TAG)}@{digest}")
 
 

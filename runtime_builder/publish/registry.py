@@ -72,6 +72,11 @@ class Manifest:
     def json(self) -> dict:
         return json.loads(self.body)
 
+    @property
+    def descriptor(self) -> Descriptor:
+        """What a manifest that refers to this one (a signature, an SBOM) says of it."""
+        return Descriptor(self.media_type, self.digest, len(self.body))
+
 
 @dataclass(frozen=True)
 class Descriptor:
@@ -286,7 +291,7 @@ class Registry:
         self.put_manifest(tag, Manifest(OCI_INDEX, json.dumps(index, indent=2).encode()))
 
     def artifact(self, tag: str) -> bytes | None:
-        """The single file of the artifact ``tag``, or None when there is none."""
+        """The single file of the artifact ``tag`` (or digest), or None when there is none."""
         manifest = self.manifest(tag)
         if manifest is None:
             return None

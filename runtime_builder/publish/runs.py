@@ -22,8 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from .. import layout
-from ..errors import PublishError, UsageError
-from ..generate import feed
+from ..errors import UsageError
 from ..generate.specs import ImageSpec, nightly_releases
 from ..images import host
 from ..images.builder import BuildOptions, git_metadata
@@ -32,11 +31,11 @@ from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.lifecycle import refuse_end_of_life
 from ..matrix.model import Matrix, Platform, Release, Variant
-from . import pull, signing
+from . import pull
 from .plan import select_images
 from .publish import DEFAULT_TEST_COMMAND, PublishOptions, PublishReport, publish, publish_results, push_cell
 from .record import Recorded, record
-from .registry import Descriptor, Registry, Target
+from .registry import Registry, Target
 from .signing import Signer
 
 
@@ -148,23 +147,10 @@ def _run(root: Path, matrix: Matrix, request: Request, images: list, target: Tar
             options = PublishOptions(target, build_options, force=request.force, retest=request.retest,
                                      test_command=request.test_command, signer=request.signer)
             report = publish(matrix, root, images, engine, Registry(target), options)
-    recorded = record(root, matrix, target, report, write_committed=request.write_feed)
-    if request.signer is not None:
-        sign_feed(target, recorded.artifact.rpartition("@")[2], request.signer)
+    recorded = record(root, matrix, target, report, write_committed=request.write_feed, signer=request.signer)
     costs = pull.upgrades(matrix, Registry(target), [pull.Published(p.image.release, p.image.python, p.image.variant,
                                                                     p.platforms) for p in report.images])
     return Outcome(target, report, recorded, time.monotonic() - started, costs)
-
-
-def sign_feed(target: Target, digest: str, signer: Signer) -> None:
-    """Sign the feed artifact just written: the record of which digest each tag names, that `verify`
-    holds a tag to."""
-    beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
-    manifest = beside.manifest(digest)
-    if manifest is None:
-        raise PublishError(f"{beside.target.ref(digest)}, the feed just written, is gone: run publish again")
-    signing.attach_signature(beside, Descriptor(manifest.media_type, digest, len(manifest.body)), signer,
-                             signing.FEED_PREDICATE)
 
 
 def read_results(directory: Path) -> list[dict]:

@@ -95,10 +95,10 @@ def _manifest(registry: Registry, digest: str) -> Manifest:
 
 def _file(registry: Registry, digest: str) -> bytes:
     """The one file of the artifact `digest`."""
-    layers = _manifest(registry, digest).json().get("layers") or []
-    if len(layers) != 1:
-        raise RegistryError(f"{registry.target.ref(digest)} is not a one-file artifact")
-    return registry.blob(layers[0]["digest"])
+    data = registry.artifact(digest)
+    if data is None:
+        raise RegistryError(f"{registry.target.ref(digest)} does not exist")
+    return data
 
 
 def signed_statement(registry: Registry, digest: str, key: Ed25519PublicKey) -> dict:

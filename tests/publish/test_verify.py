@@ -18,7 +18,7 @@ from runtime_builder.generate import feed
 from runtime_builder.matrix.model import Platform
 from runtime_builder.publish import evidence, signing
 from runtime_builder.publish.plan import PlatformManifest, manifest_list
-from runtime_builder.publish.registry import OCI_MANIFEST, Descriptor, Manifest, Registry, Target, referrers_tag
+from runtime_builder.publish.registry import OCI_MANIFEST, Manifest, Registry, Target, referrers_tag
 
 from .conftest import RegistryProcess
 from .support import run
@@ -84,7 +84,7 @@ def write_feed(registry: Registry, lists: dict[str, str], platforms: dict[str, s
                         media_type="application/json", title=feed.FEED_FILE)
     if signer is not None:
         manifest = beside.manifest(feed.ARTIFACT_TAG)
-        signing.attach_signature(beside, Descriptor(manifest.media_type, manifest.digest, len(manifest.body)), signer,
+        signing.attach_signature(beside, manifest.descriptor, signer,
                                  signing.FEED_PREDICATE)
 
 
@@ -103,7 +103,7 @@ class Published:
         self.platforms = {image.platform.value: image.digest for image in self.images}
         self.list = manifest_list(self.images)
         self.registry.put_manifest(self.list.digest, self.list)
-        signing.attach_signature(self.registry, Descriptor(self.list.media_type, self.list.digest, len(self.list.body)),
+        signing.attach_signature(self.registry, self.list.descriptor,
                                  self.signer, signing.list_predicate(VERSION, TAGS, self.platforms))
         for tag in TAGS:
             self.registry.put_manifest(tag, self.list)
