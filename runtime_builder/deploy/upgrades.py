@@ -44,6 +44,19 @@ HISTORY = {
     "log": "SELECT count(*) FROM log",  # an audit log: only ever grows
 }
 RUN_KEYED = ("dag_run", "task_instance", "xcom")  # rows whose first two columns are (dag_id, run_id)
+# A task instance in one of these states is history: it must come through with its state. One still
+# queued or running when the deployment is switched (the monitoring DAG's, every minute) may move
+# on under the new release: it must come through, its state may change.
+FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+
+def _gone(table: str, before: set[tuple[str, ...]], after: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """The rows of `before` that `after` does not have (a task instance in flight: by its key alone)."""
+    gone = before - after
+    if table != "task_instance":
+        return gone
+    kept = {row[:3] for row in after}
+    return {row for row in gone if row[3] in FINISHED or row[:3] not in kept}
 
 
 def _history(deployment: Deployment) -> dict[str, set[tuple[str, ...]]]:
@@ -206,7 +219,7 @@ def _switch_and_check(pair: Pair, result: Result, deployment: Deployment, target
     moved = _moved_runs(deployment)
     problems, removed = [], []
     for table in (t for t in HISTORY if t != "log"):
-        gone = before[table] - after[table]
+        gone = _gone(table, before[table], after[table])
         # Rows of runs Airflow's downgrade moved aside (it names the table) are accounted for.
         accounted = {row for row in gone if table in RUN_KEYED and (row[0], row[1]) in moved}
         if accounted:

@@ -338,3 +338,14 @@ def test_an_emulated_deployment_gives_the_execution_api_more_time():
     assert float(emulated["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 30
     airflow_2 = airflow_environment(2, Executor.LOCAL, Keys(), emulated=True)
     assert "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT" not in airflow_2
+
+
+def test_an_upgrade_keeps_finished_task_instances_with_their_state_and_running_ones_by_key():
+    from runtime_builder.deploy.upgrades import _gone
+
+    before = {("d", "r1", "t", "success"), ("d", "r2", "t", "running"), ("d", "r3", "t", "queued")}
+    after = {("d", "r1", "t", "success"), ("d", "r2", "t", "success")}
+    assert _gone("task_instance", before, after) == {("d", "r3", "t", "queued")}
+    finished_changed = {("d", "r1", "t", "failed"), ("d", "r2", "t", "success")}  # a finished state may not move
+    assert _gone("task_instance", before, finished_changed) == {("d", "r1", "t", "success"), ("d", "r3", "t", "queued")}
+    assert _gone("dag_run", {("d", "r1")}, set()) == {("d", "r1")}
