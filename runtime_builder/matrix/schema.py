@@ -263,7 +263,7 @@ def _line(reader: Reader, line: dict, where: str, policy: Policy | None, suites:
                                   "an Airflow minor such as '3.3'")
     suite_name = reader.string(line.get("suite"), where, "suite")
     suite = suites.get(suite_name) if suite_name else None
-    if suite_name and suite is None:
+    if suite_name is not None and suite is None:  # "" too: a line without a suite would vanish silently
         reader.problem(where, "suite", f"unknown suite {suite_name!r}; allowed: {', '.join(sorted(suites))}")
     python = reader.string(line.get("python"), where, "python", PYTHON_VERSION, "a Python version such as '3.13'")
     pythons = reader.string_list(line.get("pythons"), where, "pythons", _python_check(reader, where))

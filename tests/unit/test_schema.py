@@ -146,6 +146,11 @@ BAD_INPUTS = [
         [f"versions.yaml: {L14} > suite: unknown suite 'bullseye'; allowed: bookworm, trixie"],
         id="unknown-suite",
     ),
+    pytest.param(  # issue 31: an empty suite dropped the whole line, its releases gone, and validate passed
+        _set(in_line(14), "suite", ""),
+        [f"versions.yaml: {L14} > suite: unknown suite ''; allowed: bookworm, trixie"],
+        id="empty-suite",
+    ),
     pytest.param(
         _set(in_line(14), "architectures", ["linux/amd64", "linux/s390x"]),
         [f"versions.yaml: {L14} > architectures[1]: unknown platform 'linux/s390x'; "
