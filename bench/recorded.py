@@ -4,6 +4,11 @@ and the bench's last recorded run; `--record` (on any bench) appends the run. do
 and its plots are generated from this file and the evidence files (bench/report.py), never written
 by hand; prose does not log runs.
 
+A run: `bench` (the bench script's name, `test-command` for a whole `make test`/`.ci/run` with its
+total and stages, or a clear name for what was timed by hand), `commit` (the commit measured, or
+"unknown"), `date` (the day of the run, or of the commit it measured where only that was written
+down, or "unknown"), `machine`, `run` (the conditions) and `figures` (name -> text, e.g. "21.4 s").
+
     python3 bench/recorded.py test-command 682 [--record --run "make test on a warm host"]
 """
 
@@ -22,6 +27,7 @@ from pathlib import Path
 RECORDED = Path(__file__).resolve().with_name("recorded.json")
 ROOT = RECORDED.parent.parent
 SCHEMA = 2
+UNKNOWN = "unknown"  # a run's commit or date the record does not know (runs moved from old notes)
 # Issue 17's targets for the test command, seconds.
 TEST_COMMAND_TARGETS = {"warm": 15 * 60, "new machine": 45 * 60}
 

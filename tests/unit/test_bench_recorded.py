@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,9 @@ def test_the_committed_file_holds_a_run_for_every_bench_that_records(tmp_path: P
     assert {"build_bench", "deploy_bench", "slim_bench", "test-command", "upgrade_pull_bench"} <= set(found)
     for run in recorded.runs():
         assert run["bench"] and run["commit"] and run["date"] and run["machine"] and run["run"] and run["figures"], run
+        assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?", run["commit"]) or run["commit"] == recorded.UNKNOWN, run
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run["date"]) or run["date"] == recorded.UNKNOWN, run
+        assert all(isinstance(value, str) for value in run["figures"].values()), run
     assert found["build_bench"]["figures"]["arm64 / amd64 cold"].endswith("x")
 
 
