@@ -69,6 +69,8 @@ EXAMPLES = {
     "upstream": ["python3 build.py upstream --line 14", "python3 build.py upstream --json > upstream.json"],
     "lock": ["python3 build.py lock 14.3.0 --stale", "python3 build.py lock --python 3.13 --jobs 8"],
     "matrix": ["python3 build.py matrix --json --channel nightly --default-python"],
+    "bisect": ["python3 build.py bisect 14.2.1 14.3.0 -- tests/image/test_airflow_runs.py -k version",
+               "python3 build.py bisect 14.2.1 14.3.0 --moves                 # the moved packages only"],
 }
 
 
@@ -137,6 +139,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--index-url", help="the simple index to ask, PEP 691 JSON (default: the host's pip/uv "
                                        "configuration, else pip's default index)")
     p.add_argument("--cacert", type=Path, help="CA bundle for an HTTPS index (default: the host's)")
+
+    p = _command(sub, "bisect", help="find the package moves between two locks of one line (the last green "
+                                      "release, a red nightly) that turn a test selection red, by building images "
+                                      "from candidate locks; print the culprits and a `constraints:` entry")
+    p.add_argument("good", help="where the tests pass: a Runtime version, or a lock file (<version>/python-<X.Y>/"
+                                "<arch>.txt as under locks/)")
+    p.add_argument("bad", help="where they fail: a later version of the same line (e.g. its nightly), or a lock file")
+    p.add_argument("selection", nargs="*", help="the pytest selection that is red on BAD, after -- (tests/image "
+                                                "paths, -k, -m); each probe image is given to it as --image")
+    p.add_argument("--python", help="the cell's Python (default: BAD's default Python)")
+    p.add_argument("--platform", help="the cell's platform, linux/amd64 or linux/arm64 (default: the host's)")
+    p.add_argument("--reruns", type=positive, default=1,
+                   help="how often BAD is probed again before concluding that nothing reproduces (default: 1)")
+    p.add_argument("--moves", action="store_true", help="only list the moved packages; build nothing")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--base-registry", dest="registry", default=LOCAL_REGISTRY,
+                   help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
+    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--index-url", help=INDEX_URL_HELP)
+    p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
     p = _command(sub, "bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")

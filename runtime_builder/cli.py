@@ -386,6 +386,12 @@ def cmd_upstream(args: argparse.Namespace) -> int:
     return 1 if report.yanked else 0
 
 
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from .images import bisect_run  # the package moves between two locks of a line that turn a test red
+
+    return bisect_run.command(args, _matrix(args))
+
+
 def cmd_registry_tool(args: argparse.Namespace) -> int:
     from .publish import attach, verify  # the signature library loads for these commands only
 
@@ -414,6 +420,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "notes": cmd_notes,
     "new-version": cmd_new_version,
     "upstream": cmd_upstream,
+    "bisect": cmd_bisect,
 }
 
 

@@ -96,6 +96,11 @@ class BootstrapError(BuilderError):
     """A base image could not be made; the message names the image and the failing tool."""
 
 
+class BisectError(BuilderError):
+    """A probe of `build.py bisect` could not be made or run (a candidate lock that does not resolve,
+    a test selection that does not run); the message names the probe and its log."""
+
+
 # -- publish ---------------------------------------------------------------------------------------
 
 
