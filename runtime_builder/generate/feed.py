@@ -115,8 +115,66 @@ def dumps(feed: Mapping) -> str:
     return json.dumps(feed, indent=2, sort_keys=False) + "\n"
 
 
-def load(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+RESTORE = "build.py writes this file: restore it (releases.json: `git checkout releases.json`) rather than edit it"
+
+
+def load(path: Path, fix: str = RESTORE) -> dict | None:
+    """A feed file (none when there is no file), checked as a feed: UsageError naming the file, the
+    field and what was expected, and `fix`, instead of a KeyError or TypeError from a use of it."""
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a release feed: not UTF-8 text; {fix}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: not a release feed: not JSON (line {error.lineno}, column {error.colno}: "
+                         f"{error.msg}); {fix}") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot be read ({error.strerror or error})") from None
+    problem = _shape_problem(document)
+    if problem:
+        raise UsageError(f"{path}: not a release feed: {problem}; {fix}")
+    return document
+
+
+def _shape_problem(document: object) -> str | None:
+    """What is not as `build_feed` and `record_images` write it: {"releases": [{"version", "images":
+    {repository: {tag: {"digest", "platforms": {platform: digest}, "bases"?}}}}]}. Pure."""
+
+    def kind(value: object) -> str:
+        return "null" if value is None else type(value).__name__ if not isinstance(value, (dict, list)) \
+            else ("a mapping" if isinstance(value, dict) else "a list")
+
+    if not isinstance(document, dict):
+        return f"a JSON object with `releases` is expected, not {kind(document)}"
+    releases = document.get("releases")
+    if not isinstance(releases, list):
+        return f"releases: a list is expected, not {kind(releases)}"
+    for index, entry in enumerate(releases):
+        where = f"releases[{index}]"
+        if not isinstance(entry, dict):
+            return f"{where}: a mapping is expected, not {kind(entry)}"
+        if not isinstance(entry.get("version"), str):
+            return f"{where} > version: a string is expected, not {kind(entry.get('version'))}"
+        where = f"{where} ({entry['version']}) > images"
+        images = entry.get("images", {})
+        if not isinstance(images, dict):
+            return f"{where}: a mapping of repository to tags is expected, not {kind(images)}"
+        for repository, tags in images.items():
+            if not isinstance(tags, dict):
+                return f"{where} > {repository}: a mapping of tag to image is expected, not {kind(tags)}"
+            for tag, image in tags.items():
+                at = f"{where} > {repository} > {tag}"
+                if not isinstance(image, dict):
+                    return f"{at}: a mapping with digest and platforms is expected, not {kind(image)}"
+                if not isinstance(image.get("digest"), str):
+                    return f"{at} > digest: a string is expected, not {kind(image.get('digest'))}"
+                for key, what in (("platforms", "digest"), ("bases", "base image")):
+                    value = image.get(key, {})
+                    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                        return f"{at} > {key}: a mapping of platform to {what} is expected, not {kind(value)}"
+    return None
 
 
 def published_path(root: Path, repository: str) -> Path:
@@ -146,14 +204,15 @@ def merged(folder: Path) -> dict[str, list[Row]]:
     build/feed/<repository>.json, e.g. CI artifacts); UsageError naming a file that is not a feed."""
     if not folder.is_dir():
         raise UsageError(f"--merge: {folder} is not a folder of release feeds; nothing was written")
+    paths = sorted(folder.rglob("*.json"))
+    if not paths:  # a download that found no artifact: merging nothing would drop this run's digests silently
+        raise UsageError(f"--merge: {folder} holds no release feed (*.json, what publish writes into build/feed/); "
+                         "nothing was written")
     published: dict[str, list[Row]] = {}
-    for path in sorted(folder.rglob("*.json")):
-        try:
-            for repository, rows in published_rows(json.loads(path.read_text())).items():
-                published.setdefault(repository, []).extend(rows)
-        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
-            raise UsageError(f"--merge: {path} is not a release feed (JSON with `releases`, each with its "
-                             "`images`); nothing was written") from None
+    for path in paths:
+        document = load(path, fix="nothing was written")
+        for repository, rows in published_rows(document or {}).items():
+            published.setdefault(repository, []).extend(rows)
     return published
 
 
