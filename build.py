@@ -7,7 +7,6 @@ first run) and hands over to the `runtime_builder` package, where all the logic 
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import venv
@@ -40,7 +39,6 @@ if __name__ == "__main__":
         print(f"error: build.py needs Python 3.11 or newer; this is {sys.version.split()[0]} "
               f"({sys.executable}). Run it with a newer python3.", file=sys.stderr)
         sys.exit(2)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `build.py matrix | head` ends quietly
     if not _in_project_venv():
         _ensure_venv()
         python = str(VENV / "bin" / "python")

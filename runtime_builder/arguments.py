@@ -5,16 +5,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
 
 from .dev import commands as dev_commands
 from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
-from .layout import LOCAL_REGISTRY
+from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
                   "PIP_INDEX_URL: a URL with credentials given here shows in the process list)")
 
@@ -81,9 +82,17 @@ def _command(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.
                           epilog="examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None)
 
 
+def _program() -> str:
+    """How the user called the tool: build.py, runtime-builder, or python -m runtime_builder."""
+    called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "build.py"
+    return "python -m runtime_builder" if called == "__main__.py" else called
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="build.py", description="Build the Airflow Runtime images.")
-    top.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    top = argparse.ArgumentParser(prog=_program(), description="Build the Airflow Runtime images.")
+    top.add_argument("--root", type=Path, help="the repository (its versions.yaml, templates, locks) to work on "
+                                               "(default: the clone this tool is in, else the nearest folder "
+                                               "upward from here with a versions.yaml)")
     top.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository name (default: %(default)s)")
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -293,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="VERSION", help="compare with this version (default: the previous "
                                                      "non-yanked release, or the previous line's newest)")
     p.add_argument("--check", action="store_true", help="only check that the committed notes are up to date")
+    p.add_argument("--json", action="store_true", help="the notes' facts as JSON (schema in docs/commands.md)")
 
     p = _command(sub, "new-version", help="cut the next Runtime patch, minor or major into versions.yaml, "
                                            "then lock, render and write releases.json")
@@ -338,4 +348,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         if args.command != "dev" or args.dev_command not in dev_commands.PASSES_ARGUMENTS:
             top.error(f"unrecognized arguments: {' '.join([*extra, *passed])}")
         args.argv = [*extra, *args.argv, *passed]
+    if args.root is None:
+        args.root = find_root(PACKAGE, Path.cwd())
+        if args.root is None:
+            top.error(f"no {VERSIONS_FILE} in this folder or any above it: run this in a clone of the runtime "
+                      "repository, or give it with --root")
     return args

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -354,6 +355,11 @@ def cmd_notes(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since}: a release is not compared with itself")
     if args.check and since != notes.default_since(matrix, release):
         raise UsageError("--check compares the committed notes, which are since the default release; drop --since")
+    if args.json and args.check:
+        raise UsageError("--json prints the notes' facts; --check compares the committed notes: give one")
+    if args.json:
+        print(json.dumps(notes.summary(release, since, read_locks(args.root)), indent=2))
+        return 0
     files = render.render_notes(Layout(args.root).templates, release, since, read_locks(args.root))
     if not files:
         raise UsageError(f"no release notes template in {Layout(args.root).templates / render.NOTES_DIR}")
@@ -425,6 +431,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # a program (build.py, runtime-builder): `... matrix | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = parse_arguments(list(sys.argv[1:] if argv is None else argv))
     try:
         return COMMANDS[args.command](args)

@@ -85,6 +85,16 @@ def build_tools_file() -> PurePosixPath:
     return PurePosixPath(LOCKS, BUILD_TOOLS)
 
 
+def find_root(package: Path, here: Path) -> Path | None:
+    """The repository the tool works on: the clone its package sits in (`python3 build.py`, an
+    editable install), else the nearest folder from `here` upward that has a versions.yaml (an
+    installed `runtime-builder` run inside a clone); None when there is neither."""
+    for folder in (package.parent, here, *here.parents):
+        if (folder / VERSIONS_FILE).is_file():
+            return folder
+    return None
+
+
 @dataclass(frozen=True)
 class Layout:
     """The repository at `root`: absolute paths of everything above, and the build/ folders."""

@@ -17,15 +17,15 @@ from datetime import date
 from pathlib import Path
 
 from ..deploy.config import Executor
-from ..deploy.local import project_image
-from ..deploy.services import ServiceImages
 from ..deploy.settings_export import SECTIONS
 from ..errors import UsageError
 from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
-from . import checks, objects, session, tools, upgrade_test
+
+# What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
+# commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
 
 PASSES_ARGUMENTS = ("exec", "airflow", "pytest")  # their own arguments follow (options too)
 COMMANDS = ("start", "stop", "restart", "kill", "ps", "logs", "bash", "exec", "airflow", "pytest", "parse",
@@ -113,6 +113,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import checks, objects, session, tools, upgrade_test
+
     folder = args.project.resolve()
     options = session.DevOptions(
         folder, name=args.name, executor=Executor(args.executor) if getattr(args, "executor", None) else None,
@@ -178,13 +180,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _image(args: argparse.Namespace, folder: Path):  # -> (Matrix, ProjectImage)
+    from ..deploy.local import project_image
+
     matrix = load_matrix(args.root / "versions.yaml")
     image = project_image(matrix, folder, args.version, args.repository)
     lifecycle.refuse_end_of_life([image.release], date.today(), args.force_eol)
     return matrix, image
 
 
-def _service_images(args: argparse.Namespace) -> ServiceImages | None:
+def _service_images(args: argparse.Namespace):  # -> ServiceImages | None
+    from ..deploy.services import ServiceImages
+
     postgres, redis = getattr(args, "postgres_image", None), getattr(args, "redis_image", None)
     if bool(postgres) != bool(redis):
         raise UsageError("--postgres-image and --redis-image go together: give both, or neither (both are then "

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
@@ -133,3 +134,34 @@ def context(release: Release, since: Release | None, locks: Locks) -> dict:
 
 def _suite(release: Release) -> str:
     return f"Debian {release.suite.debian} ({release.suite.name})"
+
+
+def summary(release: Release, since: Release | None, locks: Locks) -> dict[str, Any]:
+    """What `notes --json` prints: the facts the notes show, as plain data (one schema, in
+    docs/commands.md). Package changes are `{"name", "old", "new"}` (null: absent)."""
+    facts = context(release, since, locks)
+    lock = facts["lock"]
+
+    def changes(items: list[Change]) -> list[dict[str, str | None]]:
+        return [{"name": c.name, "old": c.old, "new": c.new} for c in items]
+
+    return {
+        "version": str(release.version),
+        "since": str(since.version) if since else None,
+        "airflow": {"old": facts["airflow"][0], "new": facts["airflow"][1]},
+        "default_python": {"old": facts["python"][0], "new": facts["python"][1]},
+        "pythons_added": facts["pythons_added"],
+        "pythons_removed": facts["pythons_removed"],
+        "debian": {"old": facts["suite"][0], "new": facts["suite"][1]},
+        "pins": {kind: changes(items) for kind, items in facts["pins"].items()},
+        "lock": {"file": lock["path"], "since_file": lock["since_path"], "python": lock["python"],
+                 "platform": lock["platform"], "packages": lock["count"],
+                 "changes": {kind: changes(items) for kind, items in lock["changes"].items()}
+                 if lock["changes"] is not None else None},
+        "in_house": changes(facts["in_house"]),
+        "patches": [{"file": p.name, "summary": p.summary} for p in facts["patches"]],
+        "patches_dropped": [p.name for p in facts["patches_dropped"]],
+        "image_changes": [{"name": c.name, "summary": c.summary} for c in facts["image_changes"]],
+        "constraints": [{"requirement": c.requirement, "reason": c.reason} for c in facts["constraints"]],
+        "known_issues": facts["known_issues"],
+    }

@@ -16,7 +16,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 
 from runtime_builder import contract
@@ -72,14 +71,14 @@ with DAG(dag_id="runtime_settings_dag_" + NOTE.replace(" ", "_").replace(".", "_
 """
 
 
-def _query(postgres, sql: str) -> str:
+def _query(postgres: str, sql: str) -> str:
     """A query's rows on a `run` deployment's metadata database, through psql in its container."""
-    code, output = postgres.exec_run(services.psql(sql), user="postgres")
-    assert code == 0, output.decode()
-    return output.decode()
+    code, output = Engine.detect().exec(postgres, services.psql(sql), user="postgres")
+    assert code == 0, output
+    return output
 
 
-def _parsed(postgres, dag_id: str, timeout: float = 180.0) -> bool:
+def _parsed(postgres: str, dag_id: str, timeout: float = 180.0) -> bool:
     """Whether the DAG processor stored the DAG within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,21 +167,22 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         url = next(line.rsplit(" ", 1)[-1] for line in started.stdout.splitlines() if " is running: " in line)
         health = json.loads(urllib.request.urlopen(url + HEALTH, timeout=10).read())
         assert health["metadatabase"]["status"] == "healthy"
-        client = docker.from_env()
-        running = client.containers.list(filters={"label": [f"{LABEL}={name}", f"{ORIGIN_LABEL}=run"]})
-        assert {c.labels.get(LABEL) for c in running} == {name}
-        assert len(running) == 5, [c.name for c in running]  # postgres, api-server, scheduler, dag-processor, triggerer
-        airflow = [c for c in running if c.attrs["Config"]["Image"].startswith(f"{PROJECT_REPOSITORY}/")]
-        assert len(airflow) == 4, [(c.name, c.attrs["Config"]["Image"]) for c in running]
+        engine = Engine.detect()
+        running = [part.name for part in engine.labelled([f"{LABEL}={name}", f"{ORIGIN_LABEL}=run"])
+                   if part.kind == "container" and engine.state(part.name)[0] == "running"]
+        assert len(running) == 5, running  # postgres, api-server, scheduler, dag-processor, triggerer
+        images = {container: engine.container_facts(container)[0] for container in running}
+        airflow = [c for c in running if images[c].startswith(f"{PROJECT_REPOSITORY}/")]
+        assert len(airflow) == 4, images
         before = _left(name)
         for container in airflow:
-            assert "AIRFLOW_VAR_RUNTIME_GREETING=hello from .env" in container.attrs["Config"]["Env"], container.name
-        scheduler = next(c for c in running if c.name.endswith("scheduler"))
-        code, output = scheduler.exec_run(["airflow", "variables", "get", "runtime_greeting"])
-        assert code == 0 and output.decode().strip().endswith("hello from .env"), output.decode()[-2000:]
-        code, output = scheduler.exec_run(["bash", "-c", SETTINGS_READ], demux=True)
-        out, err = (part.decode() if part else "" for part in output)
-        assert code == 0, out[-2000:] + err[-2000:]
+            code, output = engine.exec(container, ["printenv", "AIRFLOW_VAR_RUNTIME_GREETING"], stdout_only=True)
+            assert code == 0 and output.strip() == "hello from .env", (container, output)
+        scheduler = next(c for c in running if c.endswith("scheduler"))
+        code, output = engine.exec(scheduler, ["airflow", "variables", "get", "runtime_greeting"])
+        assert code == 0 and output.strip().endswith("hello from .env"), output[-2000:]
+        code, out = engine.exec(scheduler, ["bash", "-c", SETTINGS_READ], stdout_only=True)
+        assert code == 0, out[-2000:]
         connection, pool, note = (json.loads(line) if line.startswith(("[", "{")) else line
                                   for line in out.strip().splitlines()[-3:])
         assert connection[0]["conn_type"] == "http" and connection[0]["host"] == "api.example.com", connection
@@ -190,8 +190,8 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         assert connection[0]["extra_dejson"] == {"region": "eu-west-1"}, connection
         assert pool[0]["pool"] == "runtime_settings_pool" and pool[0]["slots"] == "3", pool
         assert note == "from airflow_settings.yaml"
-        code, output = scheduler.exec_run(["ls", "-A", contract.AIRFLOW_HOME])
-        assert code == 0 and not {".env", "airflow_settings.yaml"} & set(output.decode().split()), output.decode()
+        code, output = engine.exec(scheduler, ["ls", "-A", contract.AIRFLOW_HOME])
+        assert code == 0 and not {".env", "airflow_settings.yaml"} & set(output.split()), output
         # A second `run` of the same name is refused before it builds, and leaves the first alone.
         again = subprocess.run([*BUILD_PY, "run", "--project", str(folder), "--name", name, "--executor", "local"],
                                capture_output=True, text=True, cwd=REPO_ROOT, timeout=STARTUP)
@@ -199,7 +199,7 @@ def test_detach_then_stop(name: str, engine, tmp_path: Path) -> None:
         assert f"--name {name}: a deployment of that name is running" in again.stderr, again.stderr
         assert "building" not in again.stdout, again.stdout
         assert sorted(_left(name)) == sorted(before), "the refused run touched the running deployment"
-        postgres = next(c for c in running if c.name.endswith("-postgres"))
+        postgres = next(c for c in running if c.endswith("-postgres"))
         assert _parsed(postgres, "runtime_settings_dag_from_airflow_settings_yaml"), _query(
             postgres, "SELECT filename, stacktrace FROM import_error")
     finally:

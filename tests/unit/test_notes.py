@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 from pathlib import PurePosixPath
 
@@ -280,7 +281,24 @@ def test_notes_command_since_another_version(cli):
     assert "- Apache Airflow 3.3.1 → 3.3.2" in result.out.splitlines()
 
 
+def test_notes_command_json_has_the_facts_the_notes_show(cli):
+    result = cli("--root", REPO_ROOT, "notes", "14.0.2", "--since", "14.0.1", "--json")
+    assert result.code == 0, result.err
+    facts = json.loads(result.out)
+    assert (facts["version"], facts["since"]) == ("14.0.2", "14.0.1")
+    assert facts["airflow"] == {"old": "3.3.1", "new": "3.3.2"}
+    assert facts["lock"]["file"] == "locks/14.0.2/python-3.13/amd64.txt" and facts["lock"]["packages"] > 100
+    notes_text = cli("--root", REPO_ROOT, "notes", "14.0.2", "--since", "14.0.1").out
+    for change in facts["lock"]["changes"]["changed"]:  # each moved package is in the notes too
+        assert f"`{change['name']}` {change['old']} → {change['new']}" in notes_text, change
+    assert set(facts) == {"version", "since", "airflow", "default_python", "pythons_added", "pythons_removed",
+                          "debian", "pins", "lock", "in_house", "patches", "patches_dropped", "image_changes",
+                          "constraints", "known_issues"}
+
+
 @pytest.mark.parametrize(("argv", "error"), [
+    (["14.0.2", "--json", "--check"], "error: --json prints the notes' facts; --check compares the committed "
+                                      "notes: give one\n"),
     (["14.0.2", "--since", "14.0.2"], "error: --since 14.0.2: a release is not compared with itself\n"),
     (["14.0.2", "--since", "13.1.0", "--check"], "error: --check compares the committed notes, which are since "
                                                  "the default release; drop --since\n"),

@@ -257,13 +257,14 @@ def substitute(text: str, env: dict, row: dict) -> str:
 
 
 def invocations(script: str, env: dict) -> list[tuple[str, list[str]]]:
-    """(line, arguments after `build.py`) for every call in a shell script, variables substituted."""
+    """(line, arguments after `build.py` or `python -m runtime_builder`) for every call in a shell
+    script, variables substituted."""
     row = sample_row()
     found = []
     for line in script.replace("\\\n", " ").splitlines():
         if line.lstrip().startswith("#"):
             continue
-        for match in re.finditer(r"\bbuild\.py\b", line):
+        for match in re.finditer(r"\bbuild\.py\b|\bpython -m runtime_builder\b", line):
             lexer = shlex.shlex(substitute(line[match.end():], env, row), posix=True, punctuation_chars=True)
             lexer.whitespace_split = True
             args = []
