@@ -149,17 +149,23 @@ class Report:
                 f"{self.good.release.version} {self.bad.release.version}`)")
 
     def entries(self) -> dict[str, str | None]:
-        return {name: constraint_entry(self.move(name), str(self.bad.release.version), self.reason(self.move(name)))
+        """The `constraints:` entry of each culprit (None where no bound can hold it back, or where
+        BAD's release pins it in `packages:`: its pin is what to move back)."""
+        pinned = {canonicalize_name(name) for name, _ in self.bad.release.packages}
+        return {name: None if name in pinned else
+                constraint_entry(self.move(name), str(self.bad.release.version), self.reason(self.move(name)))
                 for name in self.result.culprits}
+
+    def pinned(self, name: str) -> bool:
+        return name in {canonicalize_name(pinned) for pinned, _ in self.bad.release.packages}
 
 
 def as_text(report: Report) -> str:
     result = report.result
     lines = [f"bisect {report.good.source} (good) .. {report.bad.source} (bad): {len(report.moves)} moved packages, "
              f"{result.probes} probes (image builds and test runs), {report.seconds:.0f} s"]
-    lines += [f"  {'red  ' if step.red else 'green'} {step.why:<12} {len(step.applied):>3} moves applied"
-              + (f" (the resolver added {', '.join(sorted(set(step.applied) - set(step.asked)))})"
-                 if set(step.applied) - set(step.asked) else "") for step in result.steps]
+    lines += [f"  {'red  ' if step.red else 'green'} {step.why:<12} {len(step.asked):>3} moves asked, "
+              f"{len(step.applied):>3} applied{_added(step.asked, step.applied)}" for step in result.steps]
     if result.verdict is Verdict.NOT_REPRODUCED:
         lines.append("no subset of the moves turns the test red, and BAD itself passed when run again: "
                      "a flaky test, or one that fails for a reason the packages do not decide")
@@ -179,9 +185,21 @@ def as_text(report: Report) -> str:
             lines.append(f"under the line's `constraints:` in versions.yaml{either}:")
             lines += [entry.rstrip("\n") for entry in held]
         for name, entry in entries.items():
-            if entry is None:
-                lines.append(f"  no constraint holds {report.move(name)} back: pin it in the release instead")
+            if entry is not None:
+                continue
+            move = report.move(name)
+            lines.append(f"  {name} is pinned by {report.bad.release.version}'s `packages:`: pin {move.old} there "
+                         "instead" if report.pinned(name) and move.old else
+                         f"  no constraint holds {move} back: pin its old version in the release instead")
     return "\n".join(lines) + "\n"
+
+
+def _added(asked: tuple[str, ...], applied: tuple[str, ...]) -> str:
+    """What the resolver moved beyond the asked moves, the first few by name."""
+    added = sorted(set(applied) - set(asked))
+    if not added:
+        return ""
+    return f" (the resolver also moved {', '.join(added[:4])}{f' and {len(added) - 4} more' if len(added) > 4 else ''})"
 
 
 def as_json(report: Report) -> dict[str, Any]:

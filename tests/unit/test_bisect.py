@@ -163,3 +163,10 @@ def test_a_side_is_a_version_or_a_lock_file_laid_out_as_locks(tmp_path):
     assert (str(found.release.version), found.python, found.platform, found.pins) == \
         ("14.1.0", "3.13", Platform.AMD64, {"rich": "14.0.0"})
     assert found.release.released <= date.today()
+
+
+def test_a_culprit_the_release_pins_is_moved_back_in_its_pin_not_constrained(tmp_path):
+    found = (Move("apache-airflow-providers-celery", "3.14.1", "3.15.0"),)
+    report = _report(tmp_path, Result(Verdict.CULPRIT, ("apache-airflow-providers-celery",), (), ()), found)
+    assert report.entries() == {"apache-airflow-providers-celery": None}
+    assert "pinned by 14.1.0's `packages:`: pin 3.14.1 there instead" in candidates.as_text(report)
