@@ -14,6 +14,7 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
+from .matrix.options import existing_file, platform, port, positive
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -32,24 +33,14 @@ def day(option: str, text: str | None) -> date:
             from error
 
 
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="append", help="a Runtime version (repeatable)")
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
     parser.add_argument("--channel", action="append", choices=[c.value for c in Channel])
     parser.add_argument("--variant", action="append", choices=[v.value for v in Variant])
     parser.add_argument("--python", action="append", help="a Python version such as 3.13 (repeatable)")
-    parser.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable)")
+    parser.add_argument("--platform", action="append", type=platform,
+                        help="linux/amd64 or linux/arm64 (repeatable)")
     parser.add_argument("--default-python", action="store_true", help="only each release's default Python")
 
 
@@ -100,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "setup", help="set this Debian host up: Docker engine, local registry, arm64 emulation; "
                                      "the only command that installs packages or starts daemons")
-    p.add_argument("--platform", action="append", metavar="PLATFORM",
+    p.add_argument("--platform", action="append", type=platform, metavar="PLATFORM",
                    help="linux/arm64 also sets up emulation (repeatable; default: the host's own platform only)")
     p.add_argument("--for-tests", action="store_true", help="also what the test suite uses: Compose, Chromium")
 
@@ -133,8 +124,8 @@ def parser() -> argparse.ArgumentParser:
     p = _command(sub, "lock", help="resolve hash-pinned lock files with uv")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
     p.add_argument("--python", action="append", help="only this Python's cells (repeatable)")
-    p.add_argument("--platform", action="append", help="only this platform's cells, linux/amd64 or linux/arm64 "
-                                                       "(repeatable)")
+    p.add_argument("--platform", action="append", type=platform,
+                   help="only this platform's cells, linux/amd64 or linux/arm64 (repeatable)")
     p.add_argument("--jobs", type=positive, default=4, help="parallel resolutions (default: %(default)s)")
     p.add_argument("--stale", action="store_true", help="only cells whose lock is missing or out of date")
     p.add_argument("--fresh", action="store_true", help="resolve anew, not keeping the pins of the existing lock "
@@ -147,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--index-url", help="the simple index to ask, PEP 691 JSON (default: the host's pip/uv "
                                        "configuration, else pip's default index)")
-    p.add_argument("--cacert", type=Path, help="CA bundle for an HTTPS index (default: the host's)")
+    p.add_argument("--cacert", type=existing_file, help="CA bundle for an HTTPS index (default: the host's)")
 
     p = _command(sub, "bisect", help="find the package moves between two locks of one line (the last green "
                                       "release, a red nightly) that turn a test selection red, by building images "
@@ -158,7 +149,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("selection", nargs="*", help="the pytest selection that is red on BAD, after -- (tests/image "
                                                 "paths, -k, -m); each probe image is given to it as --image")
     p.add_argument("--python", help="the cell's Python (default: BAD's default Python)")
-    p.add_argument("--platform", help="the cell's platform, linux/amd64 or linux/arm64 (default: the host's)")
+    p.add_argument("--platform", type=platform,
+                   help="the cell's platform, linux/amd64 or linux/arm64 (default: the host's)")
     p.add_argument("--reruns", type=positive, default=1,
                    help="how often BAD is probed again before concluding that nothing reproduces (default: 1)")
     p.add_argument("--moves", action="store_true", help="only list the moved packages; build nothing")
@@ -166,14 +158,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-registry", dest="registry", default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
-    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
     p = _command(sub, "bootstrap", help="make Debian and Python base images offline, into the local registry")
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
-    p.add_argument("--platform", action="append", help="also this platform, linux/arm64 or linux/amd64 (repeatable; "
-                                                       "default: the host's)")
+    p.add_argument("--platform", action="append", type=platform,
+                   help="also this platform, linux/arm64 or linux/amd64 (repeatable; default: the host's)")
     p.add_argument("--registry", default=LOCAL_REGISTRY, help="where the bases go (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
 
@@ -184,15 +176,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
                    help="only this variant (repeatable; default: every variant the release has)")
     p.add_argument("--python", action="append", help="this Python (repeatable; default: the release's default)")
-    p.add_argument("--platform", action="append", help="linux/amd64 or linux/arm64 (repeatable; default: the "
-                                                       "host's; the other one builds under QEMU)")
+    p.add_argument("--platform", action="append", type=platform,
+                   help="linux/amd64 or linux/arm64 (repeatable; default: the host's; the other one builds under QEMU)")
     p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
     p.add_argument("--json", action="store_true", help="print what was built as JSON (image, platform, seconds, "
                                                        "image id, BuildKit log), and run no smoke test")
-    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
@@ -209,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
                                                      "127.0.0.1:5000/airflow-runtime or quay.io/org/runtime")
     p.add_argument("--python", action="append", help="only this Python (repeatable; default: all)")
     p.add_argument("--default-python", action="store_true", help="only each release's default Python")
-    p.add_argument("--platform", action="append", help="only this platform (repeatable; default: all)")
+    p.add_argument("--platform", action="append", type=platform, help="only this platform (repeatable; default: all)")
     p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
                    help="only this variant (repeatable; default: every variant a release has)")
     p.add_argument("--force", action="store_true", help="overwrite immutable tags that name other images")
@@ -222,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--retest", action="store_true", help="test again images whose tests passed before")
     p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
-    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
@@ -241,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("version", help="the Runtime version")
     p.add_argument("--python", help="default: the release's default Python")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BASE.value)
-    p.add_argument("--platform", required=True, help="linux/amd64 or linux/arm64")
+    p.add_argument("--platform", required=True, type=platform, help="linux/amd64 or linux/arm64")
     p.add_argument("--registry", required=True, help="host[/repository], as for publish")
     p.add_argument("--result", type=Path, help="merge the pushed digest into this JSON result file")
 
@@ -255,17 +247,17 @@ def parser() -> argparse.ArgumentParser:
                                                 "its database)")
     p.add_argument("--executor", choices=["local", "celery"], default="local",
                    help="local (default: one machine, as local development runs) or celery (adds Redis and a worker)")
-    p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=port, help="the UI's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--detach", action="store_true", help="leave it running and return")
     p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
     p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
     p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
-    p.add_argument("--cacert", type=Path, help="CA bundle for PyPI inside the build (default: the host's)")
+    p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", help=dev_commands.PROJECT_INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
-    p.add_argument("--platform", help="linux/amd64 or linux/arm64: the image's platform (default: the host's; "
-                                      "the other one runs under QEMU, minutes slower)")
+    p.add_argument("--platform", type=platform, help="linux/amd64 or linux/arm64: the image's platform (default: "
+                                                     "the host's; the other one runs under QEMU, minutes slower)")
     p.add_argument("--skip-dag-check", action="store_true",
                    help="build the project without the DAG import check (RUNTIME_CHECK_DAGS=false): for DAGs that "
                         "read a Variable or connection of .env or airflow_settings.yaml when imported")

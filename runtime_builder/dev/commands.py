@@ -23,11 +23,13 @@ from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
+from ..matrix.options import count, existing_file, platform, port
 
 # What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
 # commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
 
 PASSES_ARGUMENTS = ("exec", "airflow", "pytest")  # their own arguments follow (options too)
+BUILDS = ("start", "restart", "pytest", "parse", "upgrade-test")  # the commands that build the project
 COMMANDS = ("start", "stop", "restart", "kill", "ps", "logs", "bash", "exec", "airflow", "pytest", "parse",
             "upgrade-test", "export", "import")
 
@@ -53,15 +55,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     def building(p: argparse.ArgumentParser) -> None:
         p.add_argument("--version", help="the Runtime version to build on (default: what the Dockerfile's FROM names)")
-        p.add_argument("--env-file", type=Path, help="variables for the Airflow containers (default: the project's "
-                                                    ".env; Docker Compose's rules)")
-        p.add_argument("--settings-file", type=Path, help="connections, pools and Variables (default: the "
-                                                         "project's airflow_settings.yaml)")
+        p.add_argument("--env-file", type=existing_file, help="variables for the Airflow containers (default: the "
+                                                             "project's .env; Docker Compose's rules)")
+        p.add_argument("--settings-file", type=existing_file, help="connections, pools and Variables (default: "
+                                                                  "the project's airflow_settings.yaml)")
         p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
                        help="where base images live (default: %(default)s; --registry is the older name)")
-        p.add_argument("--cacert", type=Path, help="CA bundle for the package index inside the build")
+        p.add_argument("--cacert", type=existing_file, help="CA bundle for the package index inside the build")
         p.add_argument("--index-url", help=PROJECT_INDEX_URL_HELP)
-        p.add_argument("--platform", help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
+        p.add_argument("--platform", type=platform,
+                       help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
         p.add_argument("--force-eol", action="store_true", help="use a version even if it is end of life")
         p.add_argument("--postgres-image", metavar="REF", help="PostgreSQL's image where a registry serves one, "
                                                               "e.g. postgres:15-bookworm (with --redis-image; "
@@ -74,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         building(p)
         p.add_argument("--executor", choices=[e.value for e in Executor],
                        help="local (the default for a new deployment) or celery (Redis and a worker)")
-        p.add_argument("--port", type=int, help="the UI's port on 127.0.0.1 (default: a free one, kept)")
+        p.add_argument("--port", type=port, help="the UI's port on 127.0.0.1 (default: a free one, kept)")
     command("stop", "stop the deployment; its database, Variables, connections and logs are kept")
     command("kill", "remove the deployment: containers, database, logs, network and its images")
     p = command("ps", "the deployment's components, their state, its URL and the monitoring DAG's health")
@@ -82,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command("logs", "the components' logs")
     p.add_argument("component", nargs="?", help="one component (default: every Airflow component)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing what comes")
-    p.add_argument("--tail", type=int, help="only the last N lines of each")
+    p.add_argument("--tail", type=count, help="only the last N lines of each")
     p = command("bash", "a shell in a component (default: the scheduler)")
     p.add_argument("component", nargs="?")
     p = command("exec", "run a command in a component: `dev exec [COMPONENT] -- CMD ARGS...`")
@@ -106,7 +109,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        ("import", "import airflow_settings.yaml's connections, pools and Variables into the "
                                   "running deployment")):
         p = command(name, text)
-        p.add_argument("--settings-file", type=Path, help="default: the project's airflow_settings.yaml")
+        p.add_argument("--settings-file", type=existing_file if name == "import" else Path,
+                       help="default: the project's airflow_settings.yaml")
         if name == "export":
             for section in SECTIONS:
                 p.add_argument(f"--{section}", action="store_true", help=f"only {section} (combinable)")
@@ -116,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     from . import checks, objects, session, tools, upgrade_test
 
     folder = args.project.resolve()
+    if args.dev_command in BUILDS:  # not a project: said before the host or the engine is asked
+        from ..deploy.project import check_folder
+
+        check_folder(folder)
     options = session.DevOptions(
         folder, name=args.name, executor=Executor(args.executor) if getattr(args, "executor", None) else None,
         port=getattr(args, "port", None), env_file=_path(getattr(args, "env_file", None)),

@@ -1,0 +1,75 @@
+"""The command line's value types (argparse `type=`): a value is refused when the arguments are
+parsed, with exit 2 and a message naming the option (argparse prefixes `argument --port:`),
+before any matrix is read, host checked or engine asked (issue 31: the root cause first).
+Each returns what the commands already take (a platform as its canonical name, a Path, an int).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .model import Platform
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1 (a count of parallel jobs)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number of at least 0 (a number of log lines)."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on: 1 to 65535."""
+    value = _whole(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1 to 65535)")
+    return value
+
+
+def platform(text: str) -> str:
+    """linux/amd64 or linux/arm64 (or amd64, arm64), as its canonical name."""
+    try:
+        return Platform.parse(text).value
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def existing_file(text: str) -> Path:
+    """A file to read (a CA bundle, a .env, an airflow_settings.yaml, a file to attach)."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a file")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a folder; give a file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return path
+
+
+def existing_folder(text: str) -> Path:
+    """A folder to read (a project)."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a folder")
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a file; give a folder")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path

@@ -1,0 +1,94 @@
+"""Option values are checked when the arguments are parsed (issue 31): exit 2 and one message naming
+the option, before a matrix is read, the host checked or the engine asked; never Python's words
+(`dev start --platform x` was a ValueError traceback; a port, a --tail, a --cacert, a --env-file
+that could not work reached the host checks first)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime_builder.cli import main
+from runtime_builder.images import host
+
+from .support import REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def no_host(monkeypatch):
+    """Nothing here may get as far as checking the host or starting anything."""
+
+    def refuse(**_):
+        raise AssertionError("bad input reached the host checks")
+
+    monkeypatch.setattr(host, "require", refuse)
+    monkeypatch.setattr(host, "setup", refuse)
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(["--root", str(REPO_ROOT), *argv])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "Traceback" not in err and "ValueError" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "folder").mkdir()
+    return tmp_path
+
+
+PROJECT = str(REPO_ROOT / "tests" / "deploy" / "project")
+BAD = [
+    (["dev", "start", "--project", PROJECT, "--platform", "x"],
+     "argument --platform: unknown platform 'x'; allowed: linux/amd64, linux/arm64"),
+    (["dev", "pytest", "--project", PROJECT, "--platform", "s390x"], "argument --platform: unknown platform 's390x'"),
+    (["run", "--project", PROJECT, "--platform", ""], "argument --platform: unknown platform ''"),
+    (["push", "14.2.1", "--platform", "x", "--registry", "127.0.0.1:5000/r"], "argument --platform: unknown platform"),
+    (["bootstrap", "--platform", "riscv64"], "argument --platform: unknown platform 'riscv64'"),
+    (["matrix", "--platform", "linux/386"], "argument --platform: unknown platform 'linux/386'"),
+    (["dev", "start", "--project", PROJECT, "--port", "-1"], "argument --port: -1 is not a TCP port (1 to 65535)"),
+    (["dev", "restart", "--project", PROJECT, "--port", "70000"], "argument --port: 70000 is not a TCP port"),
+    (["run", "--project", PROJECT, "--port", "0"], "argument --port: 0 is not a TCP port (1 to 65535)"),
+    (["run", "--project", PROJECT, "--port", "http"], "argument --port: 'http' is not a whole number"),
+    (["dev", "logs", "--project", PROJECT, "--tail", "-5"], "argument --tail: -5 must be 0 or more"),
+    (["build", "--cacert", "{files}/missing.pem"], "argument --cacert: {files}/missing.pem: no such file"),
+    (["build", "--cacert", ""], "argument --cacert: an empty path; give a file"),
+    (["upstream", "--cacert", "{files}/folder"], "argument --cacert: {files}/folder: a folder; give a file"),
+    (["publish", "14.2.1", "--registry", "127.0.0.1:5000/r", "--cacert", "{files}/no"], "argument --cacert: "),
+    (["run", "--project", PROJECT, "--cacert", "{files}/no"], "argument --cacert: {files}/no: no such file"),
+    (["dev", "start", "--project", PROJECT, "--env-file", "{files}/.env"], "argument --env-file: {files}/.env: "),
+    (["dev", "start", "--project", PROJECT, "--env-file", "{files}/folder"], "argument --env-file: {files}/folder: a "
+                                                                             "folder; give a file"),
+    (["dev", "parse", "--project", PROJECT, "--settings-file", "{files}/s.yaml"], "argument --settings-file: "),
+    (["dev", "import", "--project", PROJECT, "--settings-file", "{files}/s.yaml"], "argument --settings-file: "),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a[:2] + a[-2:-1]) for a, _ in BAD])
+def test_a_bad_option_value_is_refused_when_parsed_naming_the_option(capsys, files, argv, message):
+    last = _refused(capsys, [arg.format(files=files) for arg in argv])
+    assert message.format(files=files) in last, last
+
+
+@pytest.mark.parametrize("command", ["start", "restart", "pytest", "parse", "upgrade-test"])
+def test_a_dev_command_that_builds_refuses_a_folder_that_is_not_a_project_before_the_host(cli, files, command):
+    extra = ["--to", "14.3.0"] if command == "upgrade-test" else []
+    result = cli("--root", REPO_ROOT, "dev", command, "--project", files / "missing", *extra)
+    assert result.code == 2 and f"--project {files / 'missing'}: no such folder" in result.err
+    result = cli("--root", REPO_ROOT, "dev", command, "--project", files / "folder", *extra)
+    assert result.code == 2 and "not an Airflow Runtime project, it has no Dockerfile" in result.err
+
+
+def test_export_may_name_a_settings_file_to_be_written(files):
+    from runtime_builder.arguments import parse_arguments
+
+    args = parse_arguments(["dev", "export", "--settings-file", str(files / "new.yaml")])
+    assert args.settings_file == files / "new.yaml"
+
+
+def test_a_platform_is_taken_by_its_short_name_too():
+    from runtime_builder.arguments import parse_arguments
+
+    assert parse_arguments(["matrix", "--platform", "arm64"]).platform == ["linux/arm64"]
