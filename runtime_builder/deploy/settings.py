@@ -33,6 +33,7 @@ import shlex
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,7 @@ def _pool(at: str, entry: dict[str, Any]) -> dict[str, Any]:
 def _variable(at: str, entry: dict[str, Any]) -> str:
     value = entry.get("variable_value")
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return json.dumps(_json(value, at, "variable_value"))
     return "" if value is None else _text(entry, "variable_value", at)
 
 
@@ -248,7 +249,7 @@ def _text(entry: dict[str, Any], key: str, at: str, required: bool = False) -> s
             raise UsageError(f"{at}: {key} is missing")
         return ""
     # YAML reads yes/no/on/off as booleans and 1.10 as the number 1.1: what the user wrote is lost.
-    if isinstance(value, (bool, float)):
+    if isinstance(value, (bool, float, date)):
         raise UsageError(f"{at}: {key}: YAML reads this value as {_kind(value)}, not as the text written; "
                          "put it in quotes")
     if isinstance(value, int):
@@ -279,11 +280,24 @@ def _extra(value: object, at: str) -> dict[str, Any]:
                              "quotes, is expected)") from None
     if not isinstance(value, dict):
         raise UsageError(f"{at}: conn_extra: a mapping is expected, not {_kind(value)}")
+    return _json(value, at, "conn_extra")
+
+
+def _json(value: Any, at: str, key: str) -> Any:
+    """A mapping or list going into Airflow's JSON import as it is: YAML reads `2026-01-01` as a date and
+    `!!binary` as bytes, which JSON has no form for (json.dumps raised TypeError when the files were written)."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        _json(item, at, key)
+    if not isinstance(value, (dict, list, str, int, float, bool, type(None))):
+        raise UsageError(f"{at}: {key}: YAML reads a value in it as {_kind(value)}, which JSON has no form for; "
+                         "put it in quotes")
     return value
 
 
 def _kind(value: object) -> str:
     """What a YAML value is, in words, without the value itself."""
     kinds = {bool: "a true/false value", int: "a number", float: "a number", str: "text", list: "a list",
-             dict: "a mapping", type(None): "nothing"}
+             dict: "a mapping", type(None): "nothing", date: "a date", datetime: "a date and time",
+             bytes: "binary data"}
     return next((word for kind, word in kinds.items() if type(value) is kind), type(value).__name__)

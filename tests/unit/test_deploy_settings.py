@@ -178,6 +178,20 @@ def test_an_empty_or_template_file_imports_nothing(text):
      "put it in quotes"),
     ("airflow:\n  variables:\n    - variable_name: v\n      variable_value: a\n    - variable_name: v\n",
      "f: airflow.variables entry 2: variable_name 'v' again"),
+    # issue 31: a date or binary inside a mapping or list was a TypeError ("not JSON serializable") when the
+    # import files were written, after the deployment had started
+    ("airflow:\n  variables:\n    - variable_name: v\n      variable_value: {since: 2026-01-01}\n",
+     "f: airflow.variables entry 1: variable_value: YAML reads a value in it as a date, which JSON has no form "
+     "for; put it in quotes"),
+    ("airflow:\n  variables:\n    - variable_name: v\n      variable_value: [1, [2026-01-01T10:00:00]]\n",
+     "f: airflow.variables entry 1: variable_value: YAML reads a value in it as a date and time"),
+    ("airflow:\n  connections:\n    - conn_id: x\n      conn_type: http\n      conn_extra: {since: 2026-01-01}\n",
+     "f: airflow.connections entry 1: conn_extra: YAML reads a value in it as a date, which JSON has no form for"),
+    ("airflow:\n  connections:\n    - conn_id: x\n      conn_type: http\n      conn_extra: {k: !!binary aGk=}\n",
+     "f: airflow.connections entry 1: conn_extra: YAML reads a value in it as binary data"),
+    ("airflow:\n  variables:\n    - variable_name: v\n      variable_value: 2026-01-01\n",
+     "f: airflow.variables entry 1: variable_value: YAML reads this value as a date, not as the text written; "
+     "put it in quotes"),
 ])
 def test_a_bad_settings_file_is_refused_naming_the_entry_and_field(text, message):
     with pytest.raises(UsageError) as caught:
