@@ -282,12 +282,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     """Push one built and tested cell by digest (under its staging tag), for a CI merge job."""
     from .images import host
-    from .images.engine import Engine
     from .publish import runs
 
-    host.require(registry=False)
-    record = runs.push(args.root, _matrix(args), Engine.detect(), args.version, args.python, Variant(args.variant),
-                       args.platform, args.registry, args.repository, args.result)
+    record = runs.push(args.root, _matrix(args), lambda: host.require(registry=False), args.version, args.python,
+                       Variant(args.variant), args.platform, args.registry, args.repository, args.result)
     print(f"pushed {record['image']} as {record['pushed']} ({record['digest']})")
     return 0
 

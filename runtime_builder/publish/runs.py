@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -167,9 +167,10 @@ def read_results(directory: Path) -> list[dict]:
     return results
 
 
-def push(root: Path, matrix: Matrix, engine: Engine, version: str, python: str | None, variant: Variant,
-         platform: str, registry: str, repository: str, result: Path | None) -> dict:
-    """Push one built and tested cell by digest (under its staging tag), for a CI merge job; its record."""
+def push(root: Path, matrix: Matrix, engine: Callable[[], Engine], version: str, python: str | None,
+         variant: Variant, platform: str, registry: str, repository: str, result: Path | None) -> dict:
+    """Push one built and tested cell by digest (under its staging tag), for a CI merge job; its record.
+    `engine` is asked for once the input is known to be good: the root cause first (issue 31)."""
     release = matrix.release(version)
     python = python or release.python
     try:
@@ -182,11 +183,27 @@ def push(root: Path, matrix: Matrix, engine: Engine, version: str, python: str |
     if why := release.lacking([variant]):
         raise UsageError(why)
     spec = ImageSpec(release, python, variant, cell_platform)
-    found = push_cell(root, spec, engine, Registry(target),
+    previous = _result_file(result) if result else {}
+    found = push_cell(root, spec, engine(), Registry(target),
                       PublishOptions(target, BuildOptions(repository=repository)))
     if result:
         # Merge into the cell's result file (the CI step that records build and test outcomes).
-        previous = json.loads(result.read_text()) if result.exists() else {}
         result.parent.mkdir(parents=True, exist_ok=True)
         result.write_text(json.dumps({**previous, **found}, indent=2) + "\n")
     return found
+
+
+def _result_file(path: Path) -> dict:
+    """What a cell's result file holds so far (none yet: {}), read before pushing: a file push could
+    not merge into is refused before the push, not after it as a JSONDecodeError."""
+    if not path.exists():
+        return {}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not JSON"
+        raise UsageError(f"--result {path}: cannot be merged into ({why}); give a JSON file or a new path") from None
+    if not isinstance(previous, dict):
+        raise UsageError(f"--result {path}: a JSON object of the cell's results is expected, "
+                         f"not {type(previous).__name__}")
+    return previous

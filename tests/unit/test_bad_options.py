@@ -92,3 +92,22 @@ def test_a_platform_is_taken_by_its_short_name_too():
     from runtime_builder.arguments import parse_arguments
 
     assert parse_arguments(["matrix", "--platform", "arm64"]).platform == ["linux/arm64"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["99.0.0"], "no Runtime version '99.0.0' in the matrix"),
+    (["14.0.1", "--python", "2.7"], "Runtime 14.0.1 has no cell python 2.7 linux/amd64"),
+    (["14.0.1", "--registry", "r"], "--registry 'r': expected a registry host"),
+    (["14.0.1", "--result", "{files}/folder"], "--result {files}/folder: cannot be merged into (Is a directory)"),
+    (["14.0.1", "--result", "{files}/bad.json"], "--result {files}/bad.json: cannot be merged into (not JSON)"),
+    (["14.0.1", "--result", "{files}/list.json"], "--result {files}/list.json: a JSON object of the cell's results "
+                                                  "is expected, not list"),
+])
+def test_push_refuses_bad_input_before_the_host_and_the_push(cli, repo, files, argv, message):
+    """It checked the host first, and read an existing --result file only after pushing (a traceback then)."""
+    (files / "bad.json").write_text('{"built": ')
+    (files / "list.json").write_text("[]")
+    argv = [arg.format(files=files) for arg in argv]
+    registry = [] if "--registry" in argv else ["--registry", "127.0.0.1:5000/airflow-runtime"]
+    result = cli("--root", repo, "push", *argv, "--platform", "linux/amd64", *registry)
+    assert result.code == 2 and message.format(files=files) in result.err, result.err
