@@ -14,7 +14,7 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
-from .matrix.options import existing_file, platform, port, positive
+from .matrix.options import existing_file, index_url, platform, port, positive
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -136,8 +136,8 @@ def parser() -> argparse.ArgumentParser:
                                         "marks yanked (exit 1)")
     p.add_argument("--line", type=int, help="only this Runtime line, e.g. 14 (default: every line)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--index-url", help="the simple index to ask, PEP 691 JSON (default: the host's pip/uv "
-                                       "configuration, else pip's default index)")
+    p.add_argument("--index-url", type=index_url, help="the simple index to ask, PEP 691 JSON (default: the host's "
+                                                       "pip/uv configuration, else pip's default index)")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for an HTTPS index (default: the host's)")
 
     p = _command(sub, "bisect", help="find the package moves between two locks of one line (the last green "
@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
                    help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help=INDEX_URL_HELP)
+    p.add_argument("--index-url", type=index_url, help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
     p = _command(sub, "bootstrap", help="make Debian and Python base images offline, into the local registry")
@@ -185,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print what was built as JSON (image, platform, seconds, "
                                                        "image id, BuildKit log), and run no smoke test")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help=INDEX_URL_HELP)
+    p.add_argument("--index-url", type=index_url, help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
     p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
@@ -215,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
     p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help=INDEX_URL_HELP)
+    p.add_argument("--index-url", type=index_url, help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
 
     p.add_argument("--force-eol", action="store_true", help="publish a version even if it is end of life")
@@ -254,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
-    p.add_argument("--index-url", help=dev_commands.PROJECT_INDEX_URL_HELP)
+    p.add_argument("--index-url", type=index_url, help=dev_commands.PROJECT_INDEX_URL_HELP)
     p.add_argument("--force-eol", action="store_true", help="run a version even if it is end of life")
     p.add_argument("--platform", type=platform, help="linux/amd64 or linux/arm64: the image's platform (default: "
                                                      "the host's; the other one runs under QEMU, minutes slower)")

@@ -23,7 +23,7 @@ from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
-from ..matrix.options import count, existing_file, platform, port
+from ..matrix.options import count, existing_file, index_url, platform, port
 
 # What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
 # commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
                        help="where base images live (default: %(default)s; --registry is the older name)")
         p.add_argument("--cacert", type=existing_file, help="CA bundle for the package index inside the build")
-        p.add_argument("--index-url", help=PROJECT_INDEX_URL_HELP)
+        p.add_argument("--index-url", type=index_url, help=PROJECT_INDEX_URL_HELP)
         p.add_argument("--platform", type=platform,
                        help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
         p.add_argument("--force-eol", action="store_true", help="use a version even if it is end of life")

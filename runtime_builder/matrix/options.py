@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .model import Platform
 
@@ -73,3 +74,16 @@ def existing_folder(text: str) -> Path:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: no such folder")
     return path
+
+
+def index_url(text: str) -> str:
+    """A package index: an http(s) URL with a host. Never echoed: it may hold credentials."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError("not an http:// or https:// URL with a host, e.g. https://pypi.org/simple "
+                                         "(left out of this message: it may hold credentials)")
+    return text

@@ -111,3 +111,20 @@ def test_push_refuses_bad_input_before_the_host_and_the_push(cli, repo, files, a
     registry = [] if "--registry" in argv else ["--registry", "127.0.0.1:5000/airflow-runtime"]
     result = cli("--root", repo, "push", *argv, "--platform", "linux/amd64", *registry)
     assert result.code == 2 and message.format(files=files) in result.err, result.err
+
+
+@pytest.mark.parametrize("url", ["", "pypi.org/simple", "ftp://mirror/simple", "http://", "https://user:s3cret@[::1"])
+@pytest.mark.parametrize("command", [["upstream"], ["build"], ["run", "--project", PROJECT], ["dev", "start"]])
+def test_an_index_url_that_is_not_one_is_refused_without_showing_it(capsys, url, command):
+    """An empty --index-url fell back to the default index (PyPI); `notaurl` was urllib's ValueError
+    traceback; a bracket in the host, urlsplit's 'Invalid IPv6 URL'."""
+    last = _refused(capsys, [*command, "--index-url", url])
+    assert "argument --index-url: not an http:// or https:// URL with a host" in last
+    assert "s3cret" not in last
+
+
+def test_an_index_url_with_credentials_is_taken():
+    from runtime_builder.arguments import parse_arguments
+
+    url = "https://user:token@mirror.example/simple"
+    assert parse_arguments(["upstream", "--index-url", url]).index_url == url
