@@ -14,7 +14,7 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
-from .matrix.options import existing_file, index_url, platform, port, positive
+from .matrix.options import existing_file, index_url, platform, port, positive, python
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -38,7 +38,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--line", action="append", type=int, help="a Runtime line, i.e. major (repeatable)")
     parser.add_argument("--channel", action="append", choices=[c.value for c in Channel])
     parser.add_argument("--variant", action="append", choices=[v.value for v in Variant])
-    parser.add_argument("--python", action="append", help="a Python version such as 3.13 (repeatable)")
+    parser.add_argument("--python", type=python, action="append", help="a Python version such as 3.13 (repeatable)")
     parser.add_argument("--platform", action="append", type=platform,
                         help="linux/amd64 or linux/arm64 (repeatable)")
     parser.add_argument("--default-python", action="store_true", help="only each release's default Python")
@@ -115,7 +115,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "tags", help="print every tag the images of a version get")
     p.add_argument("version", help="a Runtime version, e.g. 14.2.1")
-    p.add_argument("--python", help="only this Python's images, e.g. 3.13 (default: every Python of the release)")
+    p.add_argument("--python", type=python,
+                   help="only this Python's images, e.g. 3.13 (default: every Python of the release)")
     p.add_argument("--variant", choices=[v.value for v in Variant], help="only this variant's images (default: all)")
     p.add_argument("--nightly", action="store_true", help="the nightly tags instead")
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
@@ -123,7 +124,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "lock", help="resolve hash-pinned lock files with uv")
     p.add_argument("versions", nargs="*", help="Runtime versions (default: all)")
-    p.add_argument("--python", action="append", help="only this Python's cells (repeatable)")
+    p.add_argument("--python", type=python, action="append", help="only this Python's cells (repeatable)")
     p.add_argument("--platform", action="append", type=platform,
                    help="only this platform's cells, linux/amd64 or linux/arm64 (repeatable)")
     p.add_argument("--jobs", type=positive, default=4, help="parallel resolutions (default: %(default)s)")
@@ -148,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("bad", help="where they fail: a later version of the same line (e.g. its nightly), or a lock file")
     p.add_argument("selection", nargs="*", help="the pytest selection that is red on BAD, after -- (tests/image "
                                                 "paths, -k, -m); each probe image is given to it as --image")
-    p.add_argument("--python", help="the cell's Python (default: BAD's default Python)")
+    p.add_argument("--python", type=python, help="the cell's Python (default: BAD's default Python)")
     p.add_argument("--platform", type=platform,
                    help="the cell's platform, linux/amd64 or linux/arm64 (default: the host's)")
     p.add_argument("--reruns", type=positive, default=1,
@@ -175,7 +176,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("versions", nargs="*", help="Runtime versions (default: the newest stable release)")
     p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
                    help="only this variant (repeatable; default: every variant the release has)")
-    p.add_argument("--python", action="append", help="this Python (repeatable; default: the release's default)")
+    p.add_argument("--python", type=python, action="append",
+                   help="this Python (repeatable; default: the release's default)")
     p.add_argument("--platform", action="append", type=platform,
                    help="linux/amd64 or linux/arm64 (repeatable; default: the host's; the other one builds under QEMU)")
     p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
@@ -199,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("versions", nargs="*", help="Runtime versions (with --nightly: default the nightly channel)")
     p.add_argument("--registry", required=True, help="where to publish: host[/repository], e.g. "
                                                      "127.0.0.1:5000/airflow-runtime or quay.io/org/runtime")
-    p.add_argument("--python", action="append", help="only this Python (repeatable; default: all)")
+    p.add_argument("--python", type=python, action="append", help="only this Python (repeatable; default: all)")
     p.add_argument("--default-python", action="store_true", help="only each release's default Python")
     p.add_argument("--platform", action="append", type=platform, help="only this platform (repeatable; default: all)")
     p.add_argument("--variant", action="append", choices=[v.value for v in Variant],
@@ -231,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "push", help="push one built and tested cell by digest, for a later `publish --from-results`")
     p.add_argument("version", help="the Runtime version")
-    p.add_argument("--python", help="default: the release's default Python")
+    p.add_argument("--python", type=python, help="default: the release's default Python")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BASE.value)
     p.add_argument("--platform", required=True, type=platform, help="linux/amd64 or linux/arm64")
     p.add_argument("--registry", required=True, help="host[/repository], as for publish")

@@ -7,6 +7,7 @@ Each returns what the commands already take (a platform as its canonical name, a
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +53,13 @@ def platform(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def python(text: str) -> str:
+    """A Python version, major.minor (whether a release has it is the matrix's to say, naming the ones it has)."""
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.13")
+    return text
+
+
 def existing_file(text: str) -> Path:
     """A file to read (a CA bundle, a .env, an airflow_settings.yaml, a file to attach)."""
     path = Path(text)
@@ -61,18 +69,6 @@ def existing_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text}: a folder; give a file")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
-    return path
-
-
-def existing_folder(text: str) -> Path:
-    """A folder to read (a project)."""
-    path = Path(text)
-    if not text:
-        raise argparse.ArgumentTypeError("an empty path; give a folder")
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: a file; give a folder")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no such folder")
     return path
 
 

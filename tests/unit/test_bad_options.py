@@ -128,3 +128,13 @@ def test_an_index_url_with_credentials_is_taken():
 
     url = "https://user:token@mirror.example/simple"
     assert parse_arguments(["upstream", "--index-url", url]).index_url == url
+
+
+@pytest.mark.parametrize("command", [["matrix"], ["tags", "14.0.1"], ["build"], ["lock"], ["test"],
+                                     ["push", "14.0.1", "--platform", "linux/amd64", "--registry", "127.0.0.1:5000/r"],
+                                     ["publish", "14.0.1", "--registry", "127.0.0.1:5000/r"]])
+@pytest.mark.parametrize("value", ["", "3", "three", "3.13.1", "py3.13"])
+def test_a_python_that_is_not_major_minor_is_refused_when_parsed(capsys, command, value):
+    """`tags 14.0.1 --python ""` printed every Python's tags: an empty value read as no value."""
+    last = _refused(capsys, [*command, "--python", value])
+    assert f"argument --python: {value!r} is not a Python version such as 3.13" in last
