@@ -95,7 +95,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
         return 0
     versions = args.versions or unfrozen
     for version in versions:
-        matrix.release(version)  # an unknown version is an error naming the known ones
+        frozen.released(matrix, version)  # an unknown version or a nightly: said before anything is rendered
     if not versions:
         print(f"every released version is frozen already ({len(frozen.read(args.root))}); nothing to do")
         return 0

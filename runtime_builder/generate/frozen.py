@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import layout
-from ..errors import FrozenContextError
-from ..matrix.model import Channel, Matrix
+from ..errors import FrozenContextError, UsageError
+from ..matrix.model import Channel, Matrix, Release
 
 HEADER = ("# The build context each released Runtime version was released with: the digest of its\n"
           "# distributions/<version>/python-*/ folders. Written by `build.py freeze` (new-version runs it);\n"
@@ -119,16 +119,23 @@ def unfrozen(matrix: Matrix, record: Mapping[str, str]) -> list[str]:
             if release.channel is not Channel.NIGHTLY and str(release.version) not in record]
 
 
+def released(matrix: Matrix, version: str) -> Release:
+    """The release `version` names, one that can be frozen: UsageError for a version the matrix does not
+    have or a nightly build (bad input, said before anything is rendered)."""
+    release = matrix.release(version)
+    if release.channel is Channel.NIGHTLY:
+        raise UsageError(f"Runtime {version} is a nightly build: only a released version is frozen "
+                         "(`new-version --release` releases a nightly)")
+    return release
+
+
 def freeze(root: Path, matrix: Matrix, versions: Iterable[str],
            rendered: Mapping[PurePosixPath, RenderedFile]) -> dict[str, str]:
     """The record with `versions` frozen as `rendered` (render's tree, which distributions/ must equal
     for them); written atomically. Returns the new record."""
     record = read(root)
     for version in versions:
-        release = matrix.release(version)
-        if release.channel is Channel.NIGHTLY:
-            raise FrozenContextError(f"Runtime {version} is a nightly build: only a released version is frozen "
-                                     "(`new-version --release` releases a nightly)")
+        released(matrix, version)
         files = {path: file for path, file in rendered.items() if is_context(path, version)}
         if on_disk(root, version) != files:
             raise FrozenContextError(f"{layout.release_dir(version)}/ is not what render makes of it: run "

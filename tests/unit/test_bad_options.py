@@ -138,3 +138,13 @@ def test_a_python_that_is_not_major_minor_is_refused_when_parsed(capsys, command
     """`tags 14.0.1 --python ""` printed every Python's tags: an empty value read as no value."""
     last = _refused(capsys, [*command, "--python", value])
     assert f"argument --python: {value!r} is not a Python version such as 3.13" in last
+
+
+def test_freeze_of_a_nightly_is_bad_input_said_before_rendering(cli, repo, monkeypatch):
+    """It was exit 1, after rendering every build context of the matrix."""
+    from runtime_builder.generate import render
+
+    monkeypatch.setattr(render, "repository_tree", lambda *_: pytest.fail("rendered before refusing"))
+    result = cli("--root", repo, "freeze", "14.1.0")
+    assert result.code == 2
+    assert "error: Runtime 14.1.0 is a nightly build: only a released version is frozen" in result.err
