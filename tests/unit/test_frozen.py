@@ -91,7 +91,7 @@ def test_a_nightly_is_not_frozen(rendered: Path, cli) -> None:
     if nightly is None:
         pytest.skip("the fixture matrix has no nightly")
     result = cli("--root", rendered, "freeze", str(nightly.version))
-    assert result.code == 1 and "only a released version is frozen" in result.err, result.err
+    assert result.code == 2 and "only a released version is frozen" in result.err, result.err
 
 
 @pytest.mark.parametrize("line", ["sha256:abc  14.0.0", "14.0.0", f"sha256:{'0' * 64}"])
