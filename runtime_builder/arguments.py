@@ -14,7 +14,7 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
-from .matrix.options import existing_file, index_url, platform, port, positive, python
+from .matrix.options import command_line, existing_file, index_url, platform, port, positive, python
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -211,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the nightly date, YYYYMMDD or YYYY-MM-DD (default: today)")
     p.add_argument("--newest-of-each-line", action="store_true", help="with --nightly: also each line's newest release")
     p.add_argument("--write-feed", action="store_true", help="also record the digests in releases.json")
-    p.add_argument("--test-command", help="tests one image; {image} is its reference "
+    p.add_argument("--test-command", type=command_line, help="tests one image; {image} is its reference "
                                           "(default: build.py test --image {image})")
     p.add_argument("--retest", action="store_true", help="test again images whose tests passed before")
     p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")

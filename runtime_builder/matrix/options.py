@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,6 +58,17 @@ def python(text: str) -> str:
     """A Python version, major.minor (whether a release has it is the matrix's to say, naming the ones it has)."""
     if not re.fullmatch(r"[0-9]+\.[0-9]+", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.13")
+    return text
+
+
+def command_line(text: str) -> str:
+    """A command to run, split as a shell would (shlex): not empty, every quote closed."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: an unclosed quote or a trailing backslash") from None
+    if not words:
+        raise argparse.ArgumentTypeError("an empty command")
     return text
 
 

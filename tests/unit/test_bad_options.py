@@ -148,3 +148,15 @@ def test_freeze_of_a_nightly_is_bad_input_said_before_rendering(cli, repo, monke
     result = cli("--root", repo, "freeze", "14.1.0")
     assert result.code == 2
     assert "error: Runtime 14.1.0 is a nightly build: only a released version is frozen" in result.err
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    ("pytest -k 'onbuild", "argument --test-command: \"pytest -k 'onbuild\": an unclosed quote or a trailing "
+                           "backslash"),
+    ("", "argument --test-command: an empty command"),
+    ("  ", "argument --test-command: an empty command"),
+])
+def test_a_test_command_that_cannot_be_split_is_refused_when_parsed(capsys, command, message):
+    """shlex's 'No closing quotation' ValueError came when the first image was tested, after building."""
+    last = _refused(capsys, ["publish", "14.0.1", "--registry", "127.0.0.1:5000/r", "--test-command", command])
+    assert message in last, last
