@@ -14,7 +14,7 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
-from .matrix.options import command_line, existing_file, index_url, platform, port, positive, python
+from .matrix.options import command_line, existing_file, image, index_url, platform, port, positive, python, registry
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -156,9 +156,9 @@ def parser() -> argparse.ArgumentParser:
                    help="how often BAD is probed again before concluding that nothing reproduces (default: 1)")
     p.add_argument("--moves", action="store_true", help="only list the moved packages; build nothing")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--base-registry", dest="registry", default=LOCAL_REGISTRY,
+    p.add_argument("--base-registry", dest="registry", type=registry, default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s)")
-    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
+    p.add_argument("--python-base", type=image, help="an upstream Python base image instead of the bootstrapped one")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", type=index_url, help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
@@ -167,7 +167,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", action="append", help="only this Debian suite (repeatable)")
     p.add_argument("--platform", action="append", type=platform,
                    help="also this platform, linux/arm64 or linux/amd64 (repeatable; default: the host's)")
-    p.add_argument("--registry", default=LOCAL_REGISTRY, help="where the bases go (default: %(default)s)")
+    p.add_argument("--registry", type=registry, default=LOCAL_REGISTRY,
+                   help="where the bases go (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the registry has them")
 
     p = _command(sub, "build", help="build images (default: the newest stable release, default Python, "
@@ -180,9 +181,9 @@ def parser() -> argparse.ArgumentParser:
                    help="this Python (repeatable; default: the release's default)")
     p.add_argument("--platform", action="append", type=platform,
                    help="linux/amd64 or linux/arm64 (repeatable; default: the host's; the other one builds under QEMU)")
-    p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+    p.add_argument("--base-registry", "--registry", dest="registry", type=registry, default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
-    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one, "
+    p.add_argument("--python-base", type=image, help="an upstream Python base image instead of the bootstrapped one, "
                                          "e.g. python:3.12-slim-bookworm from a registry mirror")
     p.add_argument("--json", action="store_true", help="print what was built as JSON (image, platform, seconds, "
                                                        "image id, BuildKit log), and run no smoke test")
@@ -192,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-smoke", action="store_true", help="do not run `airflow version` after the default build")
     p.add_argument("--force-eol", action="store_true", help="build a version even if it is end of life")
     p = _command(sub, "test", help="run the image tests (testinfra) on images or matrix cells")
-    p.add_argument("--image", action="append", help="an image reference (repeatable)")
+    p.add_argument("--image", action="append", type=image, help="an image reference (repeatable)")
     p.add_argument("--junitxml", type=Path, help="write per-image results as JUnit XML")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     _add_filters(p)
@@ -214,8 +215,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-command", type=command_line, help="tests one image; {image} is its reference "
                                           "(default: build.py test --image {image})")
     p.add_argument("--retest", action="store_true", help="test again images whose tests passed before")
-    p.add_argument("--base-registry", default=LOCAL_REGISTRY, help="where base images live (default: %(default)s)")
-    p.add_argument("--python-base", help="an upstream Python base image instead of the bootstrapped one")
+    p.add_argument("--base-registry", type=registry, default=LOCAL_REGISTRY,
+                   help="where base images live (default: %(default)s)")
+    p.add_argument("--python-base", type=image, help="an upstream Python base image instead of the bootstrapped one")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", type=index_url, help=INDEX_URL_HELP)
     p.add_argument("--no-secrets", action="store_true", help="pass neither CA bundle nor index URL")
@@ -253,7 +255,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="leave it running and return")
     p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
     p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
-    p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+    p.add_argument("--base-registry", "--registry", dest="registry", type=registry, default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")
     p.add_argument("--index-url", type=index_url, help=dev_commands.PROJECT_INDEX_URL_HELP)

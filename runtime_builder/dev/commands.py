@@ -23,7 +23,7 @@ from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
-from ..matrix.options import count, existing_file, index_url, platform, port
+from ..matrix.options import count, existing_file, image, index_url, platform, port, registry
 
 # What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
 # commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
@@ -59,17 +59,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                              "project's .env; Docker Compose's rules)")
         p.add_argument("--settings-file", type=existing_file, help="connections, pools and Variables (default: "
                                                                   "the project's airflow_settings.yaml)")
-        p.add_argument("--base-registry", "--registry", dest="registry", default=LOCAL_REGISTRY,
+        p.add_argument("--base-registry", "--registry", dest="registry", type=registry, default=LOCAL_REGISTRY,
                        help="where base images live (default: %(default)s; --registry is the older name)")
         p.add_argument("--cacert", type=existing_file, help="CA bundle for the package index inside the build")
         p.add_argument("--index-url", type=index_url, help=PROJECT_INDEX_URL_HELP)
         p.add_argument("--platform", type=platform,
                        help="linux/amd64 or linux/arm64 (default: the host's; the other under QEMU)")
         p.add_argument("--force-eol", action="store_true", help="use a version even if it is end of life")
-        p.add_argument("--postgres-image", metavar="REF", help="PostgreSQL's image where a registry serves one, "
-                                                              "e.g. postgres:15-bookworm (with --redis-image; "
-                                                              "default: made here from Debian's packages)")
-        p.add_argument("--redis-image", metavar="REF", help="Redis's image (with --postgres-image)")
+        p.add_argument("--postgres-image", metavar="REF", type=image,
+                       help="PostgreSQL's image where a registry serves one, e.g. postgres:15-bookworm (with "
+                            "--redis-image; default: made here from Debian's packages)")
+        p.add_argument("--redis-image", metavar="REF", type=image, help="Redis's image (with --postgres-image)")
 
     for name, text in (("start", "build the project and start its deployment (again, after stop)"),
                        ("restart", "build what changed and restart the deployment, keeping its database")):

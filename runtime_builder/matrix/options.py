@@ -72,6 +72,29 @@ def command_line(text: str) -> str:
     return text
 
 
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = re.compile(rf"{_HOST}(?::[0-9]+)?(?:/{_PATH})*")
+# Docker's reference grammar: [host[:port]/]path[:tag][@algorithm:hex]
+_IMAGE = re.compile(rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+                    r"(?:@[a-z0-9]+:[0-9a-f]{32,})?")
+
+
+def registry(text: str) -> str:
+    """Where base images live: host[:port][/path], e.g. 127.0.0.1:5000 or mirror.example/library."""
+    if not _REGISTRY.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a registry: host[:port][/path], e.g. 127.0.0.1:5000")
+    return text
+
+
+def image(text: str) -> str:
+    """An image reference, e.g. python:3.12-slim-bookworm or quay.io/org/image@sha256:..."""
+    if not _IMAGE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an image reference, e.g. python:3.12-slim-bookworm or "
+                                         "registry:5000/org/image:tag")
+    return text
+
+
 def existing_file(text: str) -> Path:
     """A file to read (a CA bundle, a .env, an airflow_settings.yaml, a file to attach)."""
     path = Path(text)

@@ -160,3 +160,32 @@ def test_a_test_command_that_cannot_be_split_is_refused_when_parsed(capsys, comm
     """shlex's 'No closing quotation' ValueError came when the first image was tested, after building."""
     last = _refused(capsys, ["publish", "14.0.1", "--registry", "127.0.0.1:5000/r", "--test-command", command])
     assert message in last, last
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bootstrap", "--registry", ""], "argument --registry: '' is not a registry: host[:port][/path]"),
+    (["bootstrap", "--registry", "http://127.0.0.1:5000"], "argument --registry: 'http://127.0.0.1:5000' is not a "
+                                                           "registry"),
+    (["build", "--base-registry", "my registry"], "argument --base-registry/--registry: 'my registry' is not a "
+                                                  "registry"),
+    (["publish", "14.0.1", "--registry", "127.0.0.1:5000/r", "--base-registry", ""], "argument --base-registry: ''"),
+    (["build", "--python-base", ""], "argument --python-base: '' is not an image reference"),
+    (["build", "--python-base", "python:3.12 slim"], "argument --python-base: 'python:3.12 slim' is not an image "
+                                                     "reference"),
+    (["test", "--image", ""], "argument --image: '' is not an image reference"),
+    (["dev", "start", "--project", PROJECT, "--postgres-image", "", "--redis-image", "redis:7"],
+     "argument --postgres-image: '' is not an image reference"),
+])
+def test_a_registry_or_image_that_is_not_one_is_refused_when_parsed(capsys, argv, message):
+    """An empty --python-base read as none (the bootstrapped base was used); an empty registry made
+    references such as '/debian:bookworm' the engine refused after the host checks."""
+    last = _refused(capsys, argv)
+    assert message in last, last
+
+
+@pytest.mark.parametrize("reference", ["python:3.12-slim-bookworm", "127.0.0.1:5000/airflow-runtime:14.2.1-python-3.13",
+                                       "quay.io:443/org/x@sha256:" + "0" * 64, "[::1]:5000/a/b_c:1.0"])
+def test_image_references_docker_takes_are_taken(reference):
+    from runtime_builder.arguments import parse_arguments
+
+    assert parse_arguments(["build", "--python-base", reference]).python_base == reference
