@@ -40,6 +40,10 @@ EXECUTOR_LABEL = "io.airflow-runtime.deployment.executor"
 PORT_LABEL = "io.airflow-runtime.deployment.port"  # the UI's host port, kept across restarts
 AUTH_LABEL = "io.airflow-runtime.deployment.auth"  # the auth manager in effect (who logs users in)
 STOP_SECONDS = 30.0  # a component's grace period after SIGTERM (a warm shutdown of running tasks)
+# A restart's grace: what the development loop waits for before starting the components again (the
+# triggerer alone takes ~10 s to exit gracefully; a task still running after it is killed, as
+# `docker compose restart` would after its own timeout, and its retries decide).
+RESTART_SECONDS = 5.0
 
 
 class PersistentDeployment(Deployment):
@@ -127,9 +131,9 @@ class PersistentDeployment(Deployment):
             if alias in self.containers:
                 self.engine.stop(self.containers[alias], STOP_SECONDS)
 
-    def _stop_components(self) -> None:
+    def _stop_components(self, grace: float = STOP_SECONDS) -> None:
         with ThreadPoolExecutor(max_workers=len(self.airflow_parts) or 1) as pool:
-            list(pool.map(lambda alias: self.engine.stop(self.containers[alias], STOP_SECONDS), self.airflow_parts))
+            list(pool.map(lambda alias: self.engine.stop(self.containers[alias], grace), self.airflow_parts))
 
     def resume(self, progress: Callable[[str], None] = print) -> None:
         """Start the stopped containers again as they were and wait until every one is healthy."""
@@ -146,7 +150,7 @@ class PersistentDeployment(Deployment):
         self._started = time.monotonic()
         self._resume_services()
         progress(f"{self.name}: restarting {', '.join(self.airflow_parts)}")
-        self._stop_components()
+        self._stop_components(RESTART_SECONDS)
         for alias in self.airflow_parts:
             self.engine.resume(self.containers[alias])
         self._wait_for_components(progress)

@@ -153,3 +153,19 @@ def test_another_commands_double_dash_is_its_own() -> None:
     assert arguments.command == "test" and arguments.pytest_args[-3:] == ["-q", "-k", "test_labels"]
     dev = parse_arguments(["dev", "exec", "--", "ls", "-l"])
     assert (dev.component, dev.argv) == (None, ["ls", "-l"])
+
+
+def test_dev_components_do_not_wait_for_the_database_the_deployment_found_ready(tmp_path):
+    """The session starts the components once PostgreSQL answered and was migrated, so the entry
+    point's `airflow db check` loop (one more Airflow start per component) is off; a project's .env
+    can still set it, and the dev intervals stay."""
+    folder = _project(tmp_path / "p")
+    images = ServiceImages("postgres:dev", "redis:dev")
+
+    def spec(environment: dict[str, str]):
+        return session.spec_for(session.DevOptions(folder), "airflow-runtime-project/p:14.3.0", "14.3.0", images,
+                                Executor.LOCAL, 8080, 3, environment, AirflowSettings())
+
+    assert spec({}).environment["CONNECTION_CHECK_MAX_COUNT"] == "0"
+    assert spec({}).environment["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] == "5"
+    assert spec({"CONNECTION_CHECK_MAX_COUNT": "3"}).environment["CONNECTION_CHECK_MAX_COUNT"] == "3"
