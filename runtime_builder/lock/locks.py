@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from .. import layout, log
 from ..contract import Change
-from ..errors import LockError, StaleLocks
+from ..errors import LockError, StaleLocks, UsageError
 from ..matrix.model import Matrix, Platform, Release
 from . import inhouse
 from .resolver import ResolutionError, exclude_newer, pins, resolve
@@ -231,7 +231,7 @@ def _cell_problems(matrix: Matrix, root: Path, cell: LockCell) -> list[str]:
 
 
 def _read(path: Path) -> str | None:
-    return path.read_text() if path.exists() else None
+    return read_lock_file(path) if path.exists() else None
 
 
 def _releases(selected: list[LockCell]) -> list[Release]:
@@ -251,7 +251,7 @@ def _in_house_drift(release: Release, root: Path) -> list[str]:
                                 f"run `python build.py lock {release.version}`")
         elif not path.exists():
             problems.append(f"{folder / name}: missing; run `python build.py lock {release.version}`")
-        elif path.read_text() != wanted[name]:
+        elif read_lock_file(path) != wanted[name]:
             problems.append(f"{folder / name}: differs from versions.yaml and {layout.INHOUSE}/ (an in-house "
                             f"package changed); run `python build.py lock {release.version}`")
     return problems
@@ -266,12 +266,12 @@ def preferred_lock(matrix: Matrix, root: Path, cell: LockCell) -> str:
     """
     own = root / cell.path
     if own.exists():
-        return own.read_text()
+        return read_lock_file(own)
     earlier = [r for r in matrix.line(cell.release.line) if r.version < cell.release.version]
     for release in sorted(earlier, key=lambda r: r.version, reverse=True):
         path = root / LockCell(release, cell.python, cell.platform).path
         if path.exists():
-            return path.read_text()
+            return read_lock_file(path)
     return ""
 
 
@@ -338,5 +338,14 @@ def read_locks(root: Path) -> dict[PurePosixPath, str]:
     folder = root / layout.LOCKS
     if not folder.is_dir():
         return {}
-    return {PurePosixPath(path.relative_to(root).as_posix()): path.read_text()
+    return {PurePosixPath(path.relative_to(root).as_posix()): read_lock_file(path)
             for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def read_lock_file(path: Path) -> str:
+    """A file under locks/: UsageError naming it when it is not UTF-8 (not the codec's words, issue 31)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; lock files are written by `build.py lock` only: restore it "
+                         "(`git checkout`) or lock the release again") from None

@@ -189,3 +189,15 @@ def test_image_references_docker_takes_are_taken(reference):
     from runtime_builder.arguments import parse_arguments
 
     assert parse_arguments(["build", "--python-base", reference]).python_base == reference
+
+
+@pytest.mark.parametrize("argv", [["notes", "14.0.1"], ["render", "--check"], ["build", "14.0.1"]])
+def test_a_lock_file_that_is_not_utf8_is_named(cli, repo, argv):
+    """It was a UnicodeDecodeError traceback ('utf-8' codec can't decode byte 0xff)."""
+    lock = repo / "locks" / "14.0.1" / "python-3.13" / "amd64.txt"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_bytes(b"a==1 \\\n    --hash=sha256:\xff\xfe\n")
+    result = cli("--root", repo, *argv)
+    assert result.code == 2, result.err
+    assert "locks/14.0.1/python-3.13/amd64.txt: not UTF-8 text; lock files are written by `build.py lock`" \
+        in result.err and "codec" not in result.err
