@@ -79,13 +79,20 @@ def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ..
           platforms: tuple[Platform, ...] = ()) -> list[LockCell]:
     matrix.refuse_unknown(versions, pythons)
     releases = [matrix.release(v) for v in versions] if versions else list(matrix.releases)
-    return [
+    found = [
         LockCell(release, python, platform)
         for release in releases
         for python in release.pythons
         for platform in release.platforms
         if (not pythons or python in pythons) and (not platforms or platform in platforms)
     ]
+    if not found:  # each filter names something the matrix has, but not together (issue 31)
+        asked = ", ".join([*versions, *(f"Python {p}" for p in pythons), *(p.value for p in platforms)])
+        raise UsageError(f"no lock cell matches {asked}: "
+                         + "; ".join(f"Runtime {r.version} has Python {', '.join(r.pythons)} on "
+                                     f"{', '.join(p.value for p in r.platforms)}" for r in releases[:3])
+                         + ("; ..." if len(releases) > 3 else ""))
+    return found
 
 
 def lock_text(cell: LockCell, preferred: str = "") -> str:

@@ -201,3 +201,18 @@ def test_a_lock_file_that_is_not_utf8_is_named(cli, repo, argv):
     assert result.code == 2, result.err
     assert "locks/14.0.1/python-3.13/amd64.txt: not UTF-8 text; lock files are written by `build.py lock`" \
         in result.err and "codec" not in result.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["14.1.0", "--python", "3.9"], "error: no lock cell matches 14.1.0, Python 3.9: Runtime 14.1.0 has Python 3.11, "
+                                    "3.12, 3.13 on linux/amd64"),
+    (["14.1.0", "--platform", "linux/arm64"], "error: no lock cell matches 14.1.0, linux/arm64: Runtime 14.1.0 has"),
+])
+def test_lock_filters_that_match_no_cell_together_are_bad_input(cli, repo, monkeypatch, argv, message):
+    """Each filter names what the matrix has, but no cell has them together: it locked 0 cells (and
+    the build tools) and said nothing."""
+    from runtime_builder.lock import locks
+
+    monkeypatch.setattr(locks, "write_locks", lambda *_, **__: pytest.fail("locked an empty selection"))
+    result = cli("--root", repo, "lock", *argv)
+    assert result.code == 2 and result.err.startswith(message), result.err
