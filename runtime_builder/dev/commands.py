@@ -23,7 +23,7 @@ from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
-from ..matrix.options import count, existing_file, image, index_url, platform, port, registry
+from ..matrix.options import count, existing_file, image, index_url, output_file, platform, port, registry
 
 # What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
 # commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
@@ -103,13 +103,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                 "DAGs, packages that change, the database migrated (on a copy)")
     building(p)
     p.add_argument("--to", required=True, metavar="VERSION", help="the Runtime version to move to")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--json", type=output_file, metavar="FILE", help="also write the report as JSON")
     for name, text in (("export", "write the running deployment's connections, pools and Variables into "
                                   "airflow_settings.yaml (merged: entries of the same name replaced)"),
                        ("import", "import airflow_settings.yaml's connections, pools and Variables into the "
                                   "running deployment")):
         p = command(name, text)
-        p.add_argument("--settings-file", type=existing_file if name == "import" else Path,
+        p.add_argument("--settings-file", type=existing_file if name == "import" else output_file,
                        help="default: the project's airflow_settings.yaml")
         if name == "export":
             for section in SECTIONS:

@@ -118,3 +118,15 @@ def index_url(text: str) -> str:
         raise argparse.ArgumentTypeError("not an http:// or https:// URL with a host, e.g. https://pypi.org/simple "
                                          "(left out of this message: it may hold credentials)")
     return text
+
+
+def output_file(text: str) -> Path:
+    """A file to write, in a folder that exists (said now, not when the work is done)."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a file")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a folder; give a file")
+    if not path.absolute().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent} to write it in")
+    return path

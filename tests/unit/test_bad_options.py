@@ -216,3 +216,17 @@ def test_lock_filters_that_match_no_cell_together_are_bad_input(cli, repo, monke
     monkeypatch.setattr(locks, "write_locks", lambda *_, **__: pytest.fail("locked an empty selection"))
     result = cli("--root", repo, "lock", *argv)
     assert result.code == 2 and result.err.startswith(message), result.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["dev", "upgrade-test", "--project", PROJECT, "--to", "14.3.0", "--json", "{files}/no/report.json"],
+     "argument --json: {files}/no/report.json: no folder {files}/no to write it in"),
+    (["dev", "upgrade-test", "--project", PROJECT, "--to", "14.3.0", "--json", "{files}/folder"],
+     "argument --json: {files}/folder: a folder; give a file"),
+    (["dev", "export", "--project", PROJECT, "--settings-file", "{files}/no/airflow_settings.yaml"],
+     "argument --settings-file: {files}/no/airflow_settings.yaml: no folder {files}/no to write it in"),
+])
+def test_a_file_to_write_where_no_folder_is_is_refused_when_parsed(capsys, files, argv, message):
+    """upgrade-test wrote its --json report after minutes of work: a FileNotFoundError traceback then."""
+    last = _refused(capsys, [arg.format(files=files) for arg in argv])
+    assert message.format(files=files) in last, last
