@@ -160,11 +160,17 @@ def read_results(directory: Path) -> list[dict]:
         raise UsageError(f"--from-results {directory}: no result files (*.json) there")
     results = []
     for path in files:
-        try:
-            results.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{path}: not JSON ({error})") from error
+        record = _result_record(path, "--from-results")
+        wrong = [key for key in RESULT_KEYS if not isinstance(record.get(key), str)]
+        wrong += [key for key in ("test", "digest") if record.get(key) is not None and not isinstance(record[key], str)]
+        if wrong:
+            raise UsageError(f"--from-results {path}: {', '.join(wrong)}: a string is expected in a cell's result "
+                             f"({', '.join(RESULT_KEYS)}, test, digest: what `build.py push --result` writes)")
+        results.append(record)
     return results
+
+
+RESULT_KEYS = ("version", "python", "variant", "platform")  # what names the cell a result is of
 
 
 def push(root: Path, matrix: Matrix, engine: Callable[[], Engine], version: str, python: str | None,
@@ -196,14 +202,17 @@ def push(root: Path, matrix: Matrix, engine: Callable[[], Engine], version: str,
 def _result_file(path: Path) -> dict:
     """What a cell's result file holds so far (none yet: {}), read before pushing: a file push could
     not merge into is refused before the push, not after it as a JSONDecodeError."""
-    if not path.exists():
-        return {}
+    return _result_record(path, "--result") if path.exists() else {}
+
+
+def _result_record(path: Path, option: str) -> dict:
+    """A cell's result file: a JSON object, else UsageError naming the option and the file."""
     try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         why = error.strerror if isinstance(error, OSError) else "not JSON"
-        raise UsageError(f"--result {path}: cannot be merged into ({why}); give a JSON file or a new path") from None
-    if not isinstance(previous, dict):
-        raise UsageError(f"--result {path}: a JSON object of the cell's results is expected, "
-                         f"not {type(previous).__name__}")
-    return previous
+        raise UsageError(f"{option} {path}: cannot be read as a cell's result ({why})") from None
+    if not isinstance(record, dict):
+        raise UsageError(f"{option} {path}: a JSON object of the cell's results is expected, "
+                         f"not {type(record).__name__}")
+    return record

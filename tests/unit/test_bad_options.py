@@ -98,8 +98,10 @@ def test_a_platform_is_taken_by_its_short_name_too():
     (["99.0.0"], "no Runtime version '99.0.0' in the matrix"),
     (["14.0.1", "--python", "2.7"], "Runtime 14.0.1 has no cell python 2.7 linux/amd64"),
     (["14.0.1", "--registry", "r"], "--registry 'r': expected a registry host"),
-    (["14.0.1", "--result", "{files}/folder"], "--result {files}/folder: cannot be merged into (Is a directory)"),
-    (["14.0.1", "--result", "{files}/bad.json"], "--result {files}/bad.json: cannot be merged into (not JSON)"),
+    (["14.0.1", "--result", "{files}/folder"], "--result {files}/folder: cannot be read as a cell's result "
+                                               "(Is a directory)"),
+    (["14.0.1", "--result", "{files}/bad.json"], "--result {files}/bad.json: cannot be read as a cell's result "
+                                                 "(not JSON)"),
     (["14.0.1", "--result", "{files}/list.json"], "--result {files}/list.json: a JSON object of the cell's results "
                                                   "is expected, not list"),
 ])
@@ -230,3 +232,21 @@ def test_a_file_to_write_where_no_folder_is_is_refused_when_parsed(capsys, files
     """upgrade-test wrote its --json report after minutes of work: a FileNotFoundError traceback then."""
     last = _refused(capsys, [arg.format(files=files) for arg in argv])
     assert message.format(files=files) in last, last
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{bad", "--from-results {path}: cannot be read as a cell's result (not JSON)"),
+    ("[1]", "--from-results {path}: a JSON object of the cell's results is expected, not list"),
+    ('{"version": "14.0.1", "python": 3.13, "variant": "base", "platform": "linux/amd64"}',
+     "--from-results {path}: python: a string is expected in a cell's result"),
+    ('{"version": "14.0.1", "python": "3.13", "variant": "base", "platform": "linux/amd64", "digest": 5}',
+     "--from-results {path}: digest: a string is expected in a cell's result"),
+])
+def test_publish_from_results_names_a_result_file_that_is_not_one(cli, repo, files, content, message):
+    """A list was "'list' object has no attribute 'get'" in a traceback (issue 31's own example)."""
+    path = files / "results" / "cell.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    result = cli("--root", repo, "publish", "14.0.1", "--registry", "127.0.0.1:5000/r", "--unsigned",
+                 "--from-results", path.parent)
+    assert result.code == 2 and message.format(path=path) in result.err, result.err
