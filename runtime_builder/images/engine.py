@@ -1,7 +1,7 @@
 """The one adapter over the Docker engine: every build, image, container, network and volume of the
-package goes through `Engine` (as cibuildwheel's OCIContainer): builds, pushes and one-shot runs
-with the docker client; the long-lived containers of a deployment, their networks and volumes
-through the Docker SDK, one client per process, behind the same class.
+package and its tests goes through `Engine` (as cibuildwheel's OCIContainer): builds, pushes and
+one-shot runs with the docker client (`cli` for flags no method covers); the long-lived containers
+of a deployment, their networks and volumes through the Docker SDK, one client per process.
 
 Two drivers, same Dockerfiles:
 - ``buildx``: ``docker buildx build --load`` where a buildx plugin exists (laptops, CI).
@@ -53,7 +53,7 @@ class Engine:
         for client in candidates:
             if not Path(client).exists():
                 continue
-            if _succeeds([client, "buildx", "version"]):
+            if subprocess.run([client, "buildx", "version"], capture_output=True).returncode == 0:
                 return cls(client, "buildx")
             if _client_major(client) <= LAST_BUILDKIT_WITHOUT_BUILDX:
                 return cls(client, "embedded")
@@ -128,10 +128,8 @@ class Engine:
 
     def repo_digest(self, ref: str) -> str | None:
         """The registry digest recorded for ``ref``'s repository, if it was pushed/pulled."""
-        result = self._run(
-            ["image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref],
-            check=False,
-        )
+        result = self._run(["image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref],
+                           check=False)
         repository = _repository(ref)
         for line in result.stdout.split():
             name, _, digest = line.partition("@")
@@ -151,7 +149,14 @@ class Engine:
         argv = ["run", "--rm", *(["-i"] if input is not None else [])]
         argv += [*(["--platform", platform] if platform else []), *(["--network", network] if network else [])]
         argv += [*(["--entrypoint", entrypoint] if entrypoint else []), ref, *command]
-        return subprocess.run([self.client, *argv], input=input, capture_output=True, text=True, env=self._env())
+        return self.cli(argv, input=input)
+
+    def cli(self, args: Sequence[str], *, input: str | None = None,
+            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """The docker client run with `args` as they are, for what no method covers (the tests'
+        containers with flags of their own): its exit status and output, whatever they are."""
+        return subprocess.run([self.client, *args], input=input, capture_output=True, text=True, env=self._env(),
+                              timeout=timeout, check=False)
 
     # -- containers, networks and volumes (the Docker SDK) ------------------------------------
 
@@ -344,9 +349,8 @@ class Engine:
         faults.wrote(f"manifest push {ref}")
         return _last_digest(output, ref)
 
-    def info(self) -> bool:
-        """True when the engine answers."""
-        return _succeeds([self.client, "info"], env=self._env())
+    def info(self) -> bool:  # True when the engine answers
+        return self.cli(["info"]).returncode == 0
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -362,10 +366,9 @@ class Engine:
         return env
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = [self.client, *args]
-        result = subprocess.run(argv, capture_output=True, text=True, env=self._env())
+        result = self.cli(args)
         if check and result.returncode != 0:
-            raise EngineError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+            raise EngineError(f"{self.client} {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
 
@@ -404,11 +407,6 @@ def _api() -> docker.DockerClient:
     except docker.errors.DockerException as error:
         raise EngineError(f"no Docker engine answers: {error}; `python3 build.py setup` starts one") from error
     return found
-
-
-def _succeeds(argv: list[str], env: Mapping[str, str] | None = None) -> bool:
-    result = subprocess.run(argv, capture_output=True, env=env)
-    return result.returncode == 0
 
 
 def _client_major(client: str) -> int:

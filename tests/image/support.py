@@ -76,8 +76,7 @@ class Docker:
 
     def run(self, *args: str, input: str | None = None, timeout: float | None = None) -> Result:
         try:
-            done = subprocess.run([self.client, *args], input=input, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+            done = self.engine.cli(args, input=input, timeout=timeout)
         except subprocess.TimeoutExpired as error:
             return Result(124, _text(error.stdout), _text(error.stderr) + f"\ntimed out after {timeout} s")
         return Result(done.returncode, done.stdout, done.stderr)

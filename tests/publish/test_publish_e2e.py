@@ -181,8 +181,8 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
         assert platforms == PLATFORMS, f"{tag}: {platforms}"
         assert lists.setdefault(variant, manifest.digest) == manifest.digest, f"{tag} names another list"
     assert len(set(lists.values())) == 2
-    inspect = subprocess.run([engine.client, "manifest", "inspect", "--insecure", target.ref("latest")],
-                             capture_output=True, text=True, check=True)
+    inspect = engine.cli(["manifest", "inspect", "--insecure", target.ref("latest")])
+    assert inspect.returncode == 0, inspect.stderr
     assert {(m["platform"]["os"], m["platform"]["architecture"])
             for m in json.loads(inspect.stdout)["manifests"]} == PLATFORMS
 
@@ -224,13 +224,12 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
     pulled = target.ref("latest")
     try:
         for platform in ("linux/amd64", "linux/arm64"):
-            subprocess.run([engine.client, "pull", "--platform", platform, pulled], capture_output=True, check=True)
-            arch = subprocess.run([engine.client, "image", "inspect", "--format", "{{.Architecture}}", pulled],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-            assert f"linux/{arch}" == platform
+            assert engine.cli(["pull", "--platform", platform, pulled]).returncode == 0
+            assert engine.image_facts(pulled)[1] == platform.removeprefix("linux/")
             started = time.monotonic()
-            version = subprocess.run([engine.client, "run", "--rm", "--platform", platform, pulled, "airflow",
-                                      "version"], capture_output=True, text=True, check=True).stdout.strip()
+            run = engine.oneshot(pulled, ["airflow", "version"], platform=platform)
+            assert run.returncode == 0, run.stderr
+            version = run.stdout.strip()
             TIMES[f"`airflow version` in the pulled {platform} image"] = time.monotonic() - started
             assert version == airflow
     finally:

@@ -10,7 +10,6 @@ what each image's labels say it is (`image_check.py --labels-only`).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -78,16 +77,13 @@ def test_slim_images_publish_under_their_own_tags_in_multi_arch_lists(registry: 
         engine = Engine.detect()
         pulled = target.ref("latest-slim")
         try:
-            subprocess.run([engine.client, "pull", "--platform", "linux/amd64", pulled], capture_output=True,
-                           check=True)
-            version = subprocess.run([engine.client, "run", "--rm", "--platform", "linux/amd64", pulled, "airflow",
-                                      "version"], capture_output=True, text=True, check=True).stdout.strip()
+            assert engine.cli(["pull", "--platform", "linux/amd64", pulled]).returncode == 0
+            version = engine.oneshot(pulled, ["airflow", "version"], platform="linux/amd64").stdout.strip()
             assert version == RELEASE.airflow_build_version
             script = ("import importlib.util as u; print(u.find_spec('airflow.providers.postgres') is not None, "
                       "u.find_spec('airflow.providers.celery') is not None)")
-            out = subprocess.run([engine.client, "run", "--rm", "--platform", "linux/amd64", "--entrypoint",
-                                  "python", pulled, "-c", script], capture_output=True, text=True, check=True)
-            assert out.stdout.split() == ["True", "False"], out.stdout
+            out = engine.oneshot(pulled, ["-c", script], platform="linux/amd64", entrypoint="python")
+            assert out.returncode == 0 and out.stdout.split() == ["True", "False"], out.stdout + out.stderr
         finally:
             engine.remove_image(pulled)
     finally:

@@ -90,8 +90,8 @@ def test_the_key_comes_from_the_option_then_the_environment(tmp_path, signer):
     other = Ed25519PrivateKey.generate()
     from_file = signing.load_signer(path, {signing.KEY_VARIABLE: pem(other).decode()})
     assert from_file is not None and from_file.key_id == signer.key_id
-    from_env = signing.load_signer(None, {signing.KEY_VARIABLE: pem(other).decode()})
-    assert from_env is not None and from_env.key_id == Signer(other).key_id
+    from_variable = signing.load_signer(None, {signing.KEY_VARIABLE: pem(other).decode()})
+    assert from_variable is not None and from_variable.key_id == Signer(other).key_id
     assert signing.load_signer(None, {}) is None
 
 
