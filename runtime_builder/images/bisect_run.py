@@ -163,16 +163,29 @@ def sides(root: Path, matrix: Matrix, good: str, bad: str, options: Options
     return found_good, found_bad, found
 
 
-def run(root: Path, matrix: Matrix, good: str, bad: str, options: Options, engine: Engine) -> candidates.Report:
+def image_probe(root: Path, matrix: Matrix, good: candidates.Side, bad: candidates.Side, found: tuple[Move, ...],
+                options: Options, engine: Engine) -> ImageProbe:
+    """The probe of a search from `good` to `bad`, its Python base made or found (bootstrap)."""
+    probe = ImageProbe(root, matrix, good, bad, found, options, engine)
+    bases = builder.python_bases(matrix, [probe.spec], engine, options.build, layout.Layout(root).bases)
+    probe.python_base = bases[(bad.release.suite.name, bad.python)]
+    return probe
+
+
+@dataclass(frozen=True)
+class Run:
+    report: candidates.Report
+    builds: tuple[Build, ...]  # the images the probes built, in order (the first one the coldest)
+
+
+def run(root: Path, matrix: Matrix, good: str, bad: str, options: Options, engine: Engine) -> Run:
     """The search, with images: the report (culprits, probes, seconds) and the probes' builds."""
     if not options.selection:
         raise UsageError("bisect needs the test selection that is red on BAD, after `--` "
                          "(e.g. `-- tests/image/test_airflow_runs.py -k version`)")
     good_side, bad_side, found = sides(root, matrix, good, bad, options)
     started = time.monotonic()
-    probe = ImageProbe(root, matrix, good_side, bad_side, found, options, engine)
-    bases = builder.python_bases(matrix, [probe.spec], engine, options.build, layout.Layout(root).bases)
-    probe.python_base = bases[(bad_side.release.suite.name, bad_side.python)]
+    probe = image_probe(root, matrix, good_side, bad_side, found, options, engine)
     try:
         result = search([m.name for m in found], probe, reruns=options.reruns)
     finally:
@@ -180,7 +193,7 @@ def run(root: Path, matrix: Matrix, good: str, bad: str, options: Options, engin
     report = candidates.Report(good_side, bad_side, found, options.selection, result, time.monotonic() - started)
     for number, built in enumerate(probe.builds, 1):
         log.info(f"    build {number}: {built.seconds:.0f} s ({built.applied} moves applied)")
-    return report
+    return Run(report, tuple(probe.builds))
 
 
 def command(args: argparse.Namespace, matrix: Matrix) -> int:
@@ -198,6 +211,6 @@ def command(args: argparse.Namespace, matrix: Matrix) -> int:
     engine = host.require(arm64=platform is Platform.ARM64, registry=not args.python_base)
     with for_build(layout.Layout(args.root).secrets, args.cacert, args.index_url, not args.no_secrets) as secrets:
         build = builder.BuildOptions(args.repository, args.registry, args.python_base, secrets)
-        report = run(args.root, matrix, args.good, args.bad, replace(options, build=build), engine)
+        report = run(args.root, matrix, args.good, args.bad, replace(options, build=build), engine).report
     print(json.dumps(candidates.as_json(report), indent=2) if args.json else candidates.as_text(report), end="")
     return 0 if report.result.culprits else 1

@@ -41,6 +41,12 @@ class Side:
     def pins(self) -> dict[str, str]:
         return pins(self.lock)
 
+    @property
+    def label(self) -> str:
+        """How the command line named it: the version, or the lock file given instead."""
+        standard = self.source == LockCell(self.release, self.python, self.platform).path
+        return str(self.release.version) if standard else self.source
+
 
 def side(matrix: Matrix, root: Path, given: str, python: str | None, platform: Platform) -> Side:
     """A side named as on the command line: a Runtime version (its lock of `python`, default the
@@ -146,7 +152,7 @@ class Report:
         partners = [str(self.move(n)) for n in self.result.culprits if n != move.name]
         together = f", together with {', '.join(partners)}" if partners else ""
         return (f"{move.name} {move.new} breaks {' '.join(self.selection)}{together} (found by `build.py bisect "
-                f"{self.good.release.version} {self.bad.release.version}`)")
+                f"{self.good.label} {self.bad.label}`)")
 
     def entries(self) -> dict[str, str | None]:
         """The `constraints:` entry of each culprit (None where no bound can hold it back, or where

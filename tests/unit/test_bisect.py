@@ -136,6 +136,7 @@ def test_the_proposed_constraint_loads_through_the_matrix_loader(tmp_path):
     assert [c.requirement for c in bound] == ["rich<14.0.0"] and not bound[0].allows("14.0.0")
     assert bound[0].allows("13.9.4") and matrix.release("14.0.2").constraints == ()
     assert "rich 14.0.0 breaks tests/image/test_airflow_runs.py -k version" in bound[0].reason
+    assert "(found by `build.py bisect 14.0.2 14.1.0`)" in bound[0].reason
     text = candidates.as_text(report)
     assert "culprit:\n  rich 13.9.4 -> 14.0.0" in text and 'requirement: "rich<14.0.0"' in text
     assert candidates.as_json(report)["culprits"] == [{"package": "rich", "old": "13.9.4", "new": "14.0.0"}]

@@ -1,0 +1,138 @@
+"""A local package index layered over the real one, for `build.py bisect`'s end-to-end test and
+bench (issue 32, item 4): one wheel, a newer version of a small pure-Python dependency of Airflow
+whose import fails, served as a PEP 691 simple index.
+
+The host's uv sees it as an extra index beside its own (`UV_EXTRA_INDEX_URL`, with
+`UV_INDEX_STRATEGY=unsafe-best-match` so a package's versions from both count): configuration,
+as a release engineer's would be. A build sees it as its only index (`--index-url`): the broken
+package's page is the real index's page with the local wheel added, every other page a redirect
+to the real index. It listens on 127.0.0.1 (the host's resolutions) and on the Docker bridge's
+gateway (what a build's RUN steps reach). Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import ssl
+import subprocess
+import threading
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def broken_wheel(name: str, version: str, module: str, requires: tuple[str, ...] = ()) -> tuple[str, bytes]:
+    """(file name, bytes) of a py3-none-any wheel of `name` `version` whose `module` raises ImportError."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {
+        f"{module}/__init__.py": f"raise ImportError('{name} {version} is a deliberately broken build (a bisect "
+                                 "test): nothing of it can be imported')\n",
+        f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\n" f"Name: {name}\nVersion: {version}\n"
+                                      + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: bisect-test\nRoot-Is-Purelib: true\n"
+                                   "Tag: py3-none-any\n",
+    }
+    record = [f"{path},sha256={_digest(text.encode())},{len(text.encode())}" for path, text in files.items()]
+    files[f"{dist}.dist-info/RECORD"] = "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for path, text in files.items():
+            info = zipfile.ZipInfo(path, date_time=(2026, 1, 1, 0, 0, 0))
+            wheel.writestr(info, text)
+    return f"{dist}-py3-none-any.whl", buffer.getvalue()
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+@dataclass
+class LocalIndex:
+    """The served index: the host's URL, the builds' URL, and the environment the host's uv reads."""
+
+    host_url: str
+    build_url: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"UV_EXTRA_INDEX_URL": self.host_url, "UV_INDEX_STRATEGY": "unsafe-best-match"}
+
+
+def bridge_gateway(client: str = "docker") -> str:
+    """The Docker bridge's gateway address: where a build's RUN steps reach the host."""
+    found = subprocess.run([client, "network", "inspect", "bridge", "--format",
+                            "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True)
+    return found.stdout.strip()
+
+
+@contextmanager
+def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, gateway: str,
+          cacert: Path | None = None) -> Iterator[LocalIndex]:
+    """The index of one extra wheel over `upstream` (a simple index URL), until the block ends."""
+    project = canonicalize_name(name)
+    sha256 = hashlib.sha256(wheel).hexdigest()
+    context = ssl.create_default_context(cafile=str(cacert) if cacert else None)
+    upstream = upstream.rstrip("/")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:
+            parts = [part for part in self.path.split("?")[0].split("/") if part]
+            if parts == ["files", filename]:
+                return self._send(200, "application/octet-stream", wheel)
+            if len(parts) == 2 and parts[0] == "simple" and canonicalize_name(parts[1]) == project:
+                page = self._upstream_page()
+                base = f"http://{self.headers['Host']}"
+                page["files"].append({"filename": filename, "url": f"{base}/files/{filename}",
+                                      "hashes": {"sha256": sha256}, "upload-time": uploaded})
+                page.setdefault("versions", []).append(filename.split("-")[1])
+                return self._send(200, JSON, json.dumps(page).encode())
+            if len(parts) == 2 and parts[0] == "simple":
+                self.send_response(302)
+                self.send_header("Location", f"{upstream}/{parts[1]}/")
+                self.end_headers()
+                return None
+            return self._send(404, "text/plain", b"not here\n")
+
+        def do_HEAD(self) -> None:  # uv asks before it downloads
+            self.head_only = True
+            self.do_GET()
+
+        def _upstream_page(self) -> dict:
+            request = urllib.request.Request(f"{upstream}/{project}/", headers={"Accept": JSON})
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                return json.loads(response.read())
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not getattr(self, "head_only", False):
+                self.wfile.write(body)
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler)]
+    servers.append(ThreadingHTTPServer((gateway, 0), Handler))
+    threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield LocalIndex(f"http://127.0.0.1:{servers[0].server_address[1]}/simple",
+                         f"http://{gateway}:{servers[1].server_address[1]}/simple")
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,96 @@
+"""The broken-dependency scenario of issue 32, item 4, for the engine test and bench/bisect_bench.py:
+a copy of the repository (a git worktree of HEAD), a local index with a newer, broken
+`rich-argparse` (Airflow's CLI imports it: `airflow version` fails), the nightly re-locked
+against it (`lock --fresh`, so it also moves every other package the index has newer), GOOD the
+nightly's committed lock. Nothing of the real repository is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import Version
+
+from runtime_builder.cli import main
+from runtime_builder.images.secrets import host_cacert, host_index_url
+from runtime_builder.lock.locks import LockCell
+from runtime_builder.lock.upstream import SimpleIndex, default_index
+from runtime_builder.matrix.load import load_matrix
+from runtime_builder.matrix.model import Channel, Platform, Release
+
+from .local_index import LocalIndex, bridge_gateway, broken_wheel, serve
+
+PACKAGE, MODULE, REQUIRES = "rich-argparse", "rich_argparse", ("rich>=11.0.0",)
+SELECTION = ("tests/image/test_python_airflow.py::test_docker_run_version_runs_airflow_version",)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    root: Path  # the worktree
+    release: Release  # the nightly
+    python: str
+    platform: Platform
+    good: Path  # the committed lock of the nightly's cell, laid out as under locks/
+    broken: str  # the broken version the index serves
+    index: LocalIndex
+
+
+def nightly(root: Path) -> Release:
+    """The newest nightly release."""
+    matrix = load_matrix(root / "versions.yaml")
+    return max((r for r in matrix.releases if r.channel is Channel.NIGHTLY), key=lambda r: r.version)
+
+
+def relock(root: Path, release: Release, python: str, platform: Platform, *, fresh: bool) -> None:
+    argv = ["--root", str(root), "lock", str(release.version), "--python", python, "--platform", platform.value]
+    if main([*argv, *(["--fresh"] if fresh else [])]) != 0:
+        raise RuntimeError(f"build.py lock {release.version} failed in {root}")
+
+
+@contextmanager
+def scenario(repository: Path, workdir: Path) -> Iterator[Scenario]:
+    """The scenario set up under `workdir`; the worktree and the index go away when the block ends."""
+    root = workdir / "repo"
+    subprocess.run(["git", "-C", str(repository), "worktree", "add", "--detach", str(root), "HEAD"], check=True,
+                   capture_output=True)
+    saved = {name: os.environ.get(name) for name in ("UV_EXTRA_INDEX_URL", "UV_INDEX_STRATEGY")}
+    try:
+        release = nightly(root)
+        python, platform = release.python, Platform.native()
+        cell = LockCell(release, python, platform)
+        good = workdir / "good" / str(release.version) / f"python-{python}" / f"{platform.arch}.txt"
+        good.parent.mkdir(parents=True)
+        shutil.copyfile(root / cell.path, good)
+        upstream = default_index(host_index_url())
+        project = SimpleIndex(upstream, host_cacert()).project(PACKAGE)
+        newest = max(Version(v) for v in project.versions) if project else Version("1.0")
+        broken = f"{newest.major}.{newest.minor}.{newest.micro + 1}"
+        filename, wheel = broken_wheel(PACKAGE, broken, MODULE, REQUIRES)
+        uploaded = f"{release.released.isoformat()}T00:00:00Z"
+        with serve(upstream, PACKAGE, filename, wheel, uploaded, bridge_gateway(), host_cacert()) as index:
+            os.environ.update(index.environment)
+            relock(root, release, python, platform, fresh=True)
+            yield Scenario(root, release, python, platform, good, broken, index)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        subprocess.run(["git", "-C", str(repository), "worktree", "remove", "--force", str(root)], check=False,
+                       capture_output=True)
+
+
+def apply_constraint(root: Path, line: int, entry: str) -> None:
+    """Add a `constraints:` entry (bisect's text) to line `line` of the worktree's versions.yaml."""
+    path = root / "versions.yaml"
+    text = path.read_text()
+    start = text.index(f"  - runtime: {line}\n")
+    at = text.index("    constraints:\n", start) + len("    constraints:\n")
+    path.write_text(text[:at] + entry + text[at:])
