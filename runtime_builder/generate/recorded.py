@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,11 +21,20 @@ def read(path: Path, key: str, kind: type[T], what: str) -> list[T]:
     if not path.exists():
         return []
     names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    required = [f.name for f in fields(kind) if f.default is MISSING and f.default_factory is MISSING]  # type: ignore[arg-type]
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        return [kind(**{k: v for k, v in entry.items() if k in names}) for entry in document[key]]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise BuilderError(f"{path}: not {what} ({error})") from error
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        where = f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
+        raise BuilderError(f"{path}: not {what}: not UTF-8 JSON{where}") from None
+    # Said in the file's terms, not as a KeyError or "'list' object has no attribute 'items'" (issue 31).
+    if not isinstance(document, dict) or not isinstance(document.get(key), list):
+        raise BuilderError(f"{path}: not {what}: a JSON object with a `{key}` list is expected")
+    for index, entry in enumerate(document[key]):
+        missing = [name for name in required if name not in entry] if isinstance(entry, dict) else required
+        if missing:
+            raise BuilderError(f"{path}: not {what}: {key}[{index}]: a mapping with {', '.join(missing)} is expected")
+    return [kind(**{k: v for k, v in entry.items() if k in names}) for entry in document[key]]
 
 
 def merge(path: Path, key: str, existing: Iterable[T], new: Iterable[T], identity: Callable[[T], Hashable]) -> Path:

@@ -75,7 +75,13 @@ def test_record_merges_the_newest_per_pair_and_load_reads_it_back(matrix: Matrix
 
 @pytest.mark.parametrize(("text", "message"), [
     ("{", "not an upgrade results file"),
-    ('{"results": [{"source": "1"}]}', "not an upgrade results file"),
+    ('{"results": [{"source": "1"}]}', r"not an upgrade results file: results\[0\]: a mapping with target, kind, "
+                                       "airflow_source, airflow_target is expected"),
+    # issue 31: these said Python's words, "'list' object has no attribute 'items'", "KeyError: 'results'"
+    ("[]", "not an upgrade results file: a JSON object with a `results` list is expected"),
+    ('{"result": []}', "not an upgrade results file: a JSON object with a `results` list is expected"),
+    ('{"results": [[]]}', r"not an upgrade results file: results\[0\]: a mapping with source, target, kind"),
+    ("{", r"not an upgrade results file: not UTF-8 JSON \(line 1, column 2\)"),
     ('{"results": [{"source": "1", "target": "2", "kind": "upgrade", "airflow_source": "a", '
      '"airflow_target": "b", "status": "great"}]}', "status 'great'"),
 ])
