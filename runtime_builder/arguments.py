@@ -14,7 +14,18 @@ from .errors import UsageError
 from .generate.specs import DEFAULT_REPOSITORY
 from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
-from .matrix.options import command_line, existing_file, image, index_url, platform, port, positive, python, registry
+from .matrix.options import (
+    command_line,
+    existing_file,
+    image,
+    index_url,
+    platform,
+    port,
+    positive,
+    python,
+    registry,
+    repository,
+)
 
 PACKAGE = Path(__file__).resolve().parent
 INDEX_URL_HELP = ("package index for the build (default: the host's pip/uv configuration; prefer that, or "
@@ -84,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--root", type=Path, help="the repository (its versions.yaml, templates, locks) to work on "
                                                "(default: the clone this tool is in, else the nearest folder "
                                                "upward from here with a versions.yaml)")
-    top.add_argument("--repository", default=DEFAULT_REPOSITORY, help="image repository name (default: %(default)s)")
+    top.add_argument("--repository", type=repository, default=DEFAULT_REPOSITORY,
+                     help="image repository name (default: %(default)s)")
     sub = top.add_subparsers(dest="command", required=True)
 
     _command(sub, "validate", help="check versions.yaml against the schema and the versioning rules")

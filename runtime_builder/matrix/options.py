@@ -87,6 +87,14 @@ def registry(text: str) -> str:
     return text
 
 
+def repository(text: str) -> str:
+    """An image name without a tag, e.g. airflow-runtime or quay.io/org/airflow-runtime."""
+    if not re.fullmatch(rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH}(?:/{_PATH})*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an image repository name (lower case, no tag), e.g. "
+                                         "airflow-runtime or quay.io/org/airflow-runtime")
+    return text
+
+
 def image(text: str) -> str:
     """An image reference, e.g. python:3.12-slim-bookworm or quay.io/org/image@sha256:..."""
     if not _IMAGE.fullmatch(text):

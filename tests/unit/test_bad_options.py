@@ -250,3 +250,12 @@ def test_publish_from_results_names_a_result_file_that_is_not_one(cli, repo, fil
     result = cli("--root", repo, "publish", "14.0.1", "--registry", "127.0.0.1:5000/r", "--unsigned",
                  "--from-results", path.parent)
     assert result.code == 2 and message.format(path=path) in result.err, result.err
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name", "quay.io/org/rt:14", "-x"])
+def test_a_repository_name_that_is_not_one_is_refused_when_parsed(capsys, name):
+    """`--repository "" tags ...` printed tags such as ':14.2.1-base' and exited 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--root", str(REPO_ROOT), f"--repository={name}", "tags", "14.0.1"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"argument --repository: {name!r} is not an image repository name" in err, err
