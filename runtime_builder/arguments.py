@@ -68,7 +68,8 @@ EXAMPLES = {
     "verify": ["python3 build.py verify quay.io/org/airflow-runtime:14.2.1-python-3.13 --key runtime-signing.pub"],
     "tags": ["python3 build.py tags 14.2.1 --python 3.13 --variant base --json"],
     "new-version": ["python3 build.py new-version --patch --from 14.2.1 --upgrade-providers --dry-run",
-                    "python3 build.py new-version --release 14.3.0"],
+                    "python3 build.py new-version --release 14.3.0",
+                    "python3 build.py new-version --from-upstream --line 14   # cut or refresh line 14's nightly"],
     "upstream": ["python3 build.py upstream --line 14", "python3 build.py upstream --json > upstream.json"],
     "lock": ["python3 build.py lock 14.3.0 --stale", "python3 build.py lock --python 3.13 --jobs 8"],
     "matrix": ["python3 build.py matrix --json --channel nightly --default-python"],
@@ -319,6 +320,10 @@ def parser() -> argparse.ArgumentParser:
         bump.add_argument(f"--{kind}", dest="bump", action="store_const", const=kind, help=f"a {kind} release")
     bump.add_argument("--release", metavar="X.Y.Z", help="release a nightly build: its channel becomes stable and "
                                                          "its date the release date; its locks are resolved as of it")
+    bump.add_argument("--from-upstream", action="store_true",
+                      help="draft the line's nightly from what the package index has newer (`upstream`): cut one "
+                           "(the next patch of its newest release) or refresh the one it has, locked as of the date")
+    p.add_argument("--line", type=int, help="with --from-upstream: the Runtime line (default: the default release's)")
     p.add_argument("--from", dest="base", metavar="X.Y.Z", help="the release to cut from (default: the newest "
                                                              "released version of the default release's line; "
                                                              "for --major, of the newest line)")
@@ -330,6 +335,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--date", metavar="YYYY-MM-DD", help="the release date (default: today)")
     p.add_argument("--dry-run", action="store_true", help="show the change to versions.yaml; write nothing")
     p.add_argument("--no-lock", action="store_true", help="write no lock files (offline); lock and render later")
+    p.add_argument("--index-url", type=index_url, help="with --from-upstream: the simple index to ask, PEP 691 JSON "
+                                                       "(default: the host's pip/uv configuration)")
+    p.add_argument("--cacert", type=existing_file, help="with --from-upstream: CA bundle for an HTTPS index")
     return top
 
 

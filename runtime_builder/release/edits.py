@@ -180,3 +180,40 @@ def major_edits(source: str, base: Release, version: Version, airflow: Version, 
                           spelled, (), tuple(package.name for package in base.in_house), channel)
     last = yamltext.get(doc, "lines").value[-1]
     return [yamltext.insert_after(last, text)]
+
+
+def refresh_edits(source: str, runtime: int, version: Version, airflow: Version, released: date,
+                  packages: Mapping[str, str]) -> list[yamltext.Edit]:
+    """A nightly's entry moved in place: its `airflow:`, `released:` and the pins that differ from the
+    line's (its own `packages:`, made if it has none); the line and every other release stay as they are."""
+    doc = yamltext.compose(source)
+    line = _line_node(doc, runtime)
+    node = release_node(doc, runtime, version)
+    step = _step(line)
+    line_pins = _block_pins(yamltext.get(line, "packages"), f"line {runtime}")
+    spelled = {name: str(key.value) for name, (key, _) in line_pins.items()}
+    inherited = {name: str(value.value) for name, (_, value) in line_pins.items()}
+    own = _block_pins(yamltext.get(node, "packages"), f"Runtime {version}")
+    edits: list[yamltext.Edit] = []
+    for key, text in (("airflow", str(airflow)), ("released", released.isoformat())):
+        value = yamltext.get(node, key)
+        if not isinstance(value, yaml.ScalarNode) or value.start_mark.line != value.end_mark.line:
+            raise yamltext.TextEditError(f"Runtime {version} has no one-line `{key}:`")
+        edits.append(yamltext.Replace(value, text))
+    wanted = {canonicalize_name(name): pinned for name, pinned in packages.items()}
+    edits += [yamltext.Replace(own[name][1], yamltext.quoted(pinned)) for name, pinned in sorted(wanted.items())
+              if name in own and str(own[name][1].value) != pinned]
+    keep = {name: pinned for name, pinned in wanted.items() if name not in own and inherited.get(name) != pinned}
+    if keep:
+        edits += override_edits(node, own, keep, step, spelled)
+    return edits
+
+
+def without_key(text: str, runtime: int, version: Version, key: str) -> str:
+    """`text` without one key of a release's entry (its block too): a nightly's backports when its Airflow moves."""
+    node = release_node(yamltext.compose(text), runtime, version)
+    if yamltext.get(node, key) is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    del lines[yamltext.key_node(node, key).start_mark.line:yamltext.last_line(yamltext.get(node, key)) + 1]
+    return "".join(lines)

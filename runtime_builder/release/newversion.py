@@ -327,8 +327,9 @@ def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_o
     """Write versions.yaml, the locks (unless lock_writer is None), distributions/ and releases.json,
     and freeze the new release's build context (released-contexts.sha256).
 
-    If any step fails, versions.yaml, releases.json and released-contexts.sha256 get their previous
-    bytes back and distributions/ is left (or put back) as it was rendered from them.
+    If any step fails, versions.yaml, releases.json, released-contexts.sha256 and the version's lock
+    files (a nightly's, re-locked) get their previous bytes back, a new version's lock folder goes, and
+    distributions/ is left (or put back) as it was rendered from them.
     """
     path, feed_path, frozen_path = root / MATRIX_FILE, layout.Layout(root).feed_file, root / layout.RELEASED_CONTEXTS
     before = path.read_bytes()
@@ -338,6 +339,7 @@ def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_o
     feed_before = feed_path.read_bytes() if feed_path.exists() else None
     new_folders = [folder for folder in (root / layout.release_dir(str(plan.version)),
                                          root / layout.locks_dir(str(plan.version))) if not folder.exists()]
+    locks_before = _lock_files(root, str(plan.version))  # a nightly re-locked: its lock files as they were
     rendering = False
     try:
         path.write_bytes(plan.text.encode("utf-8"))
@@ -362,10 +364,23 @@ def apply(root: Path, plan: Edit, lock_writer: LockWriter | None = write_locks_o
         for folder in new_folders:  # the new version's lock files, and its rendered folder
             if folder.exists():
                 shutil.rmtree(folder)
+        if locks_before:
+            for found in set(_lock_files(root, str(plan.version))) - set(locks_before):
+                found.unlink()
+            for found, content in locks_before.items():
+                found.parent.mkdir(parents=True, exist_ok=True)
+                found.write_bytes(content)
         if rendering:
             render.write(root, render.repository_tree(root, plan.previous))
         raise
     return Written(tuple(locks), len(files))
+
+
+def _lock_files(root: Path, version: str) -> dict[Path, bytes]:
+    """The lock files of `version` that exist, and the builder stage's (written by every lock run)."""
+    folder, tools = root / layout.locks_dir(version), root / layout.build_tools_file()
+    found = sorted(folder.rglob("*")) if folder.is_dir() else []
+    return {path: path.read_bytes() for path in [*found, tools] if path.is_file()}
 
 
 # --- what to tell ---------------------------------------------------------------------------
