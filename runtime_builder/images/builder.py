@@ -188,7 +188,8 @@ def build(matrix: Matrix, root: Path, specs: list[ImageSpec], engine: Engine,
         log_file = log_path(root, reference)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         started = datetime.now(UTC)
-        with log.step(f"build {spec.name} -> {reference}"):
+        with log.step(f"build {spec.name} -> {reference} ({len(built) + 1} of {len(ordered)}; BuildKit's output: "
+                      f"{log_file.relative_to(root) if log_file.is_relative_to(root) else log_file})"):
             image_id = engine.build(context=root / spec.context, tag=reference, platform=spec.platform.value,
                                     build_args=args, secrets=options.secrets, log_path=log_file)
         seconds = (datetime.now(UTC) - started).total_seconds()
