@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..layout import LOCAL_REGISTRY
 from .model import Platform
 
 
@@ -81,9 +82,9 @@ _IMAGE = re.compile(rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0
 
 
 def registry(text: str) -> str:
-    """Where base images live: host[:port][/path], e.g. 127.0.0.1:5000 or mirror.example/library."""
+    """Where base images live: host[:port][/path], e.g. the local registry or mirror.example/library."""
     if not _REGISTRY.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a registry: host[:port][/path], e.g. 127.0.0.1:5000")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a registry: host[:port][/path], e.g. {LOCAL_REGISTRY}")
     return text
 
 
