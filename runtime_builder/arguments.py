@@ -25,6 +25,7 @@ from .matrix.options import (
     python,
     registry,
     repository,
+    revision,
 )
 
 PACKAGE = Path(__file__).resolve().parent
@@ -120,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
     p = _command(sub, "matrix", help="print the build matrix (one row per version, variant, python, platform)")
     p.add_argument("--json", action="store_true", help="JSON for CI: {\"include\": [rows]}")
     p.add_argument("--compact", action="store_true", help="JSON on one line (for GitHub outputs)")
-    p.add_argument("--changed-since", metavar="REV",
+    p.add_argument("--changed-since", metavar="REV", type=revision,
                    help="only the cells the change since this git revision touches (pull request builds)")
     p.add_argument("--newest-of-each-line", action="store_true",
                    help="only the newest release of every line and the nightlies (what the nightly deploys)")

@@ -104,6 +104,13 @@ def image(text: str) -> str:
     return text
 
 
+def revision(text: str) -> str:
+    """A git revision (a commit, a branch, HEAD~1): not empty, not an option."""
+    if not text.strip() or text.startswith("-"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a git revision (a commit, a branch, HEAD~1)")
+    return text
+
+
 def existing_file(text: str) -> Path:
     """A file to read (a CA bundle, a .env, an airflow_settings.yaml, a file to attach)."""
     path = Path(text)

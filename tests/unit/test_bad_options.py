@@ -259,3 +259,10 @@ def test_a_repository_name_that_is_not_one_is_refused_when_parsed(capsys, name):
         main(["--root", str(REPO_ROOT), f"--repository={name}", "tags", "14.0.1"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and f"argument --repository: {name!r} is not an image repository name" in err, err
+
+
+@pytest.mark.parametrize("rev", ["", "  ", "-x"])
+def test_an_empty_changed_since_is_refused_not_read_as_the_whole_matrix(capsys, rev):
+    """`matrix --changed-since "$BASE_SHA"` with an empty variable printed every cell of the matrix."""
+    last = _refused(capsys, ["matrix", "--json", f"--changed-since={rev}"])
+    assert f"argument --changed-since: {rev!r} is not a git revision" in last, last
