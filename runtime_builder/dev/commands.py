@@ -121,9 +121,12 @@ def run(args: argparse.Namespace) -> int:
 
     folder = args.project.resolve()
     if args.dev_command in BUILDS:  # not a project: said before the host or the engine is asked
-        from ..deploy.project import check_folder
+        from ..deploy import project, settings
 
-        check_folder(folder)
+        project.check_folder(folder)
+        if args.dev_command in ("start", "restart"):  # a .env or airflow_settings.yaml that cannot be read too
+            project.environment(folder, _path(args.env_file))
+            settings.load_file(_path(args.settings_file) or folder / settings.SETTINGS_FILE)
     options = session.DevOptions(
         folder, name=args.name, executor=Executor(args.executor) if getattr(args, "executor", None) else None,
         port=getattr(args, "port", None), env_file=_path(getattr(args, "env_file", None)),

@@ -266,3 +266,21 @@ def test_an_empty_changed_since_is_refused_not_read_as_the_whole_matrix(capsys, 
     """`matrix --changed-since "$BASE_SHA"` with an empty variable printed every cell of the matrix."""
     last = _refused(capsys, ["matrix", "--json", f"--changed-since={rev}"])
     assert f"argument --changed-since: {rev!r} is not a git revision" in last, last
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    (".env", "A B=1\n", ".env line 1: cannot be read as NAME=value"),
+    ("airflow_settings.yaml", "airflow:\n  pools: {a: 1}\n", "airflow_settings.yaml: airflow.pools: a list of entries "
+                                                             "is expected, not a mapping"),
+])
+@pytest.mark.parametrize("command", ["start", "restart"])
+def test_dev_start_refuses_a_project_file_it_cannot_read_before_the_host(cli, tmp_path, name, content, message,
+                                                                          command):
+    """`dev start` asked the engine for the deployment it had made first (a host without Docker said so
+    instead); `run` already read them first."""
+    import shutil
+
+    project = shutil.copytree(PROJECT, tmp_path / "project")
+    (project / name).write_text(content)
+    result = cli("--root", REPO_ROOT, "dev", command, "--project", project)
+    assert result.code == 2 and f"{project / name}{message.removeprefix(name)}" in result.err, result.err
