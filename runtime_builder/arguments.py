@@ -16,6 +16,7 @@ from .layout import LOCAL_REGISTRY, VERSIONS_FILE, find_root
 from .matrix.model import Channel, Platform, Variant
 from .matrix.options import (
     command_line,
+    deployment_name,
     existing_file,
     image,
     index_url,
@@ -268,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port, help="the UI's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--detach", action="store_true", help="leave it running and return")
     p.add_argument("--stop", action="store_true", help="remove what `run` started (all, or --name)")
-    p.add_argument("--name", help="the deployment's name (default: airflow-<random>)")
+    p.add_argument("--name", type=deployment_name, help="the deployment's name (default: airflow-<random>)")
     p.add_argument("--base-registry", "--registry", dest="registry", type=registry, default=LOCAL_REGISTRY,
                    help="where base images live (default: %(default)s; --registry is the older name)")
     p.add_argument("--cacert", type=existing_file, help="CA bundle for PyPI inside the build (default: the host's)")

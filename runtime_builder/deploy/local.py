@@ -7,7 +7,6 @@ build or start failure removes whatever was started, so a failed `run` leaves no
 from __future__ import annotations
 
 import errno
-import re
 import signal
 import socket
 import time
@@ -23,6 +22,7 @@ from ..images.builder import BuildOptions, build, log_path, refuse_stale
 from ..images.engine import Engine
 from ..images.secrets import for_build
 from ..matrix.model import Matrix, Platform, Release, Variant
+from ..matrix.options import DEPLOYMENT_NAME
 from . import from_line, project, services, settings
 from .config import Executor
 from .deployment import (
@@ -38,7 +38,7 @@ from .deployment import (
 from .services import ServiceImages
 
 ORIGIN = "run"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # what Docker takes in a container's name, shorter
+NAME = DEPLOYMENT_NAME  # what Docker takes in a container's name, shorter (checked when --name is parsed too)
 WATCH_SECONDS = 10
 
 

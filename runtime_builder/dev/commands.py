@@ -23,7 +23,17 @@ from ..layout import LOCAL_REGISTRY
 from ..matrix import lifecycle
 from ..matrix.load import load_matrix
 from ..matrix.model import Platform
-from ..matrix.options import count, existing_file, image, index_url, output_file, platform, port, registry
+from ..matrix.options import (
+    count,
+    deployment_name,
+    existing_file,
+    image,
+    index_url,
+    output_file,
+    platform,
+    port,
+    registry,
+)
 
 # What talks to the engine (and so needs the Docker SDK) is imported when a dev command runs: the
 # commands that only read the matrix (`build.py matrix` in CI's planning jobs) need none of it.
@@ -50,7 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=text, description=text)
         p.add_argument("--project", type=Path, default=Path("."), help="the project folder (default: this one)")
-        p.add_argument("--name", help="the deployment's name (default: dev-<folder>-<hash of its path>)")
+        p.add_argument("--name", type=deployment_name,
+                       help="the deployment's name (default: dev-<folder>-<hash of its path>)")
         return p
 
     def building(p: argparse.ArgumentParser) -> None:

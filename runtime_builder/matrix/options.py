@@ -111,6 +111,18 @@ def revision(text: str) -> str:
     return text
 
 
+DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # what Docker takes in a container's name, shorter
+
+
+def deployment_name(text: str) -> str:
+    """A deployment's --name: it names its containers, volumes and network."""
+    if not DEPLOYMENT_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: letters, digits, `_`, `.` and `-`, starting with a letter or "
+                                         "digit, at most 63 (it names the deployment's containers, volumes and "
+                                         "network)")
+    return text
+
+
 def existing_file(text: str) -> Path:
     """A file to read (a CA bundle, a .env, an airflow_settings.yaml, a file to attach)."""
     path = Path(text)

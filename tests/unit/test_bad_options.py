@@ -284,3 +284,11 @@ def test_dev_start_refuses_a_project_file_it_cannot_read_before_the_host(cli, tm
     (project / name).write_text(content)
     result = cli("--root", REPO_ROOT, "dev", command, "--project", project)
     assert result.code == 2 and f"{project / name}{message.removeprefix(name)}" in result.err, result.err
+
+
+@pytest.mark.parametrize("argv", [["run", "--stop", "--name", "my deployment"], ["dev", "stop", "--name", ""],
+                                  ["dev", "kill", "--name", "x" * 64]])
+def test_a_deployment_name_docker_cannot_take_is_refused_when_parsed(capsys, argv):
+    """`run --stop --name 'my deployment'` checked the host first, then found nothing by that name."""
+    last = _refused(capsys, argv)
+    assert f"argument --name: {argv[-1]!r}: letters, digits" in last, last
