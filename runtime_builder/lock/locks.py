@@ -95,12 +95,17 @@ def cells(matrix: Matrix, versions: tuple[str, ...] = (), pythons: tuple[str, ..
     return found
 
 
-def lock_text(cell: LockCell, preferred: str = "") -> str:
+def lock_text(cell: LockCell, preferred: str = "", upgrade: tuple[str, ...] = ()) -> str:
+    """`upgrade`: packages moved to their newest version that resolves, however `preferred` pins them; then
+    no package goes below `preferred`'s pin either (uv's backtracking for the upgrades can otherwise take
+    another package back: drafting 14.3.0 on 2026-12-07 took kombu 5.7.0 -> 5.6.2 and redis 8.1.0 -> 6.4.0)."""
     release = cell.release
     newer_than = exclude_newer(release.released)
+    floors = "".join(f"{name}>={version}\n" for name, version in sorted(pins(preferred).items())) if upgrade else ""
     try:
-        body = resolve(cell.requirements(), cell.python, cell.platform, newer_than, constraints=cell.constraints(),
-                       preferred=preferred)
+        body = resolve(cell.requirements(), cell.python, cell.platform, newer_than,
+                       constraints=cell.constraints() + floors, preferred=preferred,
+                       extra=tuple(f"--upgrade-package={name}" for name in upgrade))
     except ResolutionError as error:
         raise LockError(f"cannot lock Runtime {release.version}, Python {cell.python}, {cell.platform.value}:\n"
                         f"{error}") from error
@@ -296,10 +301,11 @@ def _progress(resolve_cell: Callable[[LockCell, str], str], total: int) -> Calla
 
 
 def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int = 4,
-                only_stale: bool = False, fresh: bool = False) -> list[str]:
+                only_stale: bool = False, fresh: bool = False, upgrade: tuple[str, ...] = ()) -> list[str]:
     """Resolve and write the selected locks in parallel; return the paths written.
 
-    Each resolution keeps the pins of `preferred_lock` where it can, unless `fresh`. All
+    Each resolution keeps the pins of `preferred_lock` where it can, unless `fresh`, but for the
+    packages named in `upgrade` (`new-version --from-upstream`: what the index has newer). All
     resolutions finish before anything is written, so a failure writes nothing.
     """
     if only_stale:
@@ -307,7 +313,8 @@ def write_locks(matrix: Matrix, root: Path, selected: list[LockCell], jobs: int 
         selected = [c for c in selected if c.release in drifted or _cell_problems(matrix, root, c)]
     preferred = ["" if fresh else preferred_lock(matrix, root, cell) for cell in selected]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        texts = list(pool.map(_progress(lock_text, len(selected)), selected, preferred))
+        texts = list(pool.map(_progress(lambda cell, pins: lock_text(cell, pins, upgrade), len(selected)), selected,
+                              preferred))
     tools = build_tools_text(matrix)
     test_tools = {cell: test_tools_text(matrix, cell, text) for cell, text in zip(selected, texts, strict=True)
                   if needs_test_tools(cell)}

@@ -84,7 +84,7 @@ def _draft_nightly(args: argparse.Namespace, released: date) -> int:
     before = draft.locked(matrix.release(found.compared), read_locks(args.root))
     with log.step(f"draft Runtime {found.edit.version} (nightly): versions.yaml, locks as of "
                   f"{found.edit.release.released}, distributions/, releases.json"):
-        written = newversion.apply(args.root, found.edit, draft.fresh_locks)
+        written = newversion.apply(args.root, found.edit, draft.moving_locks(found))
     after = draft.locked(found.edit.matrix.release(str(found.edit.version)), read_locks(args.root))
     moved = draft.lock_changes(before, after)
     print(f"locked packages, {found.compared} -> {found.edit.version} ({len(moved)} moved):" if moved

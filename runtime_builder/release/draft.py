@@ -12,9 +12,9 @@ given as functions, as `newversion.plan` is):
   newest release (`newversion.upgraded`), its date to the draft's day; the backports it lists stay
   only while its Airflow does. The line's pins and every other release stay exactly as they are.
 
-Either way the nightly is then locked afresh as of its new date (`fresh_locks`: not keeping the
-old lock's pins, so every third-party move the report lists that the constraints allow comes in),
-rendered, and releases.json follows, by `newversion.apply` (everything put back on failure). A
+Either way the nightly is then locked as of its new date (`moving_locks`: the old lock's pins kept
+but for every package the report lists newer, so each move the pins and constraints allow comes in
+and nothing else moves), rendered, and releases.json follows, by `newversion.apply` (everything put back on failure). A
 report whose only moves are held back by the line's `constraints:` (or that has none) drafts
 nothing. The report is read, not trusted for versions: a yanked version is never in it
 (`upstream.newer`), and the pins are resolved by uv, which skips yanked versions too.
@@ -174,11 +174,19 @@ def refresh(source: str, previous: Matrix, base: Release, nightly: Release, airf
     return Refresh(nightly, after, source, text, previous, matrix, tuple(changes), dropped)
 
 
-def fresh_locks(matrix: Matrix, root: Path, version: str) -> list[str]:
-    """The drafted nightly's lock files resolved anew as of its date, keeping no earlier lock's pins."""
+def moving_locks(draft: Draft) -> newversion.LockWriter:
+    """The drafted nightly's lock writer: its lock files resolved as of its date, keeping the pins of its
+    own lock (a cut: of the release it follows) but for the packages the report lists newer, which move
+    as far as the pins and constraints let them. (A resolution anew, `lock --fresh`, would also move
+    packages the report does not list, backwards too: uv's choice without preferences is another one.)"""
     from ..lock.locks import cells, write_locks
 
-    return write_locks(matrix, root, cells(matrix, (version,)), fresh=True)
+    names = tuple(sorted(move.name for move in draft.moves))
+
+    def write(matrix: Matrix, root: Path, version: str) -> list[str]:
+        return write_locks(matrix, root, cells(matrix, (version,)), upgrade=names)
+
+    return write
 
 
 # --- what to tell ---------------------------------------------------------------------------
@@ -226,6 +234,6 @@ def report(draft: Draft) -> str:
                         f"{', '.join(b.name for b in edit.dropped)}; check each is upstream in "
                         f"{edit.release.airflow}, or port it under patches/")
     head.append(f"the package index has newer for Runtime {draft.compared}: {len(draft.moves)} packages "
-                f"(locked afresh as of {edit.release.released}, they move as far as the pins and constraints let "
+                f"(locked as of {edit.release.released}, they move as far as the pins and constraints let "
                 "them)" + (f"; {len(draft.held)} held back by the line's constraints" if draft.held else ""))
     return "\n".join(head) + "\n"

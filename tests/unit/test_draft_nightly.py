@@ -252,3 +252,26 @@ def test_what_the_draft_chooses_itself_is_refused(cli, locked_repo, extra):
 def test_line_goes_with_from_upstream_only(cli, locked_repo):
     result = cli("--root", locked_repo, "new-version", "--patch", "--line", "14", "--dry-run")
     assert result.code == 2 and "--from-upstream" in result.err
+
+
+def test_the_lock_keeps_its_pins_but_for_what_the_report_lists(root: Path, monkeypatch: pytest.MonkeyPatch):
+    """uv is asked to upgrade exactly the listed packages (a resolution anew moved others, backwards too)."""
+    from runtime_builder.lock import locks
+
+    made = draft_of(root, 14, report(root, 14, {"babel": ("2.19.0",), "celery": ("5.7.0",)}), Index({}))
+    assert isinstance(made, draft.Draft)
+    asked = []
+
+    def resolve(requirements, python, platform, newer_than, *, constraints="", preferred="", hashes=True, extra=()):
+        asked.append((preferred != "", "babel>=2.18.0\n" in constraints, extra))
+        return "babel==2.19.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+
+    monkeypatch.setattr(locks, "resolve", resolve)
+    matrix = made.edit.matrix
+    cell = locks.cells(matrix, ("14.3.0",))[0]
+    locks.lock_text(cell, "babel==2.18.0\n", ("babel",))
+    assert asked == [(True, True, ("--upgrade-package=babel",))], "kept, moved, and never below the old pin"
+    written = []
+    monkeypatch.setattr(locks, "write_locks", lambda m, r, selected, **options: written.append(options) or [])
+    draft.moving_locks(made)(matrix, root, "14.3.0")
+    assert written == [{"upgrade": ("babel",)}], "celery is held back by celery<5.7: not asked to move"
