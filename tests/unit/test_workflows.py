@@ -293,7 +293,7 @@ def all_invocations() -> list:
 def test_workflows_use_the_commands_they_are_meant_to():
     used = {param.values[2][0] for param in all_invocations() if param.values[2]}
     assert used == {"validate", "render", "matrix", "build", "test", "push", "publish", "verify", "attach", "upstream",
-                    "feed"}
+                    "feed", "new-version", "bisect"}
 
 
 @pytest.mark.parametrize(("where", "line", "args"), all_invocations())
@@ -807,3 +807,52 @@ def test_the_nightly_reports_what_moved_upstream_and_fails_on_a_yanked_shipped_v
     run = next(step["run"] for step in job["steps"] if "upstream" in step.get("run", ""))
     assert "python build.py upstream" in run and "GITHUB_STEP_SUMMARY" in run and 'exit "$status"' in run
     assert not re.search(r"\bsecrets\.", json.dumps(job)), "it reads the public index: no secret"
+
+
+NIGHTLY = GITHUB / "workflows" / "nightly.yml"
+APPLY_DRAFT = "./.github/actions/apply-draft"
+DRAFTED_PATHS = ("--include=versions.yaml", "--include='locks/*'", "--include='distributions/*'",
+                 "--include=releases.json")
+
+
+def test_the_nightly_is_drafted_from_upstream_once_and_every_job_builds_that_tree():
+    """Issue 32: `new-version --from-upstream` in one job, its diff an artifact; the jobs that read the
+    matrix (plan, build, deploy, bisect, publish) apply it after their checkout, data paths only; no secret."""
+    jobs = load(NIGHTLY)["jobs"]
+    draft = jobs["draft"]
+    run = next(step["run"] for step in draft["steps"] if "new-version" in step.get("run", ""))
+    assert "python build.py new-version --from-upstream" in run and "git diff --binary" in run
+    assert "GITHUB_STEP_SUMMARY" in run
+    upload = next(step for step in draft["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "nightly-draft" and upload["if"] == "always()"
+    assert not re.search(r"\bsecrets\.", json.dumps(draft)) and "environment" not in draft
+    assert jobs["plan"]["needs"] == "draft", "the matrix is planned from the drafted tree"
+    for name in ("plan", "build", "deploy", "bisect"):
+        found = [step.get("uses", "") for step in jobs[name]["steps"]]
+        checkout = next(i for i, uses in enumerate(found) if uses.startswith("actions/checkout@"))
+        assert found[checkout + 1] == APPLY_DRAFT, f"{name}: the draft applied right after the checkout"
+    action = load(GITHUB / "actions" / "apply-draft" / "action.yml")
+    applying = next(step["run"] for step in action["runs"]["steps"] if "git apply" in step.get("run", ""))
+    assert all(path in applying for path in DRAFTED_PATHS)
+    publish = jobs["publish"]["steps"]
+    applying = next(step["run"] for step in publish if "git apply" in step.get("run", ""))
+    assert all(path in applying for path in DRAFTED_PATHS), "the tag-writing job applies data, never code"
+    assert any(step.get("with", {}).get("name") == "nightly-draft" for step in publish)
+
+
+def test_a_red_nightly_deployment_is_bisected_into_the_summary_and_an_issue_body():
+    """Issue 32: the bisect job runs when a deployment is red, between the drafted line's newest release
+    and its nightly, on the failing tests; the result in the summary and an issue.md artifact; no secret."""
+    job = load(NIGHTLY)["jobs"]["bisect"]
+    assert set(job["needs"]) == {"draft", "deploy"} and "needs.deploy.result == 'failure'" in job["if"]
+    assert job["if"].startswith("always()")
+    calls = [args for step in job["steps"] for _, args in invocations(step.get("run", ""), step.get("env") or {})]
+    (bisect,) = [args for args in calls if args[:1] == ["bisect"]]
+    assert "--json" in bisect and "--" in bisect
+    env = next(step["env"] for step in job["steps"] if "build.py bisect" in step.get("run", ""))
+    assert env["GOOD"] == "${{ needs.draft.outputs.good }}" and env["NIGHTLY"] == "${{ needs.draft.outputs.nightly }}"
+    summary = next(step for step in job["steps"] if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
+    assert "issue.md" in summary["run"] and summary["if"].startswith("always()")
+    upload = next(step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "nightly-bisect" and "build/bisect/" in upload["with"]["path"]
+    assert not re.search(r"\bsecrets\.", json.dumps(job)) and "environment" not in job
