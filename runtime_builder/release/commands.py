@@ -43,9 +43,9 @@ def _release_nightly(args: argparse.Namespace, released: date) -> int:
     """`new-version --release X.Y.Z`: a nightly build becomes a stable release."""
     from . import newversion, promote
 
-    if args.airflow or args.upgrade_providers or args.base or args.nightly:
-        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers, --from and --nightly "
-                         "do not apply")
+    if args.airflow or args.upgrade_providers or args.base or args.nightly or args.line is not None:
+        raise UsageError("--release takes a nightly as it is: --airflow, --upgrade-providers, --from, --nightly "
+                         "and --line do not apply")
     plan = promote.plan(newversion.read_source(args.root), args.release, released, root=args.root)
     sys.stdout.write(promote.report(plan))
     if args.dry_run:

@@ -275,3 +275,8 @@ def test_the_lock_keeps_its_pins_but_for_what_the_report_lists(root: Path, monke
     monkeypatch.setattr(locks, "write_locks", lambda m, r, selected, **options: written.append(options) or [])
     draft.moving_locks(made)(matrix, root, "14.3.0")
     assert written == [{"upgrade": ("babel",)}], "celery is held back by celery<5.7: not asked to move"
+
+
+def test_release_takes_no_line(cli, locked_repo):
+    result = cli("--root", locked_repo, "new-version", "--release", "14.1.0", "--line", "14", "--dry-run")
+    assert result.code == 2 and "--line" in result.err
