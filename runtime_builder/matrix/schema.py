@@ -287,9 +287,17 @@ def _line(reader: Reader, line: dict, where: str, policy: Policy | None, suites:
     assert runtime is not None and airflow_minor is not None and suite is not None and python is not None
     assert policy is not None
     first_release = min(p["released"] for p in complete)
-    end_of_maintenance = end_of_maintenance or lifecycle.maintenance_end(first_release, policy)
-    end_of_basic = end_of_basic or lifecycle.add_months(end_of_maintenance, policy.basic_support_months,
-                                              policy.maintenance_ends_at_month_end)
+    try:  # a date past the year 9999 is date()'s ValueError or OverflowError, not words for a user (issue 31)
+        field = "end_of_maintenance"
+        end_of_maintenance = end_of_maintenance or lifecycle.maintenance_end(first_release, policy)
+        field = "end_of_basic_support"
+        end_of_basic = end_of_basic or lifecycle.add_months(end_of_maintenance, policy.basic_support_months,
+                                                  policy.maintenance_ends_at_month_end)
+    except (ValueError, OverflowError):
+        reader.problem(where, field, f"would fall after the year 9999 (first release {first_release}, policy: "
+                                     f"{policy.maintenance_months} months of maintenance, then "
+                                     f"{policy.basic_support_months} of basic support); check them")
+        return
     airflow_major = int(airflow_minor.split(".")[0])
     if airflow_major not in major_env:
         reader.problem(where, "airflow", f"no defaults for Airflow major {airflow_major} under airflow_majors")

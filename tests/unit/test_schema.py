@@ -151,6 +151,22 @@ BAD_INPUTS = [
         [f"versions.yaml: {L14} > suite: unknown suite ''; allowed: bookworm, trixie"],
         id="empty-suite",
     ),
+    pytest.param(  # issue 31: these were date()'s "year 10000 is out of range" and an OverflowError, in tracebacks
+        _set(in_line(14), "end_of_maintenance", __import__("datetime").date(9999, 12, 31)),
+        [f"versions.yaml: {L14} > end_of_basic_support: would fall after the year 9999 (first release 2026-09-01, "
+         "policy: 24 months of maintenance, then 6 of basic support); check them"],
+        id="dates-past-9999",
+    ),
+    pytest.param(
+        _set(lambda doc: doc["policy"], "maintenance_months", 10 ** 6),
+        [f"versions.yaml: {L11} > end_of_maintenance: would fall after the year 9999"],
+        id="maintenance-months-past-9999",
+    ),
+    pytest.param(
+        _set(lambda doc: doc["policy"], "basic_support_months", 10 ** 18),
+        [f"versions.yaml: {L14} > end_of_basic_support: would fall after the year 9999"],
+        id="basic-support-months-overflow",
+    ),
     pytest.param(
         _set(in_line(14), "architectures", ["linux/amd64", "linux/s390x"]),
         [f"versions.yaml: {L14} > architectures[1]: unknown platform 'linux/s390x'; "
