@@ -151,5 +151,12 @@ class NewVersionError(UsageError):
     """The new version cannot be cut as asked; nothing was written."""
 
 
+class NothingToDraft(Exception):  # an outcome, not an error
+    """`new-version --from-upstream` drafted a nightly that moves nothing but its date: raised inside
+    `newversion.apply`, whose roll-back puts every file back, and caught by the command (exit 0)."""
+
+    exit_code = 0
+
+
 class TextEditError(UsageError):
     """versions.yaml is written in a way the text edits cannot follow (e.g. flow style)."""

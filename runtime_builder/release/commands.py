@@ -7,7 +7,7 @@ import sys
 from datetime import date
 
 from .. import log
-from ..errors import UsageError
+from ..errors import NothingToDraft, UsageError
 
 
 def new_version(args: argparse.Namespace, released: date) -> int:
@@ -82,9 +82,13 @@ def _draft_nightly(args: argparse.Namespace, released: date) -> int:
         print("dry run: nothing was written (the lock files' changes show once they are locked)")
         return 0
     before = draft.locked(matrix.release(found.compared), read_locks(args.root))
-    with log.step(f"draft Runtime {found.edit.version} (nightly): versions.yaml, locks as of "
-                  f"{found.edit.release.released}, distributions/, releases.json"):
-        written = newversion.apply(args.root, found.edit, draft.moving_locks(found))
+    try:
+        with log.step(f"draft Runtime {found.edit.version} (nightly): versions.yaml, locks as of "
+                      f"{found.edit.release.released}, distributions/, releases.json"):
+            written = newversion.apply(args.root, found.edit, draft.moving_locks(found, before))
+    except NothingToDraft as nothing:
+        print(nothing)
+        return 0
     after = draft.locked(found.edit.matrix.release(str(found.edit.version)), read_locks(args.root))
     moved = draft.lock_changes(before, after)
     print(f"locked packages, {found.compared} -> {found.edit.version} ({len(moved)} moved):" if moved

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.version import Version as Pep440
 
-from ..errors import MatrixError, NewVersionError
+from ..errors import MatrixError, NewVersionError, NothingToDraft
 from ..lock import pkgindex, upstream
 from ..lock.upstream import Move
 from ..matrix.model import Backport, Channel, Matrix, Release, Version
@@ -174,19 +174,40 @@ def refresh(source: str, previous: Matrix, base: Release, nightly: Release, airf
     return Refresh(nightly, after, source, text, previous, matrix, tuple(changes), dropped)
 
 
-def moving_locks(draft: Draft) -> newversion.LockWriter:
+def moving_locks(draft: Draft, before: Mapping[str, str]) -> newversion.LockWriter:
     """The drafted nightly's lock writer: its lock files resolved as of its date, keeping the pins of its
     own lock (a cut: of the release it follows) but for the packages the report lists newer, which move
     as far as the pins and constraints let them. (A resolution anew, `lock --fresh`, would also move
-    packages the report does not list, backwards too: uv's choice without preferences is another one.)"""
-    from ..lock.locks import cells, write_locks
+    packages the report does not list, backwards too: uv's choice without preferences is another one.)
+
+    When the draft changes neither Airflow nor a pin and the locks pin what `before` (the compared
+    release's locks) did, it raises NothingToDraft, and `newversion.apply` puts every file back: the index's
+    newer versions are all outside the pins, the policy or what resolves, and a nightly moved only in
+    its date is not drafted."""
+    from ..lock.locks import cells, read_locks, write_locks
 
     names = tuple(sorted(move.name for move in draft.moves))
 
     def write(matrix: Matrix, root: Path, version: str) -> list[str]:
-        return write_locks(matrix, root, cells(matrix, (version,)), upgrade=names)
+        written = write_locks(matrix, root, cells(matrix, (version,)), upgrade=names)
+        if not changes_of(draft) and locked(matrix.release(version), read_locks(root)) == dict(before):
+            raise NothingToDraft(f"nothing to draft: the package index's newer versions for line {draft.line}'s "
+                                 f"Runtime {draft.compared} are outside its pins, the pin policy or what resolves; "
+                                 "its locks stay as they are")
+        return written
 
     return write
+
+
+def changes_of(draft: Draft) -> tuple[PinChange, ...]:
+    """What the draft moves in versions.yaml besides the date: Airflow, pins (a cut: its pins against the
+    release it follows)."""
+    edit = draft.edit
+    if isinstance(edit, Refresh):
+        return edit.changes
+    airflow = ((PinChange("apache-airflow", str(edit.base.airflow), str(edit.release.airflow)),)
+               if edit.release.airflow != edit.base.airflow else ())
+    return airflow + edit.changes
 
 
 # --- what to tell ---------------------------------------------------------------------------

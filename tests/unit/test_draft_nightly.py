@@ -18,7 +18,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version as Pep440
 
 from runtime_builder import layout
-from runtime_builder.errors import LockError
+from runtime_builder.errors import LockError, NothingToDraft
 from runtime_builder.generate import frozen
 from runtime_builder.images import secrets
 from runtime_builder.lock import upstream
@@ -273,10 +273,27 @@ def test_the_lock_keeps_its_pins_but_for_what_the_report_lists(root: Path, monke
     assert asked == [(True, True, ("--upgrade-package=babel",))], "kept, moved, and never below the old pin"
     written = []
     monkeypatch.setattr(locks, "write_locks", lambda m, r, selected, **options: written.append(options) or [])
-    draft.moving_locks(made)(matrix, root, "14.3.0")
+    draft.moving_locks(made, {})(matrix, root, "14.3.0")
     assert written == [{"upgrade": ("babel",)}], "celery is held back by celery<5.7: not asked to move"
 
 
 def test_release_takes_no_line(cli, locked_repo):
     result = cli("--root", locked_repo, "new-version", "--release", "14.1.0", "--line", "14", "--dry-run")
     assert result.code == 2 and "--line" in result.err
+
+
+def test_a_draft_whose_locks_move_nothing_is_put_back_as_nothing_to_draft(root: Path, monkeypatch: pytest.MonkeyPatch):
+    """The index has newer versions, but none the pins, the policy or the resolution take: the nightly
+    would move only in its date, so nothing is drafted and every file stays as it was."""
+    from runtime_builder.lock import locks
+
+    made = draft_of(root, 14, report(root, 14, {POSTGRES: ("7.1.1",)}), Index({POSTGRES: ("7.1.1",)}))
+    assert isinstance(made, draft.Draft) and not made.edit.changes, "postgres 7 is a new major: not taken"
+    nightly = load_matrix(root / "versions.yaml").release("14.3.0")
+    before = draft.locked(nightly, read_locks(root))
+    yaml_before, feed_before = (root / "versions.yaml").read_bytes(), (root / "releases.json").read_bytes()
+    monkeypatch.setattr(locks, "write_locks", lambda *args, **options: [])  # uv locks what it locked
+    with pytest.raises(NothingToDraft, match="nothing to draft"):
+        newversion.apply(root, made.edit, draft.moving_locks(made, before))
+    assert (root / "versions.yaml").read_bytes() == yaml_before
+    assert (root / "releases.json").read_bytes() == feed_before
