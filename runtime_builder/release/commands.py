@@ -82,12 +82,14 @@ def _draft_nightly(args: argparse.Namespace, released: date) -> int:
         print("dry run: nothing was written (the lock files' changes show once they are locked)")
         return 0
     before = draft.locked(matrix.release(found.compared), read_locks(args.root))
-    try:
-        with log.step(f"draft Runtime {found.edit.version} (nightly): versions.yaml, locks as of "
-                      f"{found.edit.release.released}, distributions/, releases.json"):
+    with log.step(f"draft Runtime {found.edit.version} (nightly): versions.yaml, locks as of "
+                  f"{found.edit.release.released}, distributions/, releases.json"):
+        try:
             written = newversion.apply(args.root, found.edit, draft.moving_locks(found, before))
-    except NothingToDraft as nothing:
-        print(nothing)
+        except NothingToDraft as nothing:  # every file put back: not a failed step
+            written = nothing
+    if isinstance(written, NothingToDraft):
+        print(written)
         return 0
     after = draft.locked(found.edit.matrix.release(str(found.edit.version)), read_locks(args.root))
     moved = draft.lock_changes(before, after)

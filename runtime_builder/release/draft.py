@@ -249,7 +249,7 @@ def report(draft: Draft) -> str:
             "  Airflow and pins stay as they are (the moves are third-party packages')"]
         diff = difflib.unified_diff(edit.source.splitlines(keepends=True), edit.text.splitlines(keepends=True),
                                     f"{MATRIX_FILE} (before)", f"{MATRIX_FILE} (after)", n=1)
-        head.append("".join(diff).rstrip("\n"))
+        head += [text for text in ["".join(diff).rstrip("\n")] if text]
         if edit.dropped:
             head.append(f"backports NOT carried over (made for Airflow {edit.before.airflow}): "
                         f"{', '.join(b.name for b in edit.dropped)}; check each is upstream in "
