@@ -77,6 +77,19 @@ EXAMPLES = {
     "matrix": ["python3 build.py matrix --json --channel nightly --default-python"],
     "bisect": ["python3 build.py bisect 14.2.1 14.3.0 -- tests/image/test_airflow_runs.py -k version",
                "python3 build.py bisect 14.2.1 14.3.0 --moves                 # the moved packages only"],
+    "validate": ["python3 build.py validate"],
+    "setup": ["python3 build.py setup --platform linux/arm64 --for-tests    # what `make test` sets up"],
+    "render": ["python3 build.py render", "python3 build.py render --check      # exit 1 naming what is stale"],
+    "freeze": ["python3 build.py freeze --check"],
+    "bootstrap": ["python3 build.py bootstrap --suite trixie --platform linux/arm64"],
+    "push": ["python3 build.py push 14.2.1 --variant base --platform linux/arm64 --registry "
+             "quay.io/org/runtime-staging --result build/results/cell.json"],
+    "dev": list(dev_commands.EXAMPLES),
+    "attach": ["python3 build.py attach quay.io/org/airflow-runtime@sha256:" + "0" * 64 + " trivy.json "
+               "--artifact-type application/vnd.aquasec.trivy.report.v1+json"],
+    "feed": ["python3 build.py feed --check", "python3 build.py feed --merge build/feed"],
+    "lifecycle": ["python3 build.py lifecycle --as-of 2027-04-01 --json"],
+    "notes": ["python3 build.py notes 14.2.1", "python3 build.py notes 14.2.1 --since 14.1.1 --json"],
 }
 
 

@@ -43,6 +43,11 @@ BUILDS = ("start", "restart", "pytest", "parse", "upgrade-test")  # the commands
 COMMANDS = ("start", "stop", "restart", "kill", "ps", "logs", "bash", "exec", "airflow", "pytest", "parse",
             "upgrade-test", "export", "import")
 
+# What `build.py dev --help` ends with (each parsed by a unit test, as every command's examples).
+EXAMPLES = ("python3 build.py dev start --project ~/my-project", "python3 build.py dev logs -f scheduler",
+            "python3 build.py dev airflow dags list", "python3 build.py dev restart",
+            "python3 build.py dev stop                  # keeps the database; `dev kill` removes everything")
+
 # A project's build is handed the host's CA bundle, never the host's index configuration.
 PROJECT_INDEX_URL_HELP = ("package index for the project's requirements (default: none: the host's pip/uv index "
                           "configuration builds the Runtime images only, since any RUN line of a project's "
@@ -54,7 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      "(start, stop, logs, pytest, parse, ...)",
                          description="A project's local deployment while you work on it: its dags/, plugins/ and "
                                      "include/ are mounted (an edited DAG needs no rebuild), `stop` keeps the "
-                                     "database, `kill` removes everything.")
+                                     "database, `kill` removes everything.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES))
     commands = dev.add_subparsers(dest="dev_command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:

@@ -226,3 +226,4 @@ def test_every_command_says_what_it_does_in_its_help(capsys):
             parse_arguments([name, "--help"])
         out = capsys.readouterr().out
         assert out.split("\n\n")[1].strip(), f"`build.py {name} --help` has no description"
+        assert "\nexamples:\n  python3 build.py " + name in out, f"`build.py {name} --help` ends with no example"
