@@ -6,8 +6,10 @@ The host's uv sees it as an extra index beside its own (`UV_EXTRA_INDEX_URL`, wi
 `UV_INDEX_STRATEGY=unsafe-best-match` so a package's versions from both count): configuration,
 as a release engineer's would be. A build sees it as its only index (`--index-url`): the broken
 package's page is the real index's page with the local wheel added, every other page a redirect
-to the real index. It listens on 127.0.0.1 (the host's resolutions) and on the Docker bridge's
-gateway (what a build's RUN steps reach). Standard library only.
+to the real index. It listens on 127.0.0.1 (the host's resolutions) and, over TLS with a
+certificate of its own, on the Docker bridge's gateway (what a build's RUN steps reach; pip in
+the builder stage trusts no plain-HTTP index but loopback). The standard library, and
+`cryptography` for that certificate.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import ipaddress
 import json
+import shutil
 import ssl
 import subprocess
+import tempfile
 import threading
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -59,10 +65,12 @@ def _digest(data: bytes) -> str:
 
 @dataclass
 class LocalIndex:
-    """The served index: the host's URL, the builds' URL, and the environment the host's uv reads."""
+    """The served index: the host's URL, the builds' URL (HTTPS: pip refuses a plain-HTTP index on
+    any host but loopback), the CA bundle a build trusts it with, and the host uv's environment."""
 
     host_url: str
     build_url: str
+    cacert: Path  # the host's bundle and the index's own certificate
 
     @property
     def environment(self) -> dict[str, str]:
@@ -95,7 +103,8 @@ def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, 
                 return self._send(200, "application/octet-stream", wheel)
             if len(parts) == 2 and parts[0] == "simple" and canonicalize_name(parts[1]) == project:
                 page = self._upstream_page()
-                base = f"http://{self.headers['Host']}"
+                scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+                base = f"{scheme}://{self.headers['Host']}"
                 page["files"].append({"filename": filename, "url": f"{base}/files/{filename}",
                                       "hashes": {"sha256": sha256}, "upload-time": uploaded})
                 page.setdefault("versions", []).append(filename.split("-")[1])
@@ -126,13 +135,52 @@ def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, 
 
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler)]
     servers.append(ThreadingHTTPServer((gateway, 0), Handler))
+    authority, certificate, key = _self_signed(gateway)
+    folder = Path(tempfile.mkdtemp(prefix="bisect-index-"))
+    (folder / "cert.pem").write_bytes(certificate)
+    (folder / "key.pem").write_bytes(key)
+    (folder / "bundle.pem").write_bytes((cacert.read_bytes() if cacert else b"") + b"\n" + authority)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    servers[1].socket = tls.wrap_socket(servers[1].socket, server_side=True)
     threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
     for thread in threads:
         thread.start()
     try:
         yield LocalIndex(f"http://127.0.0.1:{servers[0].server_address[1]}/simple",
-                         f"http://{gateway}:{servers[1].server_address[1]}/simple")
+                         f"https://{gateway}:{servers[1].server_address[1]}/simple", folder / "bundle.pem")
     finally:
         for server in servers:
             server.shutdown()
             server.server_close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _self_signed(address: str) -> tuple[bytes, bytes, bytes]:
+    """(CA certificate, server certificate, server key), PEM, valid for a day: a CA of its own signs
+    the certificate of the IP address `address` (rustls, in uv, refuses a CA as the server's)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def certificate(subject: str, public: ec.EllipticCurvePublicKey, ca: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name("bisect test CA"))
+                   .public_key(public).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    pem = serialization.Encoding.PEM
+    return (certificate("bisect test CA", ca_key.public_key(), True).public_bytes(pem),
+            certificate("bisect test index", key.public_key(), False).public_bytes(pem),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))

@@ -18,7 +18,12 @@ from pathlib import Path
 from packaging.version import Version
 
 from runtime_builder.cli import main
-from runtime_builder.images.secrets import host_cacert, host_index_url
+from runtime_builder.images import bisect_run
+from runtime_builder.images.builder import BuildOptions
+from runtime_builder.images.engine import Engine
+from runtime_builder.images.secrets import for_build, host_cacert, host_index_url
+from runtime_builder.layout import Layout
+from runtime_builder.lock import candidates
 from runtime_builder.lock.locks import LockCell
 from runtime_builder.lock.upstream import SimpleIndex, default_index
 from runtime_builder.matrix.load import load_matrix
@@ -94,3 +99,21 @@ def apply_constraint(root: Path, line: int, entry: str) -> None:
     start = text.index(f"  - runtime: {line}\n")
     at = text.index("    constraints:\n", start) + len("    constraints:\n")
     path.write_text(text[:at] + entry + text[at:])
+
+
+def build_good(found: Scenario, engine: Engine) -> float:
+    """Build GOOD's image with the host's own index and run the selection on it (green), before the
+    search: so the builder stage's tools come from the host's index (pip, there, cannot verify an
+    index served on an IP address over TLS), and the first build, after a pruned cache, is the cold
+    one. Its seconds."""
+    matrix = load_matrix(found.root / "versions.yaml")
+    good = candidates.side(matrix, found.root, str(found.good), found.python, found.platform)
+    with for_build(Layout(found.root).secrets) as secrets:
+        options = bisect_run.Options(SELECTION, found.python, found.platform, build=BuildOptions(secrets=secrets))
+        probe = bisect_run.image_probe(found.root, matrix, good, good, (), options, engine)
+        try:
+            if probe(frozenset()).red:
+                raise RuntimeError(f"{SELECTION} fails on GOOD ({found.good}) already")
+        finally:
+            probe.cleanup()
+    return probe.builds[0].seconds

@@ -21,7 +21,7 @@ from runtime_builder.lock import candidates
 from runtime_builder.lock.bisect import Verdict
 from runtime_builder.matrix.load import load_matrix
 
-from .scenario import PACKAGE, SELECTION, apply_constraint, scenario
+from .scenario import PACKAGE, SELECTION, apply_constraint, build_good, relock, scenario
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
 
@@ -41,8 +41,9 @@ def engine() -> Engine:
 
 def test_bisect_names_the_broken_package_and_its_constraint_makes_the_nightly_green(tmp_path, engine):
     with scenario(REPO_ROOT, tmp_path) as found:
+        build_good(found, engine)
         matrix = load_matrix(found.root / "versions.yaml")
-        with for_build(Layout(found.root).secrets, None, found.index.build_url) as secrets:
+        with for_build(Layout(found.root).secrets, found.index.cacert, found.index.build_url) as secrets:
             options = bisect_run.Options(SELECTION, found.python, found.platform,
                                          build=BuildOptions(secrets=secrets))
             report = bisect_run.run(found.root, matrix, str(found.good), str(found.release.version), options,
@@ -56,8 +57,6 @@ def test_bisect_names_the_broken_package_and_its_constraint_makes_the_nightly_gr
             assert entry is not None and f'requirement: "{PACKAGE}<{found.broken}"' in entry
 
             apply_constraint(found.root, found.release.line, entry)
-            from .scenario import relock
-
             relock(found.root, found.release, found.python, found.platform, fresh=False)
             matrix = load_matrix(found.root / "versions.yaml")
             release = matrix.release(str(found.release.version))
