@@ -810,14 +810,17 @@ def test_the_nightly_reports_what_moved_upstream_and_fails_on_a_yanked_shipped_v
 
 
 NIGHTLY = GITHUB / "workflows" / "nightly.yml"
-APPLY_DRAFT = "./.github/actions/apply-draft"
 DRAFTED_PATHS = ("--include=versions.yaml", "--include='locks/*'", "--include='distributions/*'",
                  "--include=releases.json")
+DRAFT_SHA = "${{ needs.draft-commit.outputs.sha }}"
+DRAFT_COMMIT_ACTIONS = ("actions/checkout@", "actions/download-artifact@")
 
 
-def test_the_nightly_is_drafted_from_upstream_once_and_every_job_builds_that_tree():
-    """Issue 32: `new-version --from-upstream` in one job, its diff an artifact; the jobs that read the
-    matrix (plan, build, deploy, bisect, publish) apply it after their checkout, data paths only; no secret."""
+def test_the_nightly_is_drafted_from_upstream_once_and_every_job_builds_that_commit():
+    """Issue 32: `new-version --from-upstream` in one job, its diff an artifact, which draft-commit makes a
+    commit (data paths only) on the branch nightly-draft/<date>; the jobs that read the matrix (plan, build,
+    deploy, bisect, publish) check out that commit, so an image's provenance names a commit anyone can
+    fetch (an applied, uncommitted diff builds REVISION <sha>-dirty, which `build.py verify` refuses)."""
     jobs = load(NIGHTLY)["jobs"]
     draft = jobs["draft"]
     run = next(step["run"] for step in draft["steps"] if "new-version" in step.get("run", ""))
@@ -825,26 +828,69 @@ def test_the_nightly_is_drafted_from_upstream_once_and_every_job_builds_that_tre
     assert "GITHUB_STEP_SUMMARY" in run
     upload = next(step for step in draft["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@"))
     assert upload["with"]["name"] == "nightly-draft" and upload["if"] == "always()"
-    assert not re.search(r"\bsecrets\.", json.dumps(draft)) and "environment" not in draft
-    assert jobs["plan"]["needs"] == "draft", "the matrix is planned from the drafted tree"
-    for name in ("plan", "build", "deploy", "bisect"):
-        found = [step.get("uses", "") for step in jobs[name]["steps"]]
-        checkout = next(i for i, uses in enumerate(found) if uses.startswith("actions/checkout@"))
-        assert found[checkout + 1] == APPLY_DRAFT, f"{name}: the draft applied right after the checkout"
-    action = load(GITHUB / "actions" / "apply-draft" / "action.yml")
-    applying = next(step["run"] for step in action["runs"]["steps"] if "git apply" in step.get("run", ""))
-    assert all(path in applying for path in DRAFTED_PATHS)
-    publish = jobs["publish"]["steps"]
-    applying = next(step["run"] for step in publish if "git apply" in step.get("run", ""))
-    assert all(path in applying for path in DRAFTED_PATHS), "the tag-writing job applies data, never code"
-    assert any(step.get("with", {}).get("name") == "nightly-draft" for step in publish)
+    assert not re.search(r"\bsecrets\.|github\.token|GITHUB_TOKEN", json.dumps(draft)) and "environment" not in draft
+    assert "permissions" not in draft, "it runs third-party code: the workflow's read-only token"
+    assert set(needs(jobs["draft-commit"])) == {"draft"}
+    assert set(needs(jobs["plan"])) == {"draft-commit"}, "the matrix is planned from the drafted commit"
+    for name in ("plan", "build", "deploy", "bisect", "publish"):
+        assert "draft-commit" in needs(jobs[name]), f"{name}: reads the draft's commit from draft-commit"
+        (checkout,) = [step for step in jobs[name]["steps"] if step.get("uses", "").startswith("actions/checkout@")]
+        assert checkout["with"]["ref"] == DRAFT_SHA, f"{name}: checks out the drafted commit"
+        assert checkout["with"]["persist-credentials"] is False
+    applying = [f"{step.job}: {label(step)}" for path in FILES for step in steps(path)
+                if "git apply" in step.step.get("run", "") and (path, step.job) != (NIGHTLY, "draft-commit")]
+    assert applying == [], "only draft-commit applies the draft: every other job builds a commit"
+    assert not (GITHUB / "actions" / "apply-draft").exists()
+
+
+def test_the_draft_is_committed_and_pushed_by_the_one_job_with_a_write_token_which_runs_no_build_code():
+    """The draft's commit is pushed with the job's own token (contents: write, draft-commit alone), by a job
+    that holds no secret and runs no third-party code: no build.py, no pip or uv, no setup-python, no
+    action but checkout (not keeping the token) and download-artifact; the token reaches the push step alone."""
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            if (path, name) == (NIGHTLY, "draft-commit"):
+                assert job["permissions"] == {"contents": "write"}
+            else:
+                assert "permissions" not in job, f"{rel(path)}:{name}: job permissions beyond the workflow's read-only"
+    job = load(NIGHTLY)["jobs"]["draft-commit"]
+    text = json.dumps(job)
+    assert not re.search(r"\bsecrets\.", text) and "environment" not in job
+    found = jobs_of(NIGHTLY)["draft-commit"]
+    for step in found:
+        uses = step.step.get("uses", "")
+        assert not uses or uses.startswith(DRAFT_COMMIT_ACTIONS), f"draft-commit: runs the action {uses}"
+        if uses.startswith("actions/checkout@"):
+            assert step.step["with"]["persist-credentials"] is False
+            assert "ref" not in step.step["with"] and "token" not in step.step["with"]
+        run = step.step.get("run", "")
+        assert not invocations(run, step.env) and not commands(step), f"draft-commit: `{label(step)}` runs build.py"
+        assert not re.search(r"\b(python3?|pip3?|uv|uvx|pytest|make|npm|docker)\b", run), (
+            f"draft-commit: `{label(step)}` runs a tool that could run drafted or third-party code")
+    (download,) = [step for step in found if step.step.get("uses", "").startswith("actions/download-artifact@")]
+    assert download.step["with"]["name"] == "nightly-draft"
+    (applying,) = [step.step["run"] for step in found if "git apply" in step.step.get("run", "")]
+    assert all(path in applying for path in DRAFTED_PATHS), "the write-token job commits data, never code"
+    assert "git status --porcelain" in applying and "exit 1" in applying, "a rename out of the code is refused"
+    holding = [step for step in found if "github.token" in json.dumps(step.step)]
+    assert [label(step) for step in holding] == ["Pushed as the branch nightly-draft/<date>"]
+    (push,) = holding
+    assert push.step["env"]["GITHUB_TOKEN"] == "${{ github.token }}" and "github.token" not in push.step["run"]
+    assert re.search(r'git push --force .*"https://x-access-token:\$\{GITHUB_TOKEN\}@github\.com/'
+                     r'\$\{GITHUB_REPOSITORY\}\.git"', push.step["run"])
+    assert "refs/heads/$BRANCH" in push.step["run"]
+    assert re.search(r"branch=nightly-draft/\$date", applying) and 'date=$(date -u +%Y%m%d)' in applying
+    result = next(step.step for step in found if step.step.get("id") == "result")
+    assert job["outputs"]["sha"] == "${{ steps.result.outputs.sha }}"
+    assert result["env"]["RUN_SHA"] == "${{ github.sha }}", "nothing drafted: the run's own commit"
+    assert "GITHUB_STEP_SUMMARY" in result["run"] and "/compare/" in result["run"] and "expand=1" in result["run"]
 
 
 def test_a_red_nightly_deployment_is_bisected_into_the_summary_and_an_issue_body():
     """Issue 32: the bisect job runs when a deployment is red, between the drafted line's newest release
     and its nightly, on the failing tests; the result in the summary and an issue.md artifact; no secret."""
     job = load(NIGHTLY)["jobs"]["bisect"]
-    assert set(job["needs"]) == {"draft", "deploy"} and "needs.deploy.result == 'failure'" in job["if"]
+    assert set(job["needs"]) == {"draft", "draft-commit", "deploy"} and "needs.deploy.result == 'failure'" in job["if"]
     assert job["if"].startswith("always()")
     calls = [args for step in job["steps"] for _, args in invocations(step.get("run", ""), step.get("env") or {})]
     (bisect,) = [args for args in calls if args[:1] == ["bisect"]]
