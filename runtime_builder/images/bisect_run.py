@@ -163,6 +163,16 @@ def sides(root: Path, matrix: Matrix, good: str, bad: str, options: Options
     return found_good, found_bad, found
 
 
+def refuse_deployments(selection: tuple[str, ...]) -> None:
+    """The deployment tests deploy a release's own images (by its version), never a probe's: every
+    probe would test the same image and the verdict would blame nothing, or GOOD. Refused."""
+    deployed = [arg for arg in selection if PurePosixPath(arg.split("::")[0]).parts[:2] == ("tests", "deploy")]
+    if deployed:
+        raise UsageError(f"{', '.join(deployed)}: the deployment tests deploy the images of a release by its "
+                         "version, not a probe image, so bisect cannot probe them; give a selection of "
+                         "tests/image (which takes each probe image as --image)")
+
+
 def image_probe(root: Path, matrix: Matrix, good: candidates.Side, bad: candidates.Side, found: tuple[Move, ...],
                 options: Options, engine: Engine) -> ImageProbe:
     """The probe of a search from `good` to `bad`, its Python base made or found (bootstrap)."""
@@ -183,6 +193,7 @@ def run(root: Path, matrix: Matrix, good: str, bad: str, options: Options, engin
     if not options.selection:
         raise UsageError("bisect needs the test selection that is red on BAD, after `--` "
                          "(e.g. `-- tests/image/test_airflow_runs.py -k version`)")
+    refuse_deployments(options.selection)
     good_side, bad_side, found = sides(root, matrix, good, bad, options)
     started = time.monotonic()
     probe = image_probe(root, matrix, good_side, bad_side, found, options, engine)

@@ -171,3 +171,14 @@ def test_a_culprit_the_release_pins_is_moved_back_in_its_pin_not_constrained(tmp
     report = _report(tmp_path, Result(Verdict.CULPRIT, ("apache-airflow-providers-celery",), (), ()), found)
     assert report.entries() == {"apache-airflow-providers-celery": None}
     assert "pinned by 14.1.0's `packages:`: pin 3.14.1 there instead" in candidates.as_text(report)
+
+
+@pytest.mark.parametrize("selection", [("tests/deploy/test_deployment.py", "-k", "celery"),
+                                       ("tests/deploy/test_compose.py::test_x",)])
+def test_a_selection_of_deployment_tests_is_refused_before_anything_is_built(selection):
+    from runtime_builder.errors import UsageError
+    from runtime_builder.images import bisect_run
+
+    with pytest.raises(UsageError, match="deploy the images of a release by its version"):
+        bisect_run.refuse_deployments(selection)
+    bisect_run.refuse_deployments(("tests/image/test_python_airflow.py", "-k", "deploy"))
