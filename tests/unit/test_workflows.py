@@ -886,15 +886,24 @@ def test_the_draft_is_committed_and_pushed_by_the_one_job_with_a_write_token_whi
     assert "GITHUB_STEP_SUMMARY" in result["run"] and "/compare/" in result["run"] and "expand=1" in result["run"]
 
 
-def test_a_red_nightly_deployment_is_bisected_into_the_summary_and_an_issue_body():
-    """Issue 32: the bisect job runs when a deployment is red, between the drafted line's newest release
-    and its nightly, on the failing tests; the result in the summary and an issue.md artifact; no secret."""
+def test_a_red_nightly_is_bisected_into_the_summary_and_an_issue_body():
+    """Issue 32: the bisect job runs when the nightly's image tests or deployments are red, between the
+    drafted line's newest release and its nightly, on the failing image tests (what a probe image can
+    run; the failing deployment tests are listed); the result in the summary and an issue.md artifact;
+    no secret."""
     job = load(NIGHTLY)["jobs"]["bisect"]
-    assert set(job["needs"]) == {"draft", "draft-commit", "deploy"} and "needs.deploy.result == 'failure'" in job["if"]
+    assert set(job["needs"]) == {"draft", "draft-commit", "build", "deploy"}
+    assert "needs.build.result == 'failure'" in job["if"] and "needs.deploy.result == 'failure'" in job["if"]
     assert job["if"].startswith("always()")
+    failing = next(step for step in job["steps"] if step.get("id") == "failing")
+    assert 'glob(f"{nightly}-*.xml")' in failing["run"] and 'glob(f"deploy-{nightly}-*.xml")' in failing["run"]
+    downloads = [step["with"]["pattern"] for step in job["steps"]
+                 if str(step.get("uses", "")).startswith("actions/download-artifact@")]
+    assert downloads == ["result-*", "deploy-*"]
     calls = [args for step in job["steps"] for _, args in invocations(step.get("run", ""), step.get("env") or {})]
     (bisect,) = [args for args in calls if args[:1] == ["bisect"]]
     assert "--json" in bisect and "--" in bisect
+    assert not any(arg.startswith("--deploy") for arg in bisect), "bisect refuses deployment selections"
     env = next(step["env"] for step in job["steps"] if "build.py bisect" in step.get("run", ""))
     assert env["GOOD"] == "${{ needs.draft.outputs.good }}" and env["NIGHTLY"] == "${{ needs.draft.outputs.nightly }}"
     summary = next(step for step in job["steps"] if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
