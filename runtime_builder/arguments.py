@@ -375,6 +375,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if args.command == "dev" and "--" in argv:
         ours, passed = split_passed(list(argv))
         args, extra = top.parse_known_args(ours)
+    elif args.command == "bisect" and "--" in argv:  # options anywhere before the selection's `--`
+        ours, selection = split_passed(list(argv))
+        args, extra = top.parse_known_args(ours)
+        args.selection = [*args.selection, *selection]
     if extra or passed:
         if args.command != "dev" or args.dev_command not in dev_commands.PASSES_ARGUMENTS:
             top.error(f"unrecognized arguments: {' '.join([*extra, *passed])}")

@@ -182,3 +182,16 @@ def test_a_selection_of_deployment_tests_is_refused_before_anything_is_built(sel
     with pytest.raises(UsageError, match="deploy the images of a release by its version"):
         bisect_run.refuse_deployments(selection)
     bisect_run.refuse_deployments(("tests/image/test_python_airflow.py", "-k", "deploy"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["bisect", "--json", "--platform", "linux/amd64", "14.2.1", "14.3.0", "--", "tests/image/t.py", "-k", "a or b"],
+    ["bisect", "14.2.1", "14.3.0", "--json", "--platform", "linux/amd64", "--", "tests/image/t.py", "-k", "a or b"],
+])
+def test_bisect_options_go_before_or_after_good_and_bad(argv):
+    """What follows `--` is the selection, pytest's own options too; ours may come anywhere before it."""
+    from runtime_builder.arguments import parse_arguments
+
+    args = parse_arguments(argv)
+    assert (args.good, args.bad, args.json, args.platform) == ("14.2.1", "14.3.0", True, "linux/amd64")
+    assert args.selection == ["tests/image/t.py", "-k", "a or b"]
