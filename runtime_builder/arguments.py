@@ -254,10 +254,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from-results", type=Path, metavar="DIR",
                    help="build and test nothing: make the lists and tags from what CI cell jobs pushed "
                         "(their `build.py push --result` files in DIR)")
-    p.add_argument("--signing-key", type=Path, metavar="FILE",
-                   help="sign every platform image, list and the feed with this Ed25519 private key (PEM; default: "
-                        "the key in RUNTIME_SIGNING_KEY); a registry other than loopback needs one")
-    p.add_argument("--unsigned", action="store_true", help="publish without signatures (`verify` then fails)")
+    signed = p.add_mutually_exclusive_group()  # a key given with --unsigned was silently ignored
+    signed.add_argument("--signing-key", type=Path, metavar="FILE",
+                        help="sign every platform image, list and the feed with this Ed25519 private key (PEM; "
+                             "default: the key in RUNTIME_SIGNING_KEY); a registry other than loopback needs one")
+    signed.add_argument("--unsigned", action="store_true", help="publish without signatures (`verify` then fails)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON: counts, every tag written or kept "
                                                        "with its digest, the feed, the upgrade pulls")
 

@@ -63,6 +63,8 @@ BAD = [
                                                                              "folder; give a file"),
     (["dev", "parse", "--project", PROJECT, "--settings-file", "{files}/s.yaml"], "argument --settings-file: "),
     (["dev", "import", "--project", PROJECT, "--settings-file", "{files}/s.yaml"], "argument --settings-file: "),
+    (["publish", "14.2.1", "--registry", "127.0.0.1:5000/r", "--unsigned", "--signing-key", "{files}/folder"],
+     "argument --signing-key: not allowed with argument --unsigned"),  # a key was silently ignored
 ]
 
 
