@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.version import Version as Pep440
 
-from ..errors import MatrixError, NewVersionError, NothingToDraft
+from ..errors import NewVersionError, NothingToDraft
 from ..lock import pkgindex, upstream
 from ..lock.upstream import Move
 from ..matrix.model import Backport, Channel, Matrix, Release, Version
@@ -155,15 +155,7 @@ def refresh(source: str, previous: Matrix, base: Release, nightly: Release, airf
             text = without_key(text, nightly.line, nightly.version, "patches")
     except yamltext.TextEditError as error:
         raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
-    try:
-        matrix = newversion.validate_text(text, root)
-    except MatrixError as error:
-        problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
-        raise NewVersionError(f"refreshing Runtime {nightly.version} would make {MATRIX_FILE} invalid; nothing was "
-                              f"written:\n{problems}") from error
-    others = Matrix(tuple(r for r in previous.releases if r.version != nightly.version), previous.policy,
-                    previous.uv_version, previous.airflow_pythons, previous.flit_core_version, previous.pytest_version)
-    newversion.check_unchanged(others, matrix)
+    matrix = newversion.validate_edit(text, root, previous, nightly.version, "refreshing")
     after = matrix.release(str(nightly.version))
     if after.airflow != airflow or dict(after.packages) != packages:
         raise NewVersionError(f"internal error: the edit does not give Runtime {nightly.version} Airflow {airflow} "

@@ -294,6 +294,21 @@ def check_unchanged(before: Matrix, after: Matrix) -> None:
                                   "nothing was written")
 
 
+def validate_edit(text: str, root: Path, previous: Matrix, version: Version, doing: str) -> Matrix:
+    """versions.yaml's edited text for Runtime `version` (`doing`: "releasing", "refreshing"): valid,
+    and every other release as it was in `previous`; NewVersionError names what is wrong."""
+    try:
+        matrix = validate_text(text, root)
+    except MatrixError as error:
+        problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
+        raise NewVersionError(f"{doing} Runtime {version} would make {MATRIX_FILE} invalid; nothing was "
+                              f"written:\n{problems}") from error
+    check_unchanged(Matrix(tuple(r for r in previous.releases if r.version != version), previous.policy,
+                           previous.uv_version, previous.airflow_pythons, previous.flit_core_version,
+                           previous.pytest_version), matrix)
+    return matrix
+
+
 # --- writing --------------------------------------------------------------------------------
 
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..errors import MatrixError
 from ..matrix.model import Channel, Matrix, Release, Version
 from . import yamltext
 from .edits import release_node
-from .newversion import MATRIX_FILE, NewVersionError, check_unchanged, newest_released, validate_text
+from .newversion import MATRIX_FILE, NewVersionError, newest_released, validate_edit, validate_text
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,7 @@ def plan(source: str, version: str, released: date, root: Path | None = None) ->
     edits = [yamltext.Replace(_scalar(node, "channel"), Channel.STABLE.value),
              yamltext.Replace(_scalar(node, "released"), released.isoformat())]
     text = yamltext.apply(source, edits)
-    try:
-        matrix = validate_text(text, root)
-    except MatrixError as error:
-        problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
-        raise NewVersionError(f"releasing Runtime {version} would make {MATRIX_FILE} invalid; nothing was "
-                              f"written:\n{problems}") from error
-    others = Matrix(tuple(r for r in previous.releases if r.version != nightly.version), previous.policy,
-                    previous.uv_version, previous.airflow_pythons, previous.flit_core_version, previous.pytest_version)
-    check_unchanged(others, matrix)
+    matrix = validate_edit(text, root, previous, nightly.version, "releasing")
     return Promotion(matrix.release(version), source, text, previous, matrix)
 
 
