@@ -361,26 +361,22 @@ class Deployment:
             return Health(name, f"GET {path}", lambda: self._http_healthy(path), QUICK_POLL_SECONDS)
         if component.check is Check.JOB:
             job_type, since = str(component.job_type), self.engine.started_at(self.containers[name])
+            query = _job_query(job_type, name, since)
             return Health(name, f"a live {job_type} of {name}, started with its container (what `airflow jobs "
                                 "check` asks of the metadata database)",
-                          lambda: self._job_alive(job_type, name, since))
+                          lambda: self._job_alive(job_type, name, query),
+                          QUICK_POLL_SECONDS if query else POLL_SECONDS)  # a query is cheap, the command is not
         argv = ["celery", "--app", CELERY_APP, "inspect", "ping", "-d", f"celery@{name}"]
         return Health(name, " ".join(argv), lambda: self.exec(name, argv)[0] == 0,
                       sign=lambda: f"celery@{name} ready." in self.logs(name, lines=200))
 
-    def _job_alive(self, job_type: str, hostname: str, since: str) -> bool:
+    def _job_alive(self, job_type: str, hostname: str, query: str | None) -> bool:
         """The metadata database has a running job of this type from this host that started after its
-        container did and heartbeats: what `airflow jobs check` looks for, asked of PostgreSQL
-        directly (a tenth of a second, where the command imports Airflow: seconds of a core each
-        try, while the components start on the same cores). A job left `running` by a container
-        stopped before is older than the container: it does not count."""
-        started = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,6})?\d*Z", since)
-        if not (started and re.fullmatch(r"[A-Za-z]+", job_type) and re.fullmatch(r"[a-z][a-z0-9-]*", hostname)):
+        container did and heartbeats (`_job_query`); for names not of ours, Airflow's own check."""
+        if query is None:
             argv = ["airflow", "jobs", "check", "--job-type", job_type, "--hostname", hostname]
-            return self.exec(hostname, argv)[0] == 0  # not names of ours (config.components): Airflow's own check
-        rows = self.sql(f"SELECT count(*) FROM job WHERE job_type = '{job_type}' AND hostname = '{hostname}' "  # noqa: S608
-                        f"AND state = 'running' AND start_date >= '{started.group(1)}{started.group(2) or ''}Z' "
-                        f"AND latest_heartbeat > now() - interval '{JOB_ALIVE_SECONDS} seconds'")
+            return self.exec(hostname, argv)[0] == 0
+        rows = self.sql(query)
         return bool(rows) and rows[0][0] != "0"
 
     def _http_healthy(self, path: str) -> bool:
@@ -429,3 +425,17 @@ def deployments(engine: Engine, origin: str | None = None) -> dict[str, list[str
         if part.kind == "container":
             found.setdefault(part.labels[LABEL], []).append(part.name)
     return found
+
+
+def _job_query(job_type: str, hostname: str, since: str) -> str | None:
+    """What `airflow jobs check` looks for, as one query of PostgreSQL (a tenth of a second, where the
+    command imports Airflow: seconds of a core each try, while the components start on the same
+    cores): a running job of this type from this host, started after its container (`since`, the
+    engine's time) and heartbeating. A job left `running` by a container stopped before is older
+    than the container: it does not count. None when the names are not of ours (config.components)."""
+    started = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,6})?\d*Z", since)
+    if not (started and re.fullmatch(r"[A-Za-z]+", job_type) and re.fullmatch(r"[a-z][a-z0-9-]*", hostname)):
+        return None
+    return (f"SELECT count(*) FROM job WHERE job_type = '{job_type}' AND hostname = '{hostname}' "  # noqa: S608
+            f"AND state = 'running' AND start_date >= '{started.group(1)}{started.group(2) or ''}Z' "
+            f"AND latest_heartbeat > now() - interval '{JOB_ALIVE_SECONDS} seconds'")

@@ -228,3 +228,16 @@ def test_a_deployment_leaves_another_of_its_name_alone() -> None:
     found.remove()
 
     assert engine.created == [] and engine.removed == []
+
+
+def test_a_job_check_of_our_components_is_one_query_polled_quickly() -> None:
+    from runtime_builder.deploy.deployment import _job_query
+
+    query = _job_query("SchedulerJob", "scheduler", "2026-12-07T07:30:01.123456789Z")
+    assert query is not None
+    assert "job_type = 'SchedulerJob' AND hostname = 'scheduler'" in query
+    assert "start_date >= '2026-12-07T07:30:01.123456Z'" in query  # the engine's nanoseconds cut to PostgreSQL's
+    # Names not of ours, or a time the engine did not write: Airflow's own (slow) command, polled slowly.
+    assert _job_query("SchedulerJob", "sched'uler", "2026-12-07T07:30:01Z") is None
+    assert _job_query("Scheduler Job", "scheduler", "2026-12-07T07:30:01Z") is None
+    assert _job_query("SchedulerJob", "scheduler", "yesterday") is None
