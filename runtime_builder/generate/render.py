@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -186,12 +186,13 @@ def _rendered(env: jinja2.Environment, template: str, path: PurePosixPath, conte
 
 def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, str] | None = None,
                 released: Mapping[str, Mapping[PurePosixPath, RenderedFile]] | None = None,
-                ) -> dict[PurePosixPath, RenderedFile]:
+                moved: Collection[str] = ()) -> dict[PurePosixPath, RenderedFile]:
     """Every generated file, keyed by its path relative to the repository root. Pure.
 
     `locks`: every file under locks/ by its repository-relative path (`locks.read_locks`): the
     build contexts get copies, the release notes compare them. `released`: the frozen build
-    contexts of released versions (`frozen.load`), taken as they are instead of rendered. What
+    contexts of released versions (`frozen.load`), taken as they are instead of rendered. `moved`: a
+    bisection's moves, in a venv layer of their own (its probes' contexts; venv_layers). What
     real runs measured is not rendered here: bench/report.py writes docs/performance.md from it.
     """
     env = environment(templates)
@@ -210,7 +211,7 @@ def render_tree(matrix: Matrix, templates: Path, locks: Mapping[PurePosixPath, s
             test_tools = layout.test_tools_file(str(release.version), python)
             for variant in release.variants:
                 folder = _context(release, python, variant)
-                lock_files, layers = copy_locks(release, python, folder, locks, slim=variant.is_slim)
+                lock_files, layers = copy_locks(release, python, folder, locks, slim=variant.is_slim, moved=moved)
                 image = template_image(matrix, release, python, variant)
                 # Each venv layer's byte-code from a stage of its own (slim-no-bytecode, layered only).
                 apart = bool(layers) and contract.Change.SLIM_NO_BYTECODE in image.changes
@@ -243,7 +244,8 @@ def _context(release: Release, python: str, variant: Variant) -> PurePosixPath:
 
 
 def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Mapping[PurePosixPath, str],
-               *, slim: bool = False) -> tuple[dict[PurePosixPath, RenderedFile], tuple[venv_layers.Layer, ...]]:
+               *, slim: bool = False, moved: Collection[str] = ()
+               ) -> tuple[dict[PurePosixPath, RenderedFile], tuple[venv_layers.Layer, ...]]:
     """A -base context's lock files, copied as `build.py lock` wrote them (a missing one is not
     copied: `build` refuses stale or missing locks before it starts); a slim context gets the
     slim locks under the same names, so one Dockerfile template builds both. With the
@@ -274,7 +276,7 @@ def copy_locks(release: Release, python: str, context: PurePosixPath, locks: Map
                     f"{layer.summary}.\n# Written by `build.py render` from `build.py lock`'s lock; do not edit.\n")
 
         core = locks.get(layout.lock_file(version, python, platform.arch, slim=True))
-        splits[platform] = (venv_layers.split(text, core, header), header)
+        splits[platform] = (venv_layers.split(text, core, header, moved), header)
     layers = tuple(layer for layer in venv_layers.Layer if any(layer in s.parts for s, _ in splits.values()))
     for platform, (found, header) in splits.items():
         for layer in layers:  # a layer one architecture does not need: its file lists nothing

@@ -16,6 +16,10 @@ into the image's one venv (contract.VENV), most stable first:
    Kubernetes client, Celery, OpenLineage's client...).
 4. `providers`: the `apache-airflow-providers-*` packages and the in-house packages. A
    provider's patch version moves this small layer only.
+5. `moved`: in a `build.py bisect` probe's image only (never a release's), the packages the
+   bisection moves, out of their usual layers: each probe then rebuilds this small layer over the
+   same four below it, not the layer of a moved dependency (Airflow's own distributions stay in
+   `airflow`, where its patches apply).
 
 The parts are disjoint and together exactly the lock; the image tests check the installed
 environment against the whole lock as before.
@@ -38,6 +42,7 @@ class Layer(Enum):
     AIRFLOW = "airflow"
     PROVIDER_DEPENDENCIES = "provider-dependencies"
     PROVIDERS = "providers"
+    MOVED = "moved"
 
     @property
     def summary(self) -> str:
@@ -49,6 +54,7 @@ _SUMMARIES = {
     Layer.AIRFLOW: "Airflow itself (apache-airflow, -core, -task-sdk) and its backports",
     Layer.PROVIDER_DEPENDENCIES: "the third-party packages only the other providers need",
     Layer.PROVIDERS: "the apache-airflow-providers-* packages and the in-house packages",
+    Layer.MOVED: "the packages a bisection moves (its probe images only)",
 }
 
 PROVIDER_PREFIX = "apache-airflow-providers-"
@@ -65,8 +71,11 @@ def is_airflow(name: str) -> bool:
     return (name == "apache-airflow" or name.startswith("apache-airflow-")) and not is_provider(name)
 
 
-def layer_of(name: str, core: Collection[str] | None) -> Layer:
-    """The layer of package `name`; `core`: the canonical names of the slim lock (None: no slim lock)."""
+def layer_of(name: str, core: Collection[str] | None, moved: Collection[str] = ()) -> Layer:
+    """The layer of package `name`; `core`: the canonical names of the slim lock (None: no slim lock);
+    `moved`: the canonical names a bisection moves (Layer.MOVED)."""
+    if canonicalize_name(name) in moved and not is_airflow(name):
+        return Layer.MOVED
     if is_provider(name):
         return Layer.PROVIDERS
     if is_airflow(name):
@@ -132,15 +141,16 @@ def copies(layers: Sequence[Layer], *, bytecode: bool, apart: bool) -> tuple[Cop
     return tuple(found)
 
 
-def split(text: str, core_lock: str | None, header: Callable[[Layer], str]) -> Split:
+def split(text: str, core_lock: str | None, header: Callable[[Layer], str], moved: Collection[str] = ()) -> Split:
     """`text` (a lock) in layers, each part's text `header(layer)` followed by its entries in the
-    lock's order; `core_lock`: the slim lock of the same cell, or None. Layers with no package are
-    left out.
+    lock's order; `core_lock`: the slim lock of the same cell, or None; `moved`: the names of a
+    bisection's moves (a probe's image), else nothing. Layers with no package are left out.
 
     A part's text depends only on its own packages and its header: the slim image's and the full
     image's `dependencies` parts are the same file, so both builds share that layer."""
     core = set(pins(core_lock)) if core_lock is not None else None
+    moving = {canonicalize_name(name) for name in moved}
     grouped: dict[Layer, list[str]] = {layer: [] for layer in Layer}
     for name, entry in entries(text):
-        grouped[layer_of(name, core)].append(entry)
+        grouped[layer_of(name, core, moving)].append(entry)
     return Split({layer: header(layer) + "".join(found) for layer, found in grouped.items() if found})

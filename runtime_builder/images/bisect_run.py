@@ -3,13 +3,14 @@
 image built from it and the test selection run on it.
 
 The context is BAD's `-base` context as `render` renders it, with the candidate in place of BAD's
-lock of the cell (`render.render_tree` with that one lock replaced: the templates, the layered
-venv's split and everything else are render's own), written to a temporary folder. It is built
-with the build's own arguments (`builder.build_args`: the same base, revision and date for every
-probe), so BuildKit reuses every layer whose lock part did not change: a probe rebuilds the venv
-layers its moves touch, not the image. The image is tagged `<repository>-bisect:probe-<N>`; the
-selection is pytest's, run with `--image` that tag (as `build.py test --image` runs it); every
-probe image is removed at the end.
+lock of the cell (`render.render_tree` with that one lock replaced: the templates and everything
+else are render's own), written to a temporary folder; the layered venv's split puts every moved
+package in a last layer of its own (venv_layers.Layer.MOVED). It is built with the build's own
+arguments (`builder.build_args`: the same base, revision and date for every probe), so BuildKit
+reuses every layer below: the first probe lays the venv out (a cold build), each later one
+rebuilds only the moved packages' layer, whichever of them it applies. The image is tagged
+`<repository>-bisect:probe-<N>`; the selection is pytest's, run with `--image` that tag (as
+`build.py test --image` runs it); every probe image is removed at the end.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class ImageProbe:
         if self._locks is None:
             self._locks = read_locks(self.root)
         cell = layout.lock_file(str(self.bad.release.version), self.bad.python, self.bad.platform.arch)
-        files = render.render_tree(self.matrix, layout.Layout(self.root).templates, {**self._locks, cell: lock})
+        files = render.render_tree(self.matrix, layout.Layout(self.root).templates, {**self._locks, cell: lock},
+                                   moved=[move.name for move in self.moves])
         context = self.spec.context
         for path, rendered in files.items():
             if context in path.parents:

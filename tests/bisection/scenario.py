@@ -23,7 +23,6 @@ from runtime_builder.images.builder import BuildOptions
 from runtime_builder.images.engine import Engine
 from runtime_builder.images.secrets import for_build, host_cacert, host_index_url
 from runtime_builder.layout import Layout
-from runtime_builder.lock import candidates
 from runtime_builder.lock.locks import LockCell
 from runtime_builder.lock.upstream import SimpleIndex, default_index
 from runtime_builder.matrix.load import load_matrix
@@ -102,15 +101,15 @@ def apply_constraint(root: Path, line: int, entry: str) -> None:
 
 
 def build_good(found: Scenario, engine: Engine) -> float:
-    """Build GOOD's image with the host's own index and run the selection on it (green), before the
-    search: so the builder stage's tools come from the host's index (pip, there, cannot verify an
-    index served on an IP address over TLS), and the first build, after a pruned cache, is the cold
-    one. Its seconds."""
+    """Build GOOD's image as the search's probes lay it out (the moves in a layer of their own) with
+    the host's own index, and run the selection on it (green), before the search: so the builder
+    stage's tools come from the host's index (pip, there, cannot verify an index served on an IP
+    address over TLS), and the first build, after a pruned cache, is the cold one. Its seconds."""
     matrix = load_matrix(found.root / "versions.yaml")
-    good = candidates.side(matrix, found.root, str(found.good), found.python, found.platform)
     with for_build(Layout(found.root).secrets) as secrets:
         options = bisect_run.Options(SELECTION, found.python, found.platform, build=BuildOptions(secrets=secrets))
-        probe = bisect_run.image_probe(found.root, matrix, good, good, (), options, engine)
+        good, bad, moves = bisect_run.sides(found.root, matrix, str(found.good), str(found.release.version), options)
+        probe = bisect_run.image_probe(found.root, matrix, good, bad, moves, options, engine)
         try:
             if probe(frozenset()).red:
                 raise RuntimeError(f"{SELECTION} fails on GOOD ({found.good}) already")

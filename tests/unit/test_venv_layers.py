@@ -65,7 +65,7 @@ def test_each_package_goes_to_the_layer_of_how_often_it_changes() -> None:
 
 def test_the_layers_are_disjoint_and_together_exactly_the_lock() -> None:
     found = split(FULL, SLIM, header)
-    assert found.layers == tuple(Layer)
+    assert found.layers == tuple(layer for layer in Layer if layer is not Layer.MOVED)  # a bisection's only
     together = {}
     for layer, text in found.parts.items():
         assert text.startswith(header(layer))
@@ -83,6 +83,35 @@ def test_the_slim_and_the_full_image_share_the_dependencies_layer_file() -> None
     assert full.parts[Layer.DEPENDENCIES] == slim.parts[Layer.DEPENDENCIES]
     assert full.parts[Layer.AIRFLOW] == slim.parts[Layer.AIRFLOW]
     assert Layer.PROVIDER_DEPENDENCIES not in slim.parts  # an empty layer is left out
+
+
+def test_a_bisections_moves_go_to_a_last_layer_of_their_own_but_airflows_stay_where_its_patches_apply() -> None:
+    moved = ("SQLAlchemy", "celery", "apache-airflow-core", "apache-airflow-providers-postgres")
+    assert layer_of("sqlalchemy", set(pins(SLIM)), {"sqlalchemy"}) is Layer.MOVED
+    found = split(FULL, SLIM, header, moved)
+    assert found.layers[-1] is Layer.MOVED
+    assert set(pins(found.parts[Layer.MOVED])) == {"sqlalchemy", "celery", "apache-airflow-providers-postgres"}
+    assert "apache-airflow-core" in pins(found.parts[Layer.AIRFLOW])
+    assert {k: v for text in found.parts.values() for k, v in pins(text).items()} == pins(FULL)
+    assert copies(found.layers, bytecode=True, apart=True)[-2:] == (Copy(Layer.MOVED, False), Copy(Layer.MOVED, True))
+
+
+def test_a_probe_context_installs_the_moves_in_the_last_venv_stage() -> None:
+    """The context `build.py bisect` builds each probe from: render's, with the moves apart."""
+    matrix = load_matrix(ROOT / "versions.yaml")
+    locks = read_locks(ROOT)
+    release = next(r for r in reversed(matrix.releases) if r.has(Change.LAYERED_VENV))
+    lock = locks[PurePosixPath("locks", str(release.version), f"python-{release.python}", "amd64.txt")]
+    moved = sorted(pins(lock))[:3]
+    files = render.render_tree(matrix, ROOT / "templates", locks, moved=moved)
+    context = PurePosixPath("distributions", str(release.version), f"python-{release.python}", "base")
+    assert set(pins(files[context / "locks" / "moved" / "amd64.txt"].content.decode())) == set(moved) - {
+        name for name in moved if name.startswith("apache-airflow") and "providers" not in name}
+    dockerfile = files[context / "Dockerfile"].content.decode()
+    assert "AS venv-moved" in dockerfile
+    copies_at = [line for line in dockerfile.splitlines() if line.startswith("COPY --from=venv-")]
+    assert copies_at[-1].startswith("COPY --from=venv-moved")
+    assert b"venv-moved" not in (ROOT / context / "Dockerfile").read_bytes()  # never in a release's own
 
 
 def test_entries_keep_the_lock_order_and_drop_comments() -> None:
