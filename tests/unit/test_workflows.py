@@ -850,7 +850,7 @@ def test_the_draft_is_committed_and_pushed_by_the_one_job_with_a_write_token_whi
     for path in WORKFLOWS:
         for name, job in load(path)["jobs"].items():
             if (path, name) == (NIGHTLY, "draft-commit"):
-                assert job["permissions"] == {"contents": "write"}
+                assert job["permissions"] == {"contents": "write", "pull-requests": "read"}
             else:
                 assert "permissions" not in job, f"{rel(path)}:{name}: job permissions beyond the workflow's read-only"
     job = load(NIGHTLY)["jobs"]["draft-commit"]
@@ -873,8 +873,13 @@ def test_the_draft_is_committed_and_pushed_by_the_one_job_with_a_write_token_whi
     assert all(path in applying for path in DRAFTED_PATHS), "the write-token job commits data, never code"
     assert "git status --porcelain" in applying and "exit 1" in applying, "a rename out of the code is refused"
     holding = [step for step in found if "github.token" in json.dumps(step.step)]
-    assert [label(step) for step in holding] == ["Pushed as the branch nightly-draft/<date>"]
-    (push,) = holding
+    assert [label(step) for step in holding] == ["Pushed as the branch nightly-draft/<date>", "Older drafts deleted"]
+    push, prune = holding
+    # Old drafts go, unless a pull request is open from one: the last 14 days' stay.
+    assert "github.token" not in prune.step["run"] and prune.step["if"] == "steps.push.outcome == 'success'"
+    assert "date -u -d '14 days ago' +%Y%m%d" in prune.step["run"]
+    assert "'refs/heads/nightly-draft/*'" in prune.step["run"] and '--delete "$branch"' in prune.step["run"]
+    assert 'gh pr list --repo "$GITHUB_REPOSITORY" --head "$branch" --state open' in prune.step["run"]
     assert push.step["env"]["GITHUB_TOKEN"] == "${{ github.token }}" and "github.token" not in push.step["run"]
     assert re.search(r'git push --force .*"https://x-access-token:\$\{GITHUB_TOKEN\}@github\.com/'
                      r'\$\{GITHUB_REPOSITORY\}\.git"', push.step["run"])
