@@ -78,10 +78,16 @@ class LocalIndex:
 
 
 def bridge_gateway(client: str = "docker") -> str:
-    """The Docker bridge's gateway address: where a build's RUN steps reach the host."""
-    found = subprocess.run([client, "network", "inspect", "bridge", "--format",
-                            "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True)
-    return found.stdout.strip()
+    """The Docker bridge's gateway address: where a build's RUN steps reach the host. An engine that
+    does not record it (IPAM's config with a subnet only) gives the bridge its subnet's first address."""
+    found = subprocess.run([client, "network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"],
+                           capture_output=True, text=True, check=True)
+    for config in json.loads(found.stdout) or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+        if config.get("Subnet"):
+            return str(ipaddress.ip_network(config["Subnet"]).network_address + 1)
+    raise RuntimeError(f"the Docker bridge network has no gateway or subnet: {found.stdout.strip()}")
 
 
 @contextmanager
