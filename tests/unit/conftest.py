@@ -13,7 +13,7 @@ from runtime_builder.images import trusted_bases
 from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Matrix
 
-from .support import REPO_ROOT, fixture_text, load_text, write_matrix
+from .support import REPO_ROOT, copy_repository, fixture_text, load_text, write_matrix
 
 # Templates the tests add to their copy of templates/, so that the render tests do not
 # depend on what the real templates happen to contain today.
@@ -106,6 +106,18 @@ def pristine_probe_rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Like pristine_rendered with only the reference and probe templates: a small tree. Read only."""
     source = _make_repo(tmp_path_factory.mktemp("pristine-probe") / "repo", all_templates=False)
     return _rendered_copy(source, tmp_path_factory.mktemp("pristine-probe-rendered") / "repo")
+
+
+@pytest.fixture(scope="session")
+def pristine_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's own versions.yaml, locks/, distributions/, releases.json ... copied once. Read only."""
+    return copy_repository(tmp_path_factory.mktemp("checkout") / "repo")
+
+
+@pytest.fixture
+def checkout(pristine_checkout: Path, tmp_path: Path) -> Path:
+    """A copy of the repository's own data of one's own (support.COPIED)."""
+    return Path(shutil.copytree(pristine_checkout, tmp_path / "checkout"))
 
 
 @pytest.fixture

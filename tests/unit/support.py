@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,3 +95,20 @@ def line_number(text: str, needle: str, occurrence: int = 1) -> int:
     """The 1-based line number of the `occurrence`-th line containing `needle`."""
     hits = [number for number, content in enumerate(text.splitlines(), 1) if needle in content]
     return hits[occurrence - 1]
+
+
+# What of the repository a test of `new-version`, `promote` or a nightly draft needs in a copy.
+COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "evidence", "distributions", "releases.json",
+          "released-contexts.sha256")
+
+
+def copy_repository(target: Path) -> Path:
+    """The repository's own COPIED files and folders copied under `target` (made)."""
+    target.mkdir(parents=True)
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns(".distributions.*"))
+        elif source.exists():
+            shutil.copy2(source, target / name)
+    return target

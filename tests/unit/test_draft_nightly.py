@@ -9,7 +9,6 @@ specifiers it is given, and lock files a fake lock writer. Nothing here needs th
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -28,30 +27,14 @@ from runtime_builder.matrix.load import load_matrix
 from runtime_builder.matrix.model import Channel, Matrix, Version
 from runtime_builder.release import draft, newversion
 
-from .support import REPO_ROOT
-from .test_new_version import COPIED
 from .test_upstream import LOCKED, write_locks
 
 TODAY = date(2026, 12, 7)
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's versions.yaml, locks/, distributions/, releases.json ... copied once."""
-    root = tmp_path_factory.mktemp("draft") / "repo"
-    root.mkdir()
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns(".distributions.*"))
-        elif source.exists():
-            shutil.copy2(source, root / name)
-    return root
-
-
 @pytest.fixture
-def root(pristine: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(pristine, tmp_path / "repo"))
+def root(checkout: Path) -> Path:
+    return checkout
 
 
 @pytest.fixture

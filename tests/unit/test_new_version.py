@@ -8,7 +8,6 @@ so nothing here needs the network, except the one `slow` test of the real index.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path, PurePosixPath
 
@@ -28,26 +27,10 @@ from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
 from .support import REPO_ROOT, line, parse, release
 
-COPIED = ("versions.yaml", "patches", "inhouse", "templates", "locks", "evidence", "distributions", "releases.json",
-          "released-contexts.sha256")
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("new-version") / "repo"
-    root.mkdir()
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns(".distributions.*"))
-        elif source.exists():
-            shutil.copy2(source, root / name)
-    return root
-
 
 @pytest.fixture
-def root(pristine: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(pristine, tmp_path / "repo"))
+def root(checkout: Path) -> Path:
+    return checkout
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ when it cannot be."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,21 +15,12 @@ from runtime_builder.matrix.model import Channel
 from runtime_builder.release import newversion, promote
 from runtime_builder.release.newversion import Bump, NewVersionError, Request
 
-from .support import REPO_ROOT
-from .test_new_version import COPIED, a_day_for, assert_old_releases_unchanged, cut, newest_released
+from .test_new_version import a_day_for, assert_old_releases_unchanged, cut, newest_released
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns(".distributions.*"))
-        elif source.exists():
-            shutil.copy2(source, repo / name)
-    return repo
+def root(checkout: Path) -> Path:
+    return checkout
 
 
 def with_nightly(root: Path) -> tuple[str, date]:
