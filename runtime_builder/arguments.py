@@ -176,7 +176,9 @@ def parser() -> argparse.ArgumentParser:
                                 "<arch>.txt as under locks/)")
     p.add_argument("bad", help="where they fail: a later version of the same line (e.g. its nightly), or a lock file")
     p.add_argument("selection", nargs="*", help="the pytest selection that is red on BAD, after -- (tests/image "
-                                                "paths, -k, -m); each probe image is given to it as --image")
+                                                "paths, -k, -m: each probe image is given to it as --image; or "
+                                                "tests/deploy/test_deployment.py: each probe deploys BAD's ONBUILD "
+                                                "image built on it)")
     p.add_argument("--python", type=python, help="the cell's Python (default: BAD's default Python)")
     p.add_argument("--platform", type=platform,
                    help="the cell's platform, linux/amd64 or linux/arm64 (default: the host's)")

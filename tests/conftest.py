@@ -24,6 +24,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "line and every nightly; default: the default release",
     )
     group.addoption(
+        "--deploy-onbuild-image", metavar="REF",
+        help="the ONBUILD image tests/deploy/test_deployment.py builds the project on, in place of the release's "
+             "own (one --deploy-version; its full-image cases only): `build.py bisect` passes its probe's",
+    )
+    group.addoption(
         "--deploy-executor", action="append", default=[], choices=["celery", "local"],
         help="the executors to deploy with (repeatable); default: celery, and local too for the default release",
     )

@@ -10,7 +10,11 @@ arguments (`builder.build_args`: the same base, revision and date for every prob
 reuses every layer below: the first probe lays the venv out (a cold build), each later one
 rebuilds only the moved packages' layer, whichever of them it applies. The image is tagged
 `<repository>-bisect:probe-<N>`; the selection is pytest's, run with `--image` that tag (as
-`build.py test --image` runs it); every probe image is removed at the end.
+`build.py test --image` runs it). A selection of deployment tests (DEPLOYING: the modules whose
+deployments build the project on an ONBUILD image) gets BAD's ONBUILD image built on the probe
+image too (`...:probe-<N>-onbuild`, BAD's rendered ONBUILD context, BASE_IMAGE the probe's) and
+runs with `--deploy-version BAD --deploy-onbuild-image` that tag: each probe deploys the fixture
+project on it. Every probe image is removed at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ from .engine import Engine
 # pytest's exit codes: 0 every selected test passed, 1 some failed; anything else (interrupted,
 # an internal or usage error, nothing collected) means the selection did not run.
 PASSED, FAILED = 0, 1
+
+# The deployment tests that take a probe's image: their deployments build the fixture project on
+# `--deploy-onbuild-image` (tests/deploy/conftest.py's `deployed`); the other modules of
+# tests/deploy deploy a release's own images by its version, which a probe cannot stand in for.
+DEPLOYING = ("tests/deploy/test_deployment.py", "tests/deploy/test_browser.py")
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,18 @@ class ImageProbe:
     engine: Engine
     python_base: str = ""
     builds: list[Build] = field(default_factory=list)
-    images: dict[str, str] = field(default_factory=dict)  # candidate lock digest -> the probe image built from it
+    images: dict[str, str] = field(default_factory=dict)  # candidate lock digest -> the image its tests take
+    tags: list[str] = field(default_factory=list)  # every image built, in order
     _locks: dict[PurePosixPath, str] | None = None
 
     @property
     def spec(self) -> ImageSpec:
         return ImageSpec(self.bad.release, self.bad.python, Variant.BASE, self.bad.platform)
+
+    @property
+    def deploys(self) -> bool:
+        """The selection deploys (bisect refuses one that mixes deployments and image tests)."""
+        return bool(deploying(self.options.selection))
 
     def __call__(self, asked: frozenset[str]) -> Outcome:
         number = len(self.builds) + 1
@@ -108,39 +123,39 @@ class ImageProbe:
         if digest in self.images:  # the same candidate again (a rerun): the same image
             return self.images[digest]
         tag = f"{self.options.repository}-bisect:probe-{number}"
-        with tempfile.TemporaryDirectory(prefix="runtime-bisect-") as tmp:
-            context = self._context(lock, Path(tmp))
-            started = time.monotonic()
-            log_file = builder.log_path(self.root, tag)
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            revision, created = builder.git_metadata(self.root)
-            args = builder.build_args(self.spec, self.python_base, revision, created, self.options.repository)
-            self.engine.build(context=context, tag=tag, platform=self.bad.platform.value, build_args=args,
-                              secrets=self.options.build.secrets, log_path=log_file)
-        self.builds.append(Build(tag, time.monotonic() - started, applied))
-        self.images[digest] = tag
-        return tag
-
-    def _context(self, lock: str, folder: Path) -> Path:
-        """BAD's -base context with `lock` as its lock of the cell, written under `folder`."""
         if self._locks is None:
             self._locks = read_locks(self.root)
         cell = layout.lock_file(str(self.bad.release.version), self.bad.python, self.bad.platform.arch)
         files = render.render_tree(self.matrix, layout.Layout(self.root).templates, {**self._locks, cell: lock},
                                    moved=[move.name for move in self.moves])
-        context = self.spec.context
-        for path, rendered in files.items():
-            if context in path.parents:
-                target = folder.joinpath(*path.relative_to(context).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(rendered.content)
-                target.chmod(0o755 if rendered.executable else 0o644)
-        if not (folder / "Dockerfile").is_file():
-            raise BisectError(f"render made no build context {context} for the candidate")
-        return folder
+        started = time.monotonic()
+        self._build(files, self.spec, tag, {})
+        tested = tag
+        if self.deploys:  # BAD's ONBUILD image on the probe's, for the project the deployment builds
+            tested = f"{tag}-onbuild"
+            self._build(files, replace(self.spec, variant=Variant.ONBUILD), tested, {"BASE_IMAGE": tag})
+        self.builds.append(Build(tested, time.monotonic() - started, applied))
+        self.images[digest] = tested
+        return tested
+
+    def _build(self, files: dict[PurePosixPath, render.RenderedFile], spec: ImageSpec, tag: str,
+               overrides: dict[str, str]) -> None:
+        """Build `spec`'s context of the rendered `files` as `tag` (removed by cleanup)."""
+        self.tags.append(tag)
+        with tempfile.TemporaryDirectory(prefix="runtime-bisect-") as tmp:
+            context = _write_context(files, spec.context, Path(tmp))
+            log_file = builder.log_path(self.root, tag)
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            revision, created = builder.git_metadata(self.root)
+            args = builder.build_args(spec, self.python_base, revision, created, self.options.repository)
+            self.engine.build(context=context, tag=tag, platform=self.bad.platform.value,
+                              build_args={**args, **overrides}, secrets=self.options.build.secrets,
+                              log_path=log_file)
 
     def _test(self, tag: str, number: int) -> bool:
-        argv = [sys.executable, "-m", "pytest", *self.options.selection, "-p", "no:cacheprovider", "--image", tag]
+        taking = (["--deploy-version", str(self.bad.release.version), "--deploy-platform", self.bad.platform.value,
+                   "--deploy-onbuild-image", tag] if self.deploys else ["--image", tag])
+        argv = [sys.executable, "-m", "pytest", *self.options.selection, "-p", "no:cacheprovider", *taking]
         log_file = layout.Layout(self.root).logs / f"bisect-probe-{number}-tests.log"
         with log_file.open("w") as handle:
             code = subprocess.run(argv, cwd=self.root, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode
@@ -149,8 +164,21 @@ class ImageProbe:
         return code == FAILED
 
     def cleanup(self) -> None:
-        for tag in self.images.values():
+        for tag in reversed(self.tags):  # an ONBUILD image before the probe image it is built on
             self.engine.remove_image(tag)
+
+
+def _write_context(files: dict[PurePosixPath, render.RenderedFile], context: PurePosixPath, folder: Path) -> Path:
+    """The files of build context `context` (a path under distributions/) written under `folder`."""
+    for path, rendered in files.items():
+        if context in path.parents:
+            target = folder.joinpath(*path.relative_to(context).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(rendered.content)
+            target.chmod(0o755 if rendered.executable else 0o644)
+    if not (folder / "Dockerfile").is_file():
+        raise BisectError(f"render made no build context {context} for the candidate")
+    return folder
 
 
 def sides(root: Path, matrix: Matrix, good: str, bad: str, options: Options
@@ -165,14 +193,26 @@ def sides(root: Path, matrix: Matrix, good: str, bad: str, options: Options
     return found_good, found_bad, found
 
 
+def deploying(selection: tuple[str, ...]) -> list[str]:
+    """The arguments of `selection` naming deployment tests (a path under tests/deploy)."""
+    return [arg for arg in selection if PurePosixPath(arg.split("::")[0]).parts[:2] == ("tests", "deploy")]
+
+
 def refuse_deployments(selection: tuple[str, ...]) -> None:
-    """The deployment tests deploy a release's own images (by its version), never a probe's: every
-    probe would test the same image and the verdict would blame nothing, or GOOD. Refused."""
-    deployed = [arg for arg in selection if PurePosixPath(arg.split("::")[0]).parts[:2] == ("tests", "deploy")]
-    if deployed:
-        raise UsageError(f"{', '.join(deployed)}: the deployment tests deploy the images of a release by its "
-                         "version, not a probe image, so bisect cannot probe them; give a selection of "
+    """Only DEPLOYING's deployment tests take a probe's image; the others deploy a release's own
+    images (by its version): every probe would test the same image and the verdict would blame
+    nothing, or GOOD. Refused, as is a selection mixing deployments and image tests."""
+    deployed = deploying(selection)
+    others = [arg for arg in deployed if PurePosixPath(arg.split("::")[0]).as_posix() not in DEPLOYING]
+    if others:
+        raise UsageError(f"{', '.join(others)}: these deployment tests deploy the images of a release by its "
+                         f"version, not a probe image, so bisect cannot probe them; of tests/deploy, "
+                         f"{' and '.join(DEPLOYING)} take a probe's ONBUILD image, or give a selection of "
                          "tests/image (which takes each probe image as --image)")
+    paths = [arg for arg in selection if arg.startswith("tests") or arg.split("::")[0].endswith(".py")]
+    if deployed and len(deployed) != len(paths):
+        raise UsageError(f"{', '.join(sorted(set(paths) - set(deployed)))} with {', '.join(deployed)}: a probe "
+                         "runs deployment tests or image tests, not both; bisect with one selection of either")
 
 
 def image_probe(root: Path, matrix: Matrix, good: candidates.Side, bad: candidates.Side, found: tuple[Move, ...],

@@ -68,3 +68,25 @@ def test_bisect_names_the_broken_package_and_its_constraint_makes_the_nightly_gr
                 assert not probe(frozenset()).red  # the nightly, with the constraint, passes
             finally:
                 probe.cleanup()
+
+
+DEPLOYMENT = ("tests/deploy/test_deployment.py", "--deploy-executor", "local",
+              "-k", "components_use_the_default_environment")
+
+
+@pytest.mark.deploy
+def test_bisect_of_the_nightlys_red_deployment_test_names_the_broken_package(tmp_path, engine):
+    """Item 4 as the nightly meets it: the nightly's deployment test is red (every Airflow component
+    imports rich-argparse); each probe deploys the fixture project on BAD's ONBUILD image built on
+    the probe image, and bisect names rich-argparse within log2(n) + 2 builds."""
+    with scenario(REPO_ROOT, tmp_path) as found:
+        build_good(found, engine)
+        matrix = load_matrix(found.root / "versions.yaml")
+        with for_build(Layout(found.root).secrets, found.index.cacert, found.index.build_url) as secrets:
+            options = bisect_run.Options(DEPLOYMENT, found.python, found.platform, build=BuildOptions(secrets=secrets))
+            report = bisect_run.run(found.root, matrix, str(found.good), str(found.release.version), options,
+                                    engine).report
+        print(candidates.as_text(report))
+        assert (report.result.verdict, report.result.culprits) == (Verdict.CULPRIT, (PACKAGE,))
+        assert report.result.probes <= math.log2(len(report.moves)) + 2, candidates.as_text(report)
+        assert "tests/deploy/test_deployment.py" in (report.entries()[PACKAGE] or "")

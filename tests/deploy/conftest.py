@@ -70,6 +70,10 @@ def asked_releases(config: pytest.Config, matrix: Matrix) -> list[Release]:
 
 def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
     releases = asked_releases(config, matrix)
+    standing_in = config.getoption("--deploy-onbuild-image")
+    if standing_in and len(releases) != 1:
+        raise pytest.UsageError(f"--deploy-onbuild-image {standing_in} stands in for one release's ONBUILD image: "
+                                f"give one --deploy-version (asked: {', '.join(str(r.version) for r in releases)})")
     executors = [Executor(e) for e in config.getoption("--deploy-executor")]
     platform = deploy_platform(config)
     default = matrix.default_release()
@@ -88,7 +92,7 @@ def cases(config: pytest.Config, matrix: Matrix) -> list[Case]:
                   for executor in wanted]
         # Slim images are made for a LocalExecutor deployment on PostgreSQL: the default release's
         # is deployed that way (the Celery provider is not in them).
-        if release.has_slim and Executor.LOCAL in wanted:
+        if release.has_slim and Executor.LOCAL in wanted and not standing_in:
             found.append(Case(release, Executor.LOCAL, Variant.SLIM, platform))
     return found
 
@@ -145,9 +149,10 @@ def override_of(release: Release, variant: Variant = Variant.ONBUILD) -> tuple[s
 
 @pytest.fixture(scope="session")
 def deployed(case: Case, engine: Engine, service_images: services.ServiceImages,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+             tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Deployed]:
     release = case.release
-    onbuild = ImageSpec(release, release.python, case.variant, case.platform).reference()
+    onbuild = (request.config.getoption("--deploy-onbuild-image")
+               or ImageSpec(release, release.python, case.variant, case.platform).reference())
     if engine.image_id(onbuild) is None:
         pytest.fail(f"no image {onbuild}: build it first with `python3 build.py build {release.version} "
                     f"--variant {case.variant.value} --platform {case.platform.value}`", pytrace=False)

@@ -15,7 +15,7 @@ from runtime_builder.lock import candidates
 from runtime_builder.lock.bisect import Move, Outcome, Result, Verdict, moves, search
 from runtime_builder.matrix.model import Platform
 
-from .support import edit, fixture_text, line, load_text
+from .support import REPO_ROOT, edit, fixture_text, line, load_text
 
 NAMES = [f"pkg-{chr(ord('a') + i)}" for i in range(24)]
 
@@ -173,15 +173,38 @@ def test_a_culprit_the_release_pins_is_moved_back_in_its_pin_not_constrained(tmp
     assert "pinned by 14.1.0's `packages:`: pin 3.14.1 there instead" in candidates.as_text(report)
 
 
-@pytest.mark.parametrize("selection", [("tests/deploy/test_deployment.py", "-k", "celery"),
-                                       ("tests/deploy/test_compose.py::test_x",)])
-def test_a_selection_of_deployment_tests_is_refused_before_anything_is_built(selection):
+@pytest.mark.parametrize(("selection", "message"), [
+    (("tests/deploy/test_compose.py::test_x",), "deploy the images of a release by its version"),
+    (("tests/deploy/test_upgrades.py", "tests/deploy/test_deployment.py"), "test_upgrades.py: these deployment"),
+    (("tests/deploy/test_deployment.py", "tests/image/test_python_airflow.py"), "not both"),
+])
+def test_a_selection_no_probe_image_can_stand_in_for_is_refused_before_anything_is_built(selection, message):
     from runtime_builder.errors import UsageError
     from runtime_builder.images import bisect_run
 
-    with pytest.raises(UsageError, match="deploy the images of a release by its version"):
+    with pytest.raises(UsageError, match=message):
         bisect_run.refuse_deployments(selection)
     bisect_run.refuse_deployments(("tests/image/test_python_airflow.py", "-k", "deploy"))
+    bisect_run.refuse_deployments(("tests/deploy/test_deployment.py", "-k", "celery and healthy"))
+    bisect_run.refuse_deployments(("tests/deploy/test_browser.py::test_ui", "tests/deploy/test_deployment.py"))
+
+
+def test_the_deployment_modules_bisect_probes_are_the_ones_that_build_on_the_onbuild_image_option():
+    """bisect_run.DEPLOYING is every module of tests/deploy whose tests take the `deployed` fixture
+    (which builds the project on --deploy-onbuild-image), and only those."""
+    import ast
+
+    from runtime_builder.images import bisect_run
+
+    taking = set()
+    for path in sorted((REPO_ROOT / "tests" / "deploy").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(node, ast.FunctionDef) and node.name.startswith("test")
+               and "deployed" in [a.arg for a in node.args.args] for node in ast.walk(tree)):
+            taking.add(path.relative_to(REPO_ROOT).as_posix())
+    assert taking == set(bisect_run.DEPLOYING)
+    conftest = (REPO_ROOT / "tests" / "deploy" / "conftest.py").read_text()
+    assert 'request.config.getoption("--deploy-onbuild-image")' in conftest
 
 
 @pytest.mark.parametrize("argv", [
@@ -195,3 +218,53 @@ def test_bisect_options_go_before_or_after_good_and_bad(argv):
     args = parse_arguments(argv)
     assert (args.good, args.bad, args.json, args.platform) == ("14.2.1", "14.3.0", True, "linux/amd64")
     assert args.selection == ["tests/image/t.py", "-k", "a or b"]
+
+
+def test_a_deployment_probe_deploys_bads_onbuild_image_built_on_the_probe_image(checkout, monkeypatch):
+    """A selection of deployment tests: each probe builds the -base image from the candidate and
+    BAD's ONBUILD image on it (BASE_IMAGE the probe's), and runs the selection deploying that one
+    (--deploy-onbuild-image, BAD's version); cleanup removes the ONBUILD image first."""
+    import subprocess
+
+    from runtime_builder.images import bisect_run
+    from runtime_builder.lock import candidates
+    from runtime_builder.matrix.load import load_matrix
+    from runtime_builder.matrix.model import Channel, Platform
+
+    matrix = load_matrix(checkout / "versions.yaml")
+    nightly = max((r for r in matrix.releases if r.channel is Channel.NIGHTLY), key=lambda r: r.version)
+    good = candidates.side(matrix, checkout, str(nightly.version), None, Platform.AMD64)
+    built, removed, ran = [], [], []
+
+    class Engine:
+        def build(self, *, context, tag, platform, build_args, secrets, log_path):
+            built.append((tag, (Path(context) / "Dockerfile").read_text(), build_args, platform))
+
+        def remove_image(self, tag):
+            removed.append(tag)
+
+    real_run = subprocess.run
+
+    def run(argv, *args, **kwargs):
+        if "pytest" not in argv:
+            return real_run(argv, *args, **kwargs)
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, bisect_run.FAILED)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    selection = ("tests/deploy/test_deployment.py", "--deploy-executor", "local", "-k", "healthy")
+    options = bisect_run.Options(selection, nightly.python, Platform.AMD64)
+    probe = bisect_run.ImageProbe(checkout, matrix, good, good, (), options, Engine(), python_base="python@sha256:0")
+    assert probe(frozenset()).red
+    (base, base_file, base_args, _), (onbuild, onbuild_file, onbuild_args, platform) = built
+    assert (base, onbuild) == ("airflow-runtime-bisect:probe-1", "airflow-runtime-bisect:probe-1-onbuild")
+    assert "ONBUILD" not in base_file and "ONBUILD ARG RUNTIME_CHECK_DAGS" in onbuild_file
+    assert onbuild_args["BASE_IMAGE"] == base and base_args["PYTHON_BASE"] == "python@sha256:0"
+    assert platform == "linux/amd64"
+    (argv,) = ran
+    assert argv[argv.index("--deploy-onbuild-image") + 1] == onbuild and "--image" not in argv
+    assert argv[argv.index("--deploy-version") + 1] == str(nightly.version)
+    assert argv[argv.index("--deploy-platform") + 1] == "linux/amd64"
+    assert probe.builds[0].tag == onbuild
+    probe.cleanup()
+    assert removed == [onbuild, base]
