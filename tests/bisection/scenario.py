@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,25 @@ def apply_constraint(root: Path, line: int, entry: str) -> None:
     start = text.index(f"  - runtime: {line}\n")
     at = text.index("    constraints:\n", start) + len("    constraints:\n")
     path.write_text(text[:at] + entry + text[at:])
+
+
+@contextmanager
+def constrained(found: Scenario, entry: str) -> Iterator[Release]:
+    """The nightly with bisect's `constraints:` entry applied to its line and re-locked (not fresh:
+    only what the constraint moves), until the block ends; then versions.yaml and the nightly's
+    locks are BAD's again, for the next test of the scenario."""
+    locks = found.root / "locks" / str(found.release.version)
+    versions = (found.root / "versions.yaml").read_bytes()
+    with tempfile.TemporaryDirectory(prefix="bisection-locks-") as saved:
+        shutil.copytree(locks, Path(saved) / "locks")
+        try:
+            apply_constraint(found.root, found.release.line, entry)
+            relock(found.root, found.release, found.python, found.platform, fresh=False)
+            yield load_matrix(found.root / "versions.yaml").release(str(found.release.version))
+        finally:
+            (found.root / "versions.yaml").write_bytes(versions)
+            shutil.rmtree(locks)
+            shutil.copytree(Path(saved) / "locks", locks)
 
 
 def build_good(found: Scenario, engine: Engine) -> float:

@@ -1,12 +1,15 @@
 """`build.py bisect` end to end (issue 32, item 4): a local index layers a newer, broken
-`rich-argparse` over the real index; the nightly, re-locked against it, fails `docker run IMAGE
-version`; bisect names exactly that package within log2(n) + 2 image builds; its `constraints:`
-entry, applied, makes the nightly green again. Real images, real resolutions; nothing of the
-repository is written (a worktree of HEAD)."""
+`rich-argparse` over the real index (every `airflow` command imports it); the nightly, re-locked
+against it, fails its deployment test and `docker run IMAGE version`; bisect names exactly that
+package within log2(n) + 2 image builds, probing with either test; its `constraints:` entry,
+applied, makes the nightly green again. Real images, real deployments, real resolutions; nothing
+of the repository is written (a worktree of HEAD, shared by the module's tests).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,72 +24,78 @@ from runtime_builder.lock import candidates
 from runtime_builder.lock.bisect import Verdict
 from runtime_builder.matrix.load import load_matrix
 
-from .scenario import PACKAGE, SELECTION, apply_constraint, build_good, relock, scenario
+from .scenario import PACKAGE, SELECTION, Scenario, build_good, constrained, scenario
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def engine() -> Engine:
-    try:
-        engine = Engine.detect()
-    except EngineError as error:
-        pytest.skip(f"no Docker client: {error}")
-    if not engine.info():
-        pytest.skip("no Docker engine answers")
-    return engine
-
-
-def test_bisect_names_the_broken_package_and_its_constraint_makes_the_nightly_green(tmp_path, engine):
-    with scenario(REPO_ROOT, tmp_path) as found:
-        build_good(found, engine)
-        matrix = load_matrix(found.root / "versions.yaml")
-        with for_build(Layout(found.root).secrets, found.index.cacert, found.index.build_url) as secrets:
-            options = bisect_run.Options(SELECTION, found.python, found.platform,
-                                         build=BuildOptions(secrets=secrets))
-            report = bisect_run.run(found.root, matrix, str(found.good), str(found.release.version), options,
-                                    engine).report
-            print(candidates.as_text(report))
-            moved = len(report.moves)
-            assert (report.result.verdict, report.result.culprits) == (Verdict.CULPRIT, (PACKAGE,))
-            assert report.move(PACKAGE).new == found.broken
-            assert report.result.probes <= math.log2(moved) + 2, candidates.as_text(report)
-            entry = report.entries()[PACKAGE]
-            assert entry is not None and f'requirement: "{PACKAGE}<{found.broken}"' in entry
-
-            apply_constraint(found.root, found.release.line, entry)
-            relock(found.root, found.release, found.python, found.platform, fresh=False)
-            matrix = load_matrix(found.root / "versions.yaml")
-            release = matrix.release(str(found.release.version))
-            assert [c.requirement for c in release.constraints if c.name == PACKAGE] == [f"{PACKAGE}<{found.broken}"]
-            fixed = candidates.side(matrix, found.root, str(release.version), found.python, found.platform)
-            assert fixed.pins[PACKAGE] != found.broken
-            probe = bisect_run.image_probe(found.root, matrix, fixed, fixed, (), options, engine)
-            try:
-                assert not probe(frozenset()).red  # the nightly, with the constraint, passes
-            finally:
-                probe.cleanup()
-
-
+# The deployment test the nightly fails: the fixture project on BAD's ONBUILD image, LocalExecutor
+# on PostgreSQL (its components never start: each runs an `airflow` command).
 DEPLOYMENT = ("tests/deploy/test_deployment.py", "--deploy-executor", "local",
               "-k", "components_use_the_default_environment")
 
 
-@pytest.mark.deploy
-def test_bisect_of_the_nightlys_red_deployment_test_names_the_broken_package(tmp_path, engine):
-    """Item 4 as the nightly meets it: the nightly's deployment test is red (every Airflow component
-    imports rich-argparse); each probe deploys the fixture project on BAD's ONBUILD image built on
-    the probe image, and bisect names rich-argparse within log2(n) + 2 builds."""
-    with scenario(REPO_ROOT, tmp_path) as found:
-        build_good(found, engine)
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    try:
+        engine = Engine.detect()
+    except EngineError as error:
+        pytest.fail(f"no Docker client: {error}", pytrace=False)
+    if not engine.info():
+        pytest.fail("no Docker engine answers: `python3 build.py setup` starts it", pytrace=False)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def found(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    with scenario(REPO_ROOT, tmp_path_factory.mktemp("bisection")) as made:
+        build_good(made, engine)
+        yield made
+
+
+def bisect(found: Scenario, engine: Engine, selection: tuple[str, ...]) -> candidates.Report:
+    """`build.py bisect GOOD BAD -- selection` on the scenario; the report, checked: exactly the
+    broken package, within log2(n) + 2 probes, its constraint naming the failing test."""
+    matrix = load_matrix(found.root / "versions.yaml")
+    with for_build(Layout(found.root).secrets, found.index.cacert, found.index.build_url) as secrets:
+        options = bisect_run.Options(selection, found.python, found.platform, build=BuildOptions(secrets=secrets))
+        report = bisect_run.run(found.root, matrix, str(found.good), str(found.release.version), options,
+                                engine).report
+    print(candidates.as_text(report))
+    assert (report.result.verdict, report.result.culprits) == (Verdict.CULPRIT, (PACKAGE,)), candidates.as_text(report)
+    assert report.move(PACKAGE).new == found.broken
+    assert report.result.probes <= math.log2(len(report.moves)) + 2, candidates.as_text(report)
+    entry = report.entries()[PACKAGE]
+    assert entry is not None and f'requirement: "{PACKAGE}<{found.broken}"' in entry
+    assert selection[0] in entry  # the reason names the failing test
+    return report
+
+
+def green_with(found: Scenario, engine: Engine, report: candidates.Report, selection: tuple[str, ...]) -> None:
+    """The constraint applied and the nightly re-locked: the selection passes on it."""
+    with constrained(found, report.entries()[PACKAGE] or "") as release:
+        assert [c.requirement for c in release.constraints if c.name == PACKAGE] == [f"{PACKAGE}<{found.broken}"]
         matrix = load_matrix(found.root / "versions.yaml")
-        with for_build(Layout(found.root).secrets, found.index.cacert, found.index.build_url) as secrets:
-            options = bisect_run.Options(DEPLOYMENT, found.python, found.platform, build=BuildOptions(secrets=secrets))
-            report = bisect_run.run(found.root, matrix, str(found.good), str(found.release.version), options,
-                                    engine).report
-        print(candidates.as_text(report))
-        assert (report.result.verdict, report.result.culprits) == (Verdict.CULPRIT, (PACKAGE,))
-        assert report.result.probes <= math.log2(len(report.moves)) + 2, candidates.as_text(report)
-        assert "tests/deploy/test_deployment.py" in (report.entries()[PACKAGE] or "")
+        fixed = candidates.side(matrix, found.root, str(release.version), found.python, found.platform)
+        assert fixed.pins[PACKAGE] != found.broken
+        with for_build(Layout(found.root).secrets) as secrets:
+            options = bisect_run.Options(selection, found.python, found.platform, build=BuildOptions(secrets=secrets))
+            probe = bisect_run.image_probe(found.root, matrix, fixed, fixed, (), options, engine)
+            try:
+                assert not probe(frozenset()).red, f"{selection} still fails on the constrained nightly"
+            finally:
+                probe.cleanup()
+
+
+@pytest.mark.deploy
+def test_bisect_of_the_nightlys_red_deployment_test_names_the_package_and_its_constraint_fixes_it(found, engine):
+    """Item 4 as the nightly meets it: each probe deploys the fixture project on BAD's ONBUILD image
+    built on the probe image."""
+    report = bisect(found, engine, DEPLOYMENT)
+    green_with(found, engine, report, DEPLOYMENT)
+
+
+def test_bisect_with_an_image_test_names_the_package_and_its_constraint_fixes_it(found, engine):
+    """The same break found with an image test (`docker run IMAGE airflow version`): seconds a probe."""
+    report = bisect(found, engine, SELECTION)
+    green_with(found, engine, report, SELECTION)

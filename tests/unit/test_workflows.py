@@ -893,9 +893,11 @@ def test_the_draft_is_committed_and_pushed_by_the_one_job_with_a_write_token_whi
 
 def test_a_red_nightly_is_bisected_into_the_summary_and_an_issue_body():
     """Issue 32: the bisect job runs when the nightly's image tests or deployments are red, between the
-    drafted line's newest release and its nightly, on the failing image tests (what a probe image can
-    run; the failing deployment tests are listed); the result in the summary and an issue.md artifact;
-    no secret."""
+    drafted line's newest release and its nightly, on the failing image tests, else on the failing amd64
+    deployment tests a probe can deploy (bisect_run.DEPLOYING, with the executors of the failing cases);
+    the others are listed; the result in the summary and an issue.md artifact; no secret."""
+    from runtime_builder.images.bisect_run import DEPLOYING
+
     job = load(NIGHTLY)["jobs"]["bisect"]
     assert set(job["needs"]) == {"draft", "draft-commit", "build", "deploy"}
     assert "needs.build.result == 'failure'" in job["if"] and "needs.deploy.result == 'failure'" in job["if"]
@@ -908,7 +910,10 @@ def test_a_red_nightly_is_bisected_into_the_summary_and_an_issue_body():
     calls = [args for step in job["steps"] for _, args in invocations(step.get("run", ""), step.get("env") or {})]
     (bisect,) = [args for args in calls if args[:1] == ["bisect"]]
     assert "--json" in bisect and "--" in bisect
-    assert not any(arg.startswith("--deploy") for arg in bisect), "bisect refuses deployment selections"
+    assert "probing = (" + ", ".join(f'"{module}"' for module in DEPLOYING) + ")" in failing["run"] and 'glob(f"deploy-{nightly}-amd64*.xml")' in failing["run"]
+    assert '"--deploy-executor", e' in failing["run"] and "kind = \"deployment\"" in failing["run"]
+    run_step = next(step for step in job["steps"] if "build.py bisect" in step.get("run", ""))
+    assert run_step["if"] == "steps.failing.outputs.kind == 'image' || steps.failing.outputs.kind == 'deployment'"
     env = next(step["env"] for step in job["steps"] if "build.py bisect" in step.get("run", ""))
     assert env["GOOD"] == "${{ needs.draft.outputs.good }}" and env["NIGHTLY"] == "${{ needs.draft.outputs.nightly }}"
     summary = next(step for step in job["steps"] if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
