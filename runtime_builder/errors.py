@@ -59,7 +59,12 @@ class StaleLocks(LockError):
 
 class PackageIndexError(BuilderError):
     """The package index failed a question (unreachable, an error status, not PEP 691 JSON); the
-    message names the index and the package."""
+    message names the index and the package. `transient`: a failure that asking again may not
+    meet (a reset connection, a timeout, 429, a 5xx answer)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 # -- generate --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +41,10 @@ from .resolver import pins
 ACCEPT = "application/vnd.pypi.simple.v1+json"  # PEP 691's JSON form of the simple API
 TIMEOUT = 30.0  # seconds for one project page (a page of boto3's runs to megabytes)
 WORKERS = 8  # pages asked for at once
+# A page asked again after a passing failure (a reset connection, a timeout, 429 or a 5xx answer),
+# as pip and uv do: one blip among hundreds of pages must not fail the report.
+ATTEMPTS, RETRY_SECONDS = 3, 1.0
+TRANSIENT = (429, 500, 502, 503, 504)
 PROVIDER_PREFIX = "apache-airflow-providers-"
 
 
@@ -299,21 +304,20 @@ class SimpleIndex:
         self.timeout, self.workers = timeout, workers
 
     def project(self, name: str) -> Project | None:
-        """The index's page of `name`; None when it has none (404 or 410)."""
-        request = urllib.request.Request(f"{self.url}/{name}/", headers={"Accept": ACCEPT})
-        if self.authorization:
-            request.add_unredirected_header("Authorization", self.authorization)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:
-                kind, body = response.headers.get_content_type(), response.read()
-        except urllib.error.HTTPError as error:
-            if error.code in (404, 410):
-                return None
-            raise PackageIndexError(f"the package index {self.url} answered {error.code} {error.reason} for "
-                                    f"{name}") from error
-        except OSError as error:  # URLError, a timeout, a reset connection
-            raise PackageIndexError(f"cannot ask the package index {self.url} about {name}: "
-                                    f"{getattr(error, 'reason', None) or error}") from error
+        """The index's page of `name`; None when it has none (404 or 410). A passing failure is
+        tried again (ATTEMPTS in all)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                kind, body = self._get(name)
+                break
+            except PackageIndexError as error:
+                if attempt == ATTEMPTS or not error.transient:
+                    raise
+                time.sleep(RETRY_SECONDS * attempt)
+        else:  # pragma: no cover - the loop breaks or raises
+            raise AssertionError
+        if kind is None:
+            return None
         if not (kind.startswith("application/vnd.pypi.simple.") and kind.endswith("+json")):
             raise PackageIndexError(f"the package index {self.url} answered {kind} for {name}, not the JSON of "
                                     f"PEP 691 ({ACCEPT}); use an index that serves it (--index-url)")
@@ -321,6 +325,23 @@ class SimpleIndex:
             return project_of(name, json.loads(body))
         except (ValueError, AttributeError, TypeError) as error:
             raise PackageIndexError(f"the package index {self.url} sent a broken page for {name}: {error}") from error
+
+    def _get(self, name: str) -> tuple[str | None, bytes]:
+        """(content type, body) of `name`'s page, (None, b"") when the index has none."""
+        request = urllib.request.Request(f"{self.url}/{name}/", headers={"Accept": ACCEPT})
+        if self.authorization:
+            request.add_unredirected_header("Authorization", self.authorization)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:
+                return response.headers.get_content_type(), response.read()
+        except urllib.error.HTTPError as error:
+            if error.code in (404, 410):
+                return None, b""
+            raise PackageIndexError(f"the package index {self.url} answered {error.code} {error.reason} for "
+                                    f"{name}", transient=error.code in TRANSIENT) from error
+        except OSError as error:  # URLError, a timeout, a reset connection
+            raise PackageIndexError(f"cannot ask the package index {self.url} about {name}: "
+                                    f"{getattr(error, 'reason', None) or error}", transient=True) from error
 
     def projects(self, names: Iterable[str]) -> dict[str, Project]:
         """The pages of `names`, a few at a time; a package the index has no page for is left out. The first

@@ -28,12 +28,18 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -71,6 +77,8 @@ class LocalIndex:
     host_url: str
     build_url: str
     cacert: Path  # the host's bundle and the index's own certificate
+    # Versions of the served project the index marks yanked (PEP 592), by version: the reason.
+    yanked: dict[str, str] = field(default_factory=dict)
 
     @property
     def environment(self) -> dict[str, str]:
@@ -96,6 +104,7 @@ def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, 
     """The index of one extra wheel over `upstream` (a simple index URL), until the block ends."""
     project = canonicalize_name(name)
     sha256 = hashlib.sha256(wheel).hexdigest()
+    yanked: dict[str, str] = {}
     context = ssl.create_default_context(cafile=str(cacert) if cacert else None)
     upstream = upstream.rstrip("/")
 
@@ -114,6 +123,9 @@ def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, 
                 page["files"].append({"filename": filename, "url": f"{base}/files/{filename}",
                                       "hashes": {"sha256": sha256}, "upload-time": uploaded})
                 page.setdefault("versions", []).append(filename.split("-")[1])
+                for entry in page["files"]:
+                    if _version_of(entry["filename"]) in yanked:
+                        entry["yanked"] = yanked[_version_of(entry["filename"])]
                 return self._send(200, JSON, json.dumps(page).encode())
             if len(parts) == 2 and parts[0] == "simple":
                 self.send_response(302)
@@ -154,12 +166,22 @@ def serve(upstream: str, name: str, filename: str, wheel: bytes, uploaded: str, 
         thread.start()
     try:
         yield LocalIndex(f"http://127.0.0.1:{servers[0].server_address[1]}/simple",
-                         f"https://{gateway}:{servers[1].server_address[1]}/simple", folder / "bundle.pem")
+                         f"https://{gateway}:{servers[1].server_address[1]}/simple", folder / "bundle.pem", yanked)
     finally:
         for server in servers:
             server.shutdown()
             server.server_close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _version_of(filename: str) -> str:
+    """The version of a distribution file's name (a wheel or an sdist), or "" for another name."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidSdistFilename, InvalidWheelFilename):
+        return ""
 
 
 def _self_signed(address: str) -> tuple[bytes, bytes, bytes]:

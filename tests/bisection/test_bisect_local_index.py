@@ -8,12 +8,14 @@ of the repository is written (a worktree of HEAD, shared by the module's tests).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from runtime_builder.cli import main
 from runtime_builder.errors import EngineError
 from runtime_builder.images import bisect_run
 from runtime_builder.images.builder import BuildOptions
@@ -23,6 +25,7 @@ from runtime_builder.layout import Layout
 from runtime_builder.lock import candidates
 from runtime_builder.lock.bisect import Verdict
 from runtime_builder.matrix.load import load_matrix
+from runtime_builder.matrix.model import Channel
 
 from .scenario import PACKAGE, SELECTION, Scenario, build_good, constrained, scenario
 
@@ -99,3 +102,39 @@ def test_bisect_with_an_image_test_names_the_package_and_its_constraint_fixes_it
     """The same break found with an image test (`docker run IMAGE airflow version`): seconds a probe."""
     report = bisect(found, engine, SELECTION)
     green_with(found, engine, report, SELECTION)
+
+
+def upstream(found: Scenario, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    """`build.py upstream --line N --json` asking the scenario's index: its exit and report."""
+    capsys.readouterr()
+    code = main(["--root", str(found.root), "upstream", "--line", str(found.release.line), "--json",
+                 "--index-url", found.index.host_url])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_upstream_asking_the_index_shows_the_new_version_and_fails_on_a_yanked_shipped_one(found, capsys):
+    """Item 4's `upstream` half, against the same index: the broken version shows up as newer than
+    what the line's newest release locks; once the index yanks the version that release ships,
+    the command exits 1 naming it, the reason and the lock files."""
+    matrix = load_matrix(found.root / "versions.yaml")
+    newest = max((r for r in matrix.releases if r.line == found.release.line and r.channel is not Channel.NIGHTLY
+                  and not r.yanked), key=lambda r: r.version)
+    shipped = candidates.side(matrix, found.root, str(newest.version), found.python, found.platform).pins[PACKAGE]
+    code, report = upstream(found, capsys)
+    assert code == 0, report
+    (line,) = report["lines"]
+    moves = {(r["version"], m["package"]): m for r in line["releases"] for m in r["moves"]}
+    assert moves[(str(newest.version), PACKAGE)]["newest"] == found.broken
+    assert moves[(str(newest.version), PACKAGE)]["locked"] == shipped
+    assert line["yanked"] == []
+
+    found.index.yanked[shipped] = "breaks the CLI (the bisection test's yank)"
+    try:
+        code, report = upstream(found, capsys)
+    finally:
+        found.index.yanked.clear()
+    assert code == 1
+    (line,) = report["lines"]
+    (yanked,) = [y for y in line["yanked"] if y["package"] == PACKAGE]
+    assert (yanked["version"], yanked["reason"]) == (shipped, "breaks the CLI (the bisection test's yank)")
+    assert any(f"locks/{newest.version}/" in lock for lock in yanked["locks"])

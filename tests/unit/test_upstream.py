@@ -78,6 +78,7 @@ class FakeIndex:
     def __init__(self) -> None:
         self.pages = {name: page(name, versions) for name, versions in ON_THE_INDEX.items()}
         self.status: dict[str, int | str] = {}
+        self.failing: Counter[str] = Counter()  # answers of 503 to give a name before its page
         self.asked: Counter[str] = Counter()
         self.authorization: set[str | None] = set()
         self.url = ""
@@ -94,6 +95,9 @@ def index() -> Iterator[FakeIndex]:
             state.asked[name] += 1
             state.authorization.add(self.headers.get("Authorization"))
             answer = state.status.get(name)
+            if state.failing[name] > 0:
+                state.failing[name] -= 1
+                answer = 503
             if isinstance(answer, int):
                 self.send_error(answer)
                 return
@@ -291,11 +295,22 @@ def test_each_package_is_asked_once(cli, locked_repo, index):
     assert index.asked == Counter(dict.fromkeys(ON_THE_INDEX, 1))
 
 
+def test_a_passing_failure_of_the_index_is_asked_again(cli, locked_repo, index, monkeypatch):
+    monkeypatch.setattr(upstream, "RETRY_SECONDS", 0.0)
+    index.failing["celery"] = upstream.ATTEMPTS - 1
+    result, _ = upstream_json(cli, locked_repo, index)
+    assert result.code == 0 and index.asked["celery"] == upstream.ATTEMPTS
+    index.failing["celery"] = upstream.ATTEMPTS
+    result, _ = upstream_json(cli, locked_repo, index)
+    assert result.code == 1 and "answered 503 Service Unavailable for celery" in result.err
+
+
 @pytest.mark.parametrize(("answer", "said"), [
     (500, "answered 500 Internal Server Error for celery"),
     ("text/html", "answered text/html for celery, not the JSON of PEP 691"),
 ])
-def test_an_index_that_fails_is_an_error_naming_it_and_the_package(cli, locked_repo, index, answer, said):
+def test_an_index_that_fails_is_an_error_naming_it_and_the_package(cli, locked_repo, index, answer, said, monkeypatch):
+    monkeypatch.setattr(upstream, "RETRY_SECONDS", 0.0)  # a 500 is asked again, then said
     index.status["celery"] = answer
     result, _ = upstream_json(cli, locked_repo, index)
     assert result.code == 1
