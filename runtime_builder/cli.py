@@ -351,6 +351,9 @@ def cmd_notes(args: argparse.Namespace) -> int:
     since = matrix.release(args.since) if args.since else notes.default_since(matrix, release)
     if since == release:
         raise UsageError(f"--since {args.since}: a release is not compared with itself")
+    if since.version > release.version:
+        raise UsageError(f"--since {args.since}: a later release than {release.version}; the notes say what "
+                         "changed since an earlier one")
     if args.check and since != notes.default_since(matrix, release):
         raise UsageError("--check compares the committed notes, which are since the default release; drop --since")
     if args.json and args.check:

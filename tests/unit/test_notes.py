@@ -300,6 +300,8 @@ def test_notes_command_json_has_the_facts_the_notes_show(cli):
     (["14.0.2", "--json", "--check"], "error: --json prints the notes' facts; --check compares the committed "
                                       "notes: give one\n"),
     (["14.0.2", "--since", "14.0.2"], "error: --since 14.0.2: a release is not compared with itself\n"),
+    (["14.0.1", "--since", "14.0.2"], "error: --since 14.0.2: a later release than 14.0.1; the notes say what "
+                                      "changed since an earlier one\n"),
     (["14.0.2", "--since", "13.1.0", "--check"], "error: --check compares the committed notes, which are since "
                                                  "the default release; drop --since\n"),
     (["14.9.9"], "error: no Runtime version '14.9.9' in the matrix; known: "),
