@@ -34,6 +34,11 @@ ARTIFACT_TAG = "latest"
 ARTIFACT_SUFFIX = "-feed"
 
 
+def repository(images: str) -> str:
+    """The repository of the feed artifact beside a registry's images (`<images>-feed`)."""
+    return images + ARTIFACT_SUFFIX
+
+
 def release_facts(release: Release) -> dict:
     return {
         "version": str(release.version),

@@ -45,7 +45,7 @@ def record(root: Path, matrix: Matrix, target: Target, report: PublishReport, *,
     """Write the feed (and, with `signer`, sign what was written: the record of which digest each
     tag names, that `verify` holds a tag to)."""
     found = rows(report)
-    feed_registry = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
+    feed_registry = Registry(Target(target.host, feed.repository(target.repository)))
     try:
         document, digest = _settle(feed_registry, lambda previous: feed.dumps(feed.record_images(
             feed.build_feed(matrix, previous or feed.load(feed.published_path(root, str(target)))

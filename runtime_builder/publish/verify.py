@@ -121,7 +121,7 @@ def signed_statement(registry: Registry, digest: str, key: Ed25519PublicKey) -> 
 
 
 def _feed(registry: Registry, key: Ed25519PublicKey, result: Verification) -> dict | None:
-    beside = Registry(Target(registry.target.host, registry.target.repository + feed.ARTIFACT_SUFFIX),
+    beside = Registry(Target(registry.target.host, feed.repository(registry.target.repository)),
                       registry.environ)
     reference = beside.target.ref(feed.ARTIFACT_TAG)
     digest = beside.digest(feed.ARTIFACT_TAG)

@@ -61,7 +61,7 @@ def immutable_tags(report: PublishReport) -> set[tuple[str, str]]:
 
 def published(target: Target) -> set[tuple[str, str]]:
     """(version, tag) of every row the feed in the registry holds for `target`."""
-    document = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX)).artifact(feed.ARTIFACT_TAG)
+    document = Registry(Target(target.host, feed.repository(target.repository))).artifact(feed.ARTIFACT_TAG)
     return {(version, tag) for version, tag, *_ in feed.published_rows(json.loads(document)).get(str(target), [])}
 
 

@@ -200,7 +200,7 @@ def test_publish_end_to_end(registry: str, tmp_path: Path) -> None:
         if wanted[tag] is Variant.BASE:
             assert all("@sha256:" in base for base in record["bases"].values()), record
     assert {platform for platform, _ in feed.base_images(written, VERSION)} == {"linux/amd64", "linux/arm64"}
-    beside = Registry(Target(target.host, target.repository + feed.ARTIFACT_SUFFIX))
+    beside = Registry(Target(target.host, feed.repository(target.repository)))
     assert beside.artifact(feed.ARTIFACT_TAG) == feed.published_path(ROOT, str(target)).read_bytes(), \
         "the feed published beside the images is the one written locally"
 

@@ -79,7 +79,7 @@ def write_feed(registry: Registry, lists: dict[str, str], platforms: dict[str, s
         "end_of_maintenance": "2027-06-30", "end_of_basic_support": "2027-12-31",
         "images": {str(registry.target): {tag: {"digest": lists[tag], "platforms": platforms} for tag in TAGS}},
         **entry}]}
-    beside = Registry(Target(registry.target.host, registry.target.repository + feed.ARTIFACT_SUFFIX))
+    beside = Registry(Target(registry.target.host, feed.repository(registry.target.repository)))
     beside.put_artifact(feed.ARTIFACT_TAG, json.dumps(document).encode(), artifact_type=feed.ARTIFACT_TYPE,
                         media_type="application/json", title=feed.FEED_FILE)
     if signer is not None:
