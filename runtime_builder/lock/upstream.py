@@ -16,6 +16,7 @@ The comparison is pure (functions over the locks' pins and `Project`s, the index
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import ssl
 import time
@@ -306,16 +307,14 @@ class SimpleIndex:
     def project(self, name: str) -> Project | None:
         """The index's page of `name`; None when it has none (404 or 410). A passing failure is
         tried again (ATTEMPTS in all)."""
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in itertools.count(1):
             try:
                 kind, body = self._get(name)
                 break
             except PackageIndexError as error:
-                if attempt == ATTEMPTS or not error.transient:
+                if attempt >= ATTEMPTS or not error.transient:
                     raise
                 time.sleep(RETRY_SECONDS * attempt)
-        else:  # pragma: no cover - the loop breaks or raises
-            raise AssertionError
         if kind is None:
             return None
         if not (kind.startswith("application/vnd.pypi.simple.") and kind.endswith("+json")):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -149,13 +149,7 @@ def plan(source: str, request: Request, airflow_check: AirflowCheck = pkgindex.a
         text = yamltext.apply(source, edits)
     except yamltext.TextEditError as error:
         raise NewVersionError(f"cannot edit {MATRIX_FILE}: {error}") from error
-    try:
-        matrix = validate_text(text, root)
-    except MatrixError as error:
-        problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
-        raise NewVersionError(f"Runtime {version} would make {MATRIX_FILE} invalid; nothing was written:\n"
-                              f"{problems}") from error
-    check_unchanged(previous, matrix)
+    matrix = validate_edit(text, root, previous, version)
     changes = tuple(PinChange(name, base.package_version(name), new)
                     for name, new in sorted(packages.items()) if base.package_version(name) != new)
     return Plan(request, base, matrix.release(str(version)), source, text, previous, matrix, changes, overridden)
@@ -294,18 +288,16 @@ def check_unchanged(before: Matrix, after: Matrix) -> None:
                                   "nothing was written")
 
 
-def validate_edit(text: str, root: Path, previous: Matrix, version: Version, doing: str) -> Matrix:
-    """versions.yaml's edited text for Runtime `version` (`doing`: "releasing", "refreshing"): valid,
-    and every other release as it was in `previous`; NewVersionError names what is wrong."""
+def validate_edit(text: str, root: Path, previous: Matrix, version: Version, doing: str = "") -> Matrix:
+    """versions.yaml's edited text for Runtime `version` (cut, or `doing`: "releasing", "refreshing"):
+    valid, and every other release as it was in `previous`; NewVersionError names what is wrong."""
     try:
         matrix = validate_text(text, root)
     except MatrixError as error:
         problems = "\n".join(f"  {problem.render(MATRIX_FILE)}" for problem in error.problems)
-        raise NewVersionError(f"{doing} Runtime {version} would make {MATRIX_FILE} invalid; nothing was "
-                              f"written:\n{problems}") from error
-    check_unchanged(Matrix(tuple(r for r in previous.releases if r.version != version), previous.policy,
-                           previous.uv_version, previous.airflow_pythons, previous.flit_core_version,
-                           previous.pytest_version), matrix)
+        raise NewVersionError(f"{doing + ' ' if doing else ''}Runtime {version} would make {MATRIX_FILE} invalid; "
+                              f"nothing was written:\n{problems}") from error
+    check_unchanged(replace(previous, releases=tuple(r for r in previous.releases if r.version != version)), matrix)
     return matrix
 
 
